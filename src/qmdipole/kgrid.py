@@ -1,0 +1,271 @@
+"""k-grids: product grids in a coordinate system, with quadrature weights and η-adapted spacing.
+
+A grid is the product of three 1-D axes (u1, u2, u3) mapped to Cartesian k:
+
+* ``cylindrical`` — (ρ, φ, k_z), k = (ρ cos φ, ρ sin φ, k_z), Jacobian ρ; φ periodic (2π). The
+  paper's model (Eq. 14) has energies independent of φ and integrands that are trigonometric
+  polynomials of low degree in φ, so a handful of φ nodes integrate it exactly and all resolution
+  goes to (ρ, k_z): the grid that converges fastest for it (see the convergence study).
+* ``cartesian`` — a box (k_x, k_y, k_z), for user models without rotational structure.
+* ``brillouin_zone`` — the periodic cube [−π/a, π/a)³ of a lattice model.
+
+Weights: trapezoid rule on each (possibly non-uniform) axis, periodic where the axis is, times the
+Jacobian, so that ``Σ weight · F ≈ ∫ d³k F``.
+
+Spacing: each axis starts uniform with ``n`` nodes. With ``points_per_eta > 0`` an axis is then
+refined where the optical reductions need it: the node density along axis a is raised to
+``points_per_eta · |∂x/∂u_a| / η`` wherever some transition energy x = ε_n − ε_m lies in the
+spectral window [ω_min − margin, ω_max + margin] (measured on a coarse probe grid). The k-grid then
+resolves every resonance finer than η, which point quadrature of the η-broadened kernels needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from .geometry import band_geometry
+
+KINDS = ("cylindrical", "cartesian", "brillouin_zone")
+AXIS_NAMES = {
+    "cylindrical": ("rho", "phi", "kz"),
+    "cartesian": ("kx", "ky", "kz"),
+    "brillouin_zone": ("kx", "ky", "kz"),
+}
+AXIS_LONG_NAMES = {
+    "rho": "in-plane radial momentum rho = sqrt(kx^2 + ky^2)",
+    "phi": "in-plane azimuth of k",
+    "kx": "crystal momentum along x",
+    "ky": "crystal momentum along y",
+    "kz": "crystal momentum along z",
+}
+
+
+class GridError(ValueError):
+    """A k-grid cannot be built from the given settings."""
+
+
+@dataclass(frozen=True)
+class KGrid:
+    """A product k-grid: node coordinates, 1-D weights and periods of its three axes."""
+
+    kind: str
+    axes: tuple[np.ndarray, np.ndarray, np.ndarray]
+    axis_weights: tuple[np.ndarray, np.ndarray, np.ndarray]
+    periods: tuple[float | None, float | None, float | None]
+
+    @property
+    def names(self) -> tuple[str, str, str]:
+        return AXIS_NAMES[self.kind]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(len(a) for a in self.axes)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def cartesian(self, k1=slice(None)):
+        """Cartesian ``kx, ky, kz`` of the nodes with axis-1 indices ``k1``, shape (n1', n2, n3)."""
+        u1, u2, u3 = np.meshgrid(self.axes[0][k1], self.axes[1], self.axes[2], indexing="ij")
+        if self.kind == "cylindrical":
+            return u1 * np.cos(u2), u1 * np.sin(u2), u3
+        return u1, u2, u3
+
+    def jacobian(self, k1=slice(None)):
+        """|∂k/∂u| at the nodes, shape (n1', n2, n3)."""
+        u1 = self.axes[0][k1][:, None, None]
+        shape = (len(u1), len(self.axes[1]), len(self.axes[2]))
+        return np.broadcast_to(np.abs(u1) if self.kind == "cylindrical" else 1.0, shape)
+
+    def weight(self, k1=slice(None)):
+        """Quadrature weights (units k³) with Σ weight·F ≈ ∫ d³k F, shape (n1', n2, n3)."""
+        w1, w2, w3 = self.axis_weights
+        return w1[k1][:, None, None] * w2[None, :, None] * w3[None, None, :] * self.jacobian(k1)
+
+    def tangents(self, k1=slice(None)):
+        """∂k/∂u_a for a = 1, 2, 3: array (3 axes, 3 Cartesian, n1', n2, n3)."""
+        u1, u2, _ = np.meshgrid(self.axes[0][k1], self.axes[1], self.axes[2], indexing="ij")
+        out = np.zeros((3, 3) + u1.shape)
+        if self.kind == "cylindrical":
+            out[0, 0], out[0, 1] = np.cos(u2), np.sin(u2)
+            out[1, 0], out[1, 1] = -u1 * np.sin(u2), u1 * np.cos(u2)
+            out[2, 2] = 1.0
+        else:
+            for a in range(3):
+                out[a, a] = 1.0
+        return out
+
+    def boundary(self) -> np.ndarray:
+        """Boolean (n1, n2, n3): nodes on the outer faces of the window (not ρ = 0, not periodic)."""
+        mask = np.zeros(self.shape, dtype=bool)
+        for a, (nodes, period) in enumerate(zip(self.axes, self.periods)):
+            if period is not None:
+                continue
+            index = [slice(None)] * 3
+            if not (self.kind == "cylindrical" and a == 0 and nodes[0] == 0.0):
+                index[a] = 0
+                mask[tuple(index)] = True
+            index[a] = -1
+            mask[tuple(index)] = True
+        return mask
+
+    def to_dataset(self) -> xr.Dataset:
+        """The grid as a Dataset: node coordinates ``k1, k2, k3`` and their 1-D weights."""
+        coords, data = {}, {}
+        for a, (name, nodes, weights, period) in enumerate(
+            zip(self.names, self.axes, self.axis_weights, self.periods), start=1
+        ):
+            units = "rad" if name == "phi" else "Delta/(hbar v)"
+            coords[f"k{a}"] = (
+                f"k{a}",
+                nodes,
+                {"units": units, "long_name": AXIS_LONG_NAMES[name], "coordinate": name,
+                 "period": "none" if period is None else repr(period)},
+            )
+            data[f"weight{a}"] = (
+                f"k{a}",
+                weights,
+                {"units": units, "long_name": f"quadrature weight along axis {a} ({name})"},
+            )
+        ds = xr.Dataset(data, coords=coords)
+        ds.attrs["grid_kind"] = self.kind
+        ds.attrs["n_points"] = self.size
+        return ds
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset) -> KGrid:
+        kind = ds.attrs.get("grid_kind")
+        if kind not in KINDS:
+            raise GridError(f"k-grid dataset has grid_kind {kind!r}, expected one of {KINDS}")
+        periods = []
+        for a in (1, 2, 3):
+            period = ds[f"k{a}"].attrs.get("period", "none")
+            periods.append(None if period == "none" else float(period))
+        return cls(
+            kind,
+            tuple(np.asarray(ds[f"k{a}"].values, float) for a in (1, 2, 3)),
+            tuple(np.asarray(ds[f"weight{a}"].values, float) for a in (1, 2, 3)),
+            tuple(periods),
+        )
+
+
+def trapezoid_weights(nodes: np.ndarray, period: float | None = None) -> np.ndarray:
+    """Trapezoid weights on (possibly non-uniform) nodes; periodic when ``period`` is given."""
+    gaps = np.diff(nodes)
+    if period is not None:
+        gaps = np.append(gaps, nodes[0] + period - nodes[-1])
+        return 0.5 * (gaps + np.roll(gaps, 1))
+    weights = np.zeros_like(nodes)
+    weights[:-1] += 0.5 * gaps
+    weights[1:] += 0.5 * gaps
+    return weights
+
+
+def graded_nodes(lo, hi, density_nodes, density, n, periodic=False) -> np.ndarray:
+    """``n`` or more nodes on [lo, hi] that equidistribute a node density (nodes per unit length).
+
+    ``density`` is sampled at ``density_nodes`` (increasing, spanning [lo, hi]); the uniform
+    density of ``n`` nodes is its floor. Open axes include both ends; periodic axes leave out hi.
+    """
+    intervals = n if periodic else n - 1
+    density = np.maximum(density, intervals / (hi - lo))
+    cumulative = np.concatenate(
+        [[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(density_nodes))]
+    )
+    count = max(int(np.ceil(cumulative[-1] - 1e-9)), intervals)
+    levels = np.linspace(0.0, cumulative[-1], count + 1)
+    nodes = np.interp(levels, cumulative, density_nodes)
+    nodes[0], nodes[-1] = lo, hi
+    return nodes[:-1] if periodic else nodes
+
+
+def build_kgrid(model, kind, n, window, *, omega_range=None, eta=None, points_per_eta=0.0,
+                probe_points=(48, 16, 96)) -> KGrid:
+    """Build the k-grid of one valley.
+
+    ``n``: coarse node counts per axis; ``window``: ``((lo, hi), (lo, hi), (lo, hi))`` per axis
+    (periodic axes ignore theirs); ``omega_range``/``eta``/``points_per_eta``: the spectral window
+    that the grid must resolve finer than η (no refinement when ``points_per_eta`` is 0).
+    """
+    if kind not in KINDS:
+        raise GridError(f"kgrid.kind must be one of {KINDS}, got {kind!r}")
+    n = tuple(int(x) for x in n)
+    if len(n) != 3 or min(n) < 2:
+        raise GridError(f"kgrid.n must be three integers >= 2, got {n}")
+    periods = _periods(kind, model)
+    bounds = []
+    for a, period in enumerate(periods):
+        if period is not None:
+            bounds.append((-period / 2, period / 2) if kind == "brillouin_zone" else (0.0, period))
+        else:
+            lo, hi = map(float, window[a])
+            if not hi > lo:
+                raise GridError(f"kgrid.window axis {a + 1} must have max > min, got {window[a]}")
+            bounds.append((lo, hi))
+
+    uniform = [_uniform(lo, hi, count, p is not None) for (lo, hi), count, p in zip(bounds, n, periods)]
+    if points_per_eta and omega_range is not None:
+        if not eta or eta <= 0:
+            raise GridError(f"ndd.eta must be > 0 to refine the k-grid, got {eta!r}")
+        uniform = _refine(model, kind, bounds, periods, n, omega_range, eta, points_per_eta,
+                          probe_points)
+    axes = tuple(uniform)
+    weights = tuple(trapezoid_weights(a, p) for a, p in zip(axes, periods))
+    return KGrid(kind, axes, weights, periods)
+
+
+def _periods(kind, model):
+    if kind == "cylindrical":
+        return (None, 2 * np.pi, None)
+    if kind == "brillouin_zone":
+        a = getattr(model, "lattice_constant", None)
+        if a is None:
+            raise GridError("kgrid.kind brillouin_zone needs a lattice model (model.lattice_constant)")
+        return (2 * np.pi / a,) * 3
+    return (None, None, None)
+
+
+def _uniform(lo, hi, count, periodic):
+    return np.linspace(lo, hi, count, endpoint=not periodic)
+
+
+def _refine(model, kind, bounds, periods, n, omega_range, eta, points_per_eta, probe_points):
+    """Axes whose node density resolves the transition energies in the window finer than η."""
+    probe_axes = [
+        _uniform(lo, hi, max(count, probe), p is not None)
+        for (lo, hi), count, probe, p in zip(bounds, n, probe_points, periods)
+    ]
+    probe = KGrid(kind, tuple(probe_axes), tuple(np.ones(len(a)) for a in probe_axes), periods)
+    kx, ky, kz = probe.cartesian()
+    geometry = band_geometry(model, kx.ravel(), ky.ravel(), kz.ravel())
+    energy = geometry["energy"].reshape((-1,) + probe.shape)
+    velocity = geometry["velocity"].reshape((energy.shape[0], 3) + probe.shape)
+    tangents = probe.tangents()  # (axis, cart, ...)
+    margin = max(20 * eta, 0.25)
+    lo, hi = omega_range[0] - margin, omega_range[1] + margin
+    slope = np.zeros((3,) + probe.shape)
+    n_bands = energy.shape[0]
+    for m in range(n_bands):
+        for k in range(m + 1, n_bands):
+            x = energy[k] - energy[m]
+            resonant = (x >= lo) & (x <= hi)
+            dv = velocity[k] - velocity[m]
+            dx_du = np.abs(np.einsum("acijk,cijk->aijk", tangents, dv))
+            slope = np.maximum(slope, np.where(resonant, dx_du, 0.0))
+    axes = []
+    for a, ((lo_a, hi_a), count, p) in enumerate(zip(bounds, n, periods)):
+        other = tuple(b for b in range(3) if b != a)
+        demand = slope[a].max(axis=other) * points_per_eta / eta
+        # spread each probe value over its neighbours so the refined band covers the whole cell
+        demand = np.maximum.reduce([demand, np.roll(demand, 1), np.roll(demand, -1)])
+        nodes = probe_axes[a]
+        if p is not None:
+            nodes = np.append(nodes, nodes[0] + p)
+            demand = np.append(demand, demand[0])
+        axes.append(graded_nodes(lo_a, hi_a if p is None else lo_a + p, nodes, demand, count,
+                                 periodic=p is not None))
+    return axes

@@ -1,0 +1,260 @@
+"""Band models: H(k) and its k-gradient for batches of k-points.
+
+Conventions (see DESIGN.md): ħ = 1, energies in units of Δ ≡ Δ₁, momenta in units fixed by the
+model's own velocity ``v`` (the reported responses do not depend on that choice).
+
+Every model answers two calls for arrays ``kx, ky, kz`` of one common shape ``S``:
+
+* ``hamiltonian(kx, ky, kz)`` -> complex array ``S + (n_bands, n_bands)``
+* ``hamiltonian_gradient(kx, ky, kz)`` -> complex array ``(3,) + S + (n_bands, n_bands)``, ∂H/∂k_i
+
+Two-band models H = e₀(k) + d(k)·σ (:class:`TwoBandModel`) also expose the d-vector and its
+gradient, which :mod:`qmdipole.geometry` uses for its closed-form path.
+
+``kind: python`` in the config loads a user's model: ``factory: "package.module:function"`` is
+called with ``options`` (a dict) merged with the valley entry, and must return an object with the
+two calls above and an ``n_bands`` attribute (subclassing :class:`Model` or :class:`TwoBandModel`
+is the easy way). See ``examples/user_model.py``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PAULI = np.array(
+    [[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]], dtype=complex
+)
+
+
+class ModelError(ValueError):
+    """A model could not be built or behaves badly (not Hermitian, wrong shapes, ...)."""
+
+
+class Model:
+    """Base class of a band model: subclasses define the Hamiltonian and its gradient."""
+
+    n_bands: int = 2
+    name: str = "model"
+
+    def hamiltonian(self, kx, ky, kz) -> np.ndarray:
+        raise NotImplementedError
+
+    def hamiltonian_gradient(self, kx, ky, kz) -> np.ndarray:
+        raise NotImplementedError
+
+    def k_window(self, energy_range: tuple[float, float], transition_max: float):
+        """Cylinder ``(rho_max, kz_min, kz_max)`` holding every state the reductions need.
+
+        Models that cannot answer return ``None``; the k-grid then needs an explicit window.
+        """
+        return None
+
+    def describe(self) -> dict:
+        """Parameters recorded in the provenance of every output."""
+        return {"name": self.name}
+
+
+class TwoBandModel(Model):
+    """H = e₀(k) 𝟙 + d(k)·σ; subclasses define :meth:`d_vector` and :meth:`d_gradient`."""
+
+    n_bands = 2
+
+    def d_vector(self, kx, ky, kz) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(e0, d)`` with shapes ``S`` and ``(3,) + S``."""
+        raise NotImplementedError
+
+    def d_gradient(self, kx, ky, kz) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(grad_e0, grad_d)`` with shapes ``(3,) + S`` and ``(3, 3) + S``.
+
+        ``grad_d[i, a] = ∂d_a/∂k_i``.
+        """
+        raise NotImplementedError
+
+    def hamiltonian(self, kx, ky, kz) -> np.ndarray:
+        e0, d = self.d_vector(kx, ky, kz)
+        return e0[..., None, None] * np.eye(2) + np.einsum("a...,aij->...ij", d, PAULI)
+
+    def hamiltonian_gradient(self, kx, ky, kz) -> np.ndarray:
+        grad_e0, grad_d = self.d_gradient(kx, ky, kz)
+        return grad_e0[..., None, None] * np.eye(2) + np.einsum(
+            "ia...,ajk->i...jk", grad_d, PAULI
+        )
+
+
+@dataclass
+class ValleyModel(TwoBandModel):
+    """One valley of Eq. (14): H = v' k_z + v τ k_x σ_x + v k_y σ_y + (Δ + k_z²/2m) σ_z."""
+
+    delta: float
+    vprime: float
+    tau: int = 1
+    v: float = 1.0
+    mass: float = 1.0
+    name: str = field(default="valley", init=False)
+
+    def __post_init__(self):
+        _check_positive(mass=self.mass, v=self.v)
+        if self.tau not in (1, -1):
+            raise ModelError(f"model.valleys[].tau must be +1 or -1, got {self.tau!r}")
+
+    def d_vector(self, kx, ky, kz):
+        kx, ky, kz = np.broadcast_arrays(*map(np.asarray, (kx, ky, kz)))
+        d = np.stack(
+            [self.v * self.tau * kx, self.v * ky, self.delta + kz**2 / (2 * self.mass)]
+        )
+        return self.vprime * kz, d
+
+    def d_gradient(self, kx, ky, kz):
+        kx, ky, kz = np.broadcast_arrays(*map(np.asarray, (kx, ky, kz)))
+        zero, one = np.zeros(kx.shape), np.ones(kx.shape)
+        grad_e0 = np.stack([zero, zero, self.vprime * one])
+        grad_d = np.zeros((3, 3) + kx.shape)
+        grad_d[0, 0] = self.v * self.tau
+        grad_d[1, 1] = self.v
+        grad_d[2, 2] = kz / self.mass
+        return grad_e0, grad_d
+
+    def k_window(self, energy_range, transition_max):
+        """Analytic cylinder containing all states with ε± in ``energy_range`` and 2|d| ≤ max.
+
+        With E = |d| ≥ d_z(k_z), a state of band ± at k_z lies in the window when
+        E ≤ E*(k_z) = max(μ_max − v'k_z, v'k_z − μ_min, transition_max/2).
+        """
+        e_lo, e_hi = energy_range
+        delta = abs(self.delta)
+        e_needed = max(abs(e_lo), abs(e_hi), transition_max / 2)
+        # bound |k_z|: d_z(k_z) ≤ E*(k_z) ≤ e_needed + |v'||k_z|  (a quadratic inequality)
+        a, b, c = 1 / (2 * self.mass), -abs(self.vprime), delta - e_needed
+        kz_max = (-b + np.sqrt(max(b * b - 4 * a * c, 0.0))) / (2 * a)
+        kz = np.linspace(-kz_max, kz_max, 20001)
+        d_z = self.delta + kz**2 / (2 * self.mass)
+        e_star = np.maximum.reduce(
+            [e_hi - self.vprime * kz, self.vprime * kz - e_lo, np.full_like(kz, transition_max / 2)]
+        )
+        inside = e_star >= np.abs(d_z)
+        if not inside.any():
+            return 0.0, -kz_max, kz_max
+        rho_max = np.sqrt(np.max(e_star[inside] ** 2 - d_z[inside] ** 2)) / self.v
+        return float(rho_max), float(kz[inside].min()), float(kz[inside].max())
+
+    def describe(self):
+        return {
+            "name": self.name,
+            "delta": self.delta,
+            "vprime": self.vprime,
+            "tau": self.tau,
+            "v": self.v,
+            "mass": self.mass,
+        }
+
+
+@dataclass
+class LatticeValleyModel(TwoBandModel):
+    """Cubic-lattice regularisation of Eq. (14) on the Brillouin zone [-π/a, π/a)³.
+
+    H = v' sin(k_z a)/a + v τ sin(k_x a)/a σ_x + v sin(k_y a)/a σ_y
+        + (Δ + (1 − cos k_z a)/(m a²)) σ_z,
+    i.e. k → sin(k a)/a and k_z²/2 → (1 − cos k_z a)/a²; it reduces to Eq. (14) as a → 0.
+    """
+
+    delta: float
+    vprime: float
+    tau: int = 1
+    v: float = 1.0
+    mass: float = 1.0
+    lattice_constant: float = 1.0
+    name: str = field(default="lattice", init=False)
+
+    def __post_init__(self):
+        _check_positive(mass=self.mass, v=self.v, lattice_constant=self.lattice_constant)
+        if self.tau not in (1, -1):
+            raise ModelError(f"model.valleys[].tau must be +1 or -1, got {self.tau!r}")
+
+    def d_vector(self, kx, ky, kz):
+        kx, ky, kz = np.broadcast_arrays(*map(np.asarray, (kx, ky, kz)))
+        a, m = self.lattice_constant, self.mass
+        d = np.stack(
+            [
+                self.v * self.tau * np.sin(kx * a) / a,
+                self.v * np.sin(ky * a) / a,
+                self.delta + (1 - np.cos(kz * a)) / (m * a * a),
+            ]
+        )
+        return self.vprime * np.sin(kz * a) / a, d
+
+    def d_gradient(self, kx, ky, kz):
+        kx, ky, kz = np.broadcast_arrays(*map(np.asarray, (kx, ky, kz)))
+        a, m = self.lattice_constant, self.mass
+        zero = np.zeros(kx.shape)
+        grad_e0 = np.stack([zero, zero, self.vprime * np.cos(kz * a)])
+        grad_d = np.zeros((3, 3) + kx.shape)
+        grad_d[0, 0] = self.v * self.tau * np.cos(kx * a)
+        grad_d[1, 1] = self.v * np.cos(ky * a)
+        grad_d[2, 2] = np.sin(kz * a) / (m * a)
+        return grad_e0, grad_d
+
+    def describe(self):
+        return {
+            "name": self.name,
+            "delta": self.delta,
+            "vprime": self.vprime,
+            "tau": self.tau,
+            "v": self.v,
+            "mass": self.mass,
+            "lattice_constant": self.lattice_constant,
+        }
+
+
+def _check_positive(**values):
+    for key, value in values.items():
+        if not value > 0:
+            raise ModelError(f"model.{key} must be > 0, got {value!r}")
+
+
+def valley_parameters(model_config: dict, valley: int) -> dict:
+    """The parameters of valley ``valley`` (0-based): the valley entry over the global keys."""
+    valleys = model_config.get("valleys") or []
+    if not 0 <= valley < len(valleys):
+        raise ModelError(f"model.valleys has no entry {valley} (it has {len(valleys)})")
+    entry = dict(valleys[valley])
+    params = {"v": model_config.get("v", 1.0), "mass": model_config.get("mass", 1.0)}
+    params.update(entry)
+    return params
+
+
+def build_model(model_config: dict, valley: int) -> Model:
+    """The model of one valley from the ``model:`` section of the config."""
+    kind = model_config.get("kind", "valley")
+    params = valley_parameters(model_config, valley)
+    keys = ("delta", "vprime", "tau", "v", "mass")
+    if kind == "valley":
+        return ValleyModel(**{k: params[k] for k in keys if k in params})
+    if kind == "lattice":
+        a = model_config.get("lattice_constant", 1.0)
+        return LatticeValleyModel(**{k: params[k] for k in keys if k in params}, lattice_constant=a)
+    if kind == "python":
+        return _import_model(model_config, params)
+    raise ModelError(f"model.kind must be one of valley, lattice, python; got {kind!r}")
+
+
+def _import_model(model_config: dict, params: dict) -> Model:
+    target = model_config.get("factory")
+    if not target or ":" not in str(target):
+        raise ModelError(
+            f"model.factory must be 'package.module:function' for kind: python, got {target!r}"
+        )
+    module_name, _, attr = str(target).partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise ModelError(f"model.factory {target!r} cannot be imported: {err}") from err
+    model = factory(**{**(model_config.get("options") or {}), **params})
+    for name in ("hamiltonian", "hamiltonian_gradient"):
+        if not callable(getattr(model, name, None)):
+            raise ModelError(f"model.factory {target!r} returned an object without {name}()")
+    if not isinstance(getattr(model, "n_bands", None), int):
+        raise ModelError(f"model.factory {target!r} returned an object without an int n_bands")
+    return model

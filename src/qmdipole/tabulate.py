@@ -1,0 +1,158 @@
+"""Dask-parallel tabulation of the band geometry on a k-grid into a CF NetCDF table.
+
+The grid is cut into slabs along its first axis; each slab is one Dask task that evaluates
+:func:`qmdipole.geometry.band_geometry` on its k-points. Results are pointwise, so they do not
+depend on the slab size or on the scheduler (threads, or a ``distributed`` cluster). Memory is
+bounded by the slab size: the table is written slab by slab, never held whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from .geometry import DEFAULT_DEGENERACY_TOL, band_geometry
+from .io import write_netcdf
+from .kgrid import AXIS_LONG_NAMES, KGrid
+from .models import ModelError
+
+log = logging.getLogger(__name__)
+
+DIRS = ["x", "y", "z"]
+# (variable name, shape after band, units, long name)
+FIELDS = (
+    ("energy", (), "Delta", "band energy epsilon_m"),
+    ("velocity", (3,), "Delta/(hbar k)", "band velocity v_i,m = d epsilon_m / d k_i"),
+    ("quantum_metric", (3, 3), "1/k^2", "quantum metric g_ij,m (Fubini-Study, Eq. 7)"),
+    ("berry_curvature", (3,), "1/k^2", "Berry curvature Omega_m = curl A_m"),
+)
+FIELD_DIMS = {
+    "energy": ("band",),
+    "velocity": ("band", "dir"),
+    "quantum_metric": ("band", "dir_i", "dir_j"),
+    "berry_curvature": ("band", "dir"),
+}
+
+
+def check_hermitian(model, grid: KGrid, tol=1e-10) -> None:
+    """Raise :class:`ModelError` if H(k) or ∂H/∂k is not Hermitian at a sample of the grid."""
+    kx, ky, kz = (c.ravel()[:: max(grid.size // 500, 1)] for c in grid.cartesian())
+    for what, matrices in (
+        ("H(k)", model.hamiltonian(kx, ky, kz)),
+        ("dH/dk", model.hamiltonian_gradient(kx, ky, kz)),
+    ):
+        matrices = np.asarray(matrices)
+        scale = max(np.abs(matrices).max(), 1.0)
+        error = np.abs(matrices - np.conj(np.swapaxes(matrices, -1, -2))).max()
+        if not np.isfinite(error) or error > tol * scale:
+            raise ModelError(
+                f"model {getattr(model, 'name', model)!r}: {what} is not Hermitian "
+                f"(max |M - M^dagger| = {error:.3g})"
+            )
+
+
+def _slab(grid: KGrid, model, method, degeneracy_tol, block_info=None):
+    """All fields of one slab, stacked on a leading axis (band-major, as in FIELDS)."""
+    start, stop = block_info[None]["array-location"][1]
+    kx, ky, kz = grid.cartesian(slice(start, stop))
+    geometry = band_geometry(model, kx.ravel(), ky.ravel(), kz.ravel(), method, degeneracy_tol)
+    return np.concatenate(
+        [geometry[name].reshape(-1, stop - start, *grid.shape[1:]) for name, *_ in FIELDS]
+    )
+
+
+def tabulate(model, grid: KGrid, *, method="auto", slab_points=2**18,
+             degeneracy_tol=DEFAULT_DEGENERACY_TOL) -> xr.Dataset:
+    """The geometry table of ``model`` on ``grid`` as a lazy (Dask-backed) Dataset."""
+    check_hermitian(model, grid)
+    n_bands = int(model.n_bands)
+    n_fields = sum(int(np.prod(shape or (1,))) for _, shape, *_ in FIELDS) * n_bands
+    per_slab = max(int(slab_points) // (grid.shape[1] * grid.shape[2]), 1)
+    chunks = ((n_fields,), _chunk_sizes(grid.shape[0], per_slab), (grid.shape[1],), (grid.shape[2],))
+    stacked = da.map_blocks(
+        _slab, grid, model, method, degeneracy_tol,
+        chunks=chunks, dtype=float, meta=np.empty((0, 0, 0, 0)),
+    )
+
+    data_vars, offset = {}, 0
+    for name, shape, units, long_name in FIELDS:
+        size = int(np.prod(shape or (1,))) * n_bands
+        block = stacked[offset:offset + size].reshape((n_bands,) + shape + grid.shape)
+        offset += size
+        data_vars[name] = (FIELD_DIMS[name] + ("k1", "k2", "k3"), block,
+                           {"units": units, "long_name": long_name})
+
+    kx, ky, kz = grid.cartesian()
+    grid_ds = grid.to_dataset()
+    coords = {name: grid_ds[name] for name in ("k1", "k2", "k3")}
+    cart_attrs = {c: {"units": "Delta/(hbar v)", "long_name": AXIS_LONG_NAMES[c] + " (Cartesian)"}
+                  for c in ("kx", "ky", "kz")}
+    ds = xr.Dataset(
+        data_vars,
+        coords={
+            **coords,
+            "band": ("band", np.arange(n_bands), {"units": "1", "long_name": "band index, ascending energy"}),
+            "dir": ("dir", DIRS, {"units": "1", "long_name": "Cartesian direction"}),
+            "dir_i": ("dir_i", DIRS, {"units": "1", "long_name": "Cartesian direction i"}),
+            "dir_j": ("dir_j", DIRS, {"units": "1", "long_name": "Cartesian direction j"}),
+        },
+    )
+    for c, values in zip(("kx", "ky", "kz"), (kx, ky, kz)):
+        ds[f"cart_{c}"] = (("k1", "k2", "k3"), values, cart_attrs[c])
+    ds["weight"] = (("k1", "k2", "k3"), grid.weight(),
+                    {"units": "(Delta/(hbar v))^3", "long_name": "quadrature weight: sum(weight*F) = integral d^3k F"})
+    ds = ds.rename({"cart_kx": "kx", "cart_ky": "ky", "cart_kz": "kz"}).set_coords(["kx", "ky", "kz"])
+    ds.attrs.update({"grid_kind": grid.kind, "n_points": grid.size, "geometry_method": method,
+                     "degeneracy_tol": degeneracy_tol})
+    return ds
+
+
+def _chunk_sizes(total, size):
+    sizes = [size] * (total // size)
+    if total % size:
+        sizes.append(total % size)
+    return tuple(sizes)
+
+
+@contextlib.contextmanager
+def dask_scheduler(threads: int = 1, address: str | None = None, progress: bool = True):
+    """Run Dask computations on ``threads`` local threads, or on the cluster at ``address``."""
+    if address:
+        from distributed import Client
+
+        with Client(address) as client, dask.config.set(scheduler=client):
+            log.info("tabulating on the distributed scheduler at %s", address)
+            yield client
+        return
+    with dask.config.set(scheduler="threads", num_workers=max(int(threads), 1)):
+        if progress:
+            from dask.diagnostics import ProgressBar
+
+            with ProgressBar(dt=1.0, minimum=2.0):
+                yield None
+        else:
+            yield None
+
+
+def write_table(model, grid: KGrid, path, *, config=None, method="auto", slab_points=2**18,
+                threads=1, address=None, progress=True):
+    """Tabulate ``model`` on ``grid`` and write the table to ``path`` (NetCDF, slab by slab)."""
+    ds = tabulate(model, grid, method=method, slab_points=slab_points)
+    ds.attrs["model"] = repr(model.describe() if hasattr(model, "describe") else model)
+    encoding = {name: {"chunksizes": _disk_chunks(ds[name])} for name in FIELD_DIMS}
+    with dask_scheduler(threads, address, progress):
+        write_netcdf(ds, path, config=config, title="band-geometry table", encoding=encoding)
+    return path
+
+
+def _disk_chunks(var):
+    shape = var.shape
+    lead = shape[:-3]
+    n2, n3 = shape[-2:]
+    rows = max(1, min(shape[-3], 2**16 // max(n2 * n3, 1)))
+    return tuple(lead) + (rows, n2, n3)
