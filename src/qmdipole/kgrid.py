@@ -82,9 +82,19 @@ class KGrid:
         return np.broadcast_to(np.abs(u1) if self.kind == "cylindrical" else 1.0, shape)
 
     def weight(self, k1=slice(None)):
-        """Quadrature weights (units k³) with Σ weight·F ≈ ∫ d³k F, shape (n1', n2, n3)."""
+        """Quadrature weights (units k³) with Σ weight·F ≈ ∫ d³k F, shape (n1', n2, n3).
+
+        On a cylindrical grid whose ρ axis starts at 0 the radial integrand is f(ρ) = ρ F(ρ²)
+        with f′(0) = F(0) ≠ 0, which limits the trapezoid rule to O(h²) exactly where band
+        edges sit; the Euler–Maclaurin end correction h₀²/12 · f′(0) is added as the weight of
+        the ρ = 0 node (J = 0 there), making the radial rule O(h⁴) at the axis.
+        """
         w1, w2, w3 = self.axis_weights
-        return w1[k1][:, None, None] * w2[None, :, None] * w3[None, None, :] * self.jacobian(k1)
+        radial = w1 * (np.abs(self.axes[0]) if self.kind == "cylindrical" else 1.0)
+        if self.kind == "cylindrical" and self.axes[0][0] == 0.0:
+            radial = radial.copy()
+            radial[0] = (self.axes[0][1] - self.axes[0][0]) ** 2 / 12
+        return radial[k1][:, None, None] * w2[None, :, None] * w3[None, None, :]
 
     def tangents(self, k1=slice(None)):
         """∂k/∂u_a for a = 1, 2, 3: array (3 axes, 3 Cartesian, n1', n2, n3)."""
@@ -269,3 +279,78 @@ def _refine(model, kind, bounds, periods, n, omega_range, eta, points_per_eta, p
         axes.append(graded_nodes(lo_a, hi_a if p is None else lo_a + p, nodes, demand, count,
                                  periodic=p is not None))
     return axes
+
+
+def requirements(config: dict) -> dict:
+    """What the reductions of ``config`` need from a k-grid: energy and spectral windows, η.
+
+    ``energy_range`` holds every chemical potential the reductions use, widened by 20 k_B T so
+    that Fermi tails are inside; ``omega_range`` and ``eta`` come from the NDD section.
+    """
+    gamma = config["quadrupolar_current"]
+    ndd = config["ndd"]
+    t_max = max([0.0, ndd.get("temperature", 0.0), *gamma.get("temperatures", [])])
+    mus = [gamma["mu"]["start"], gamma["mu"]["stop"], ndd.get("mu", 0.0)]
+    return {
+        "energy_range": [min(mus) - 20 * t_max, max(mus) + 20 * t_max],
+        "omega_range": [ndd["omega"]["start"], ndd["omega"]["stop"]],
+        "eta": ndd["eta"],
+    }
+
+
+def default_kind(model_kind: str) -> str:
+    """The grid kind that suits a model kind."""
+    return {"valley": "cylindrical", "lattice": "brillouin_zone"}.get(model_kind, "cartesian")
+
+
+def grid_from_config(model, model_kind: str, kgrid_config: dict, needs: dict) -> KGrid:
+    """The k-grid of one valley from the ``kgrid:`` section and :func:`requirements`."""
+    kind = kgrid_config.get("kind", "auto")
+    kind = default_kind(model_kind) if kind == "auto" else kind
+    window = kgrid_config.get("window", "auto")
+    if window == "auto":
+        window = auto_window(model, kind, needs)
+    else:
+        window = tuple(window.get(f"k{a}") for a in (1, 2, 3))
+    return build_kgrid(
+        model, kind, kgrid_config["n"], window,
+        omega_range=needs["omega_range"], eta=needs["eta"],
+        points_per_eta=kgrid_config.get("points_per_eta", 0.0),
+    )
+
+
+def auto_window(model, kind, needs):
+    """Per-axis window from the model's :meth:`~qmdipole.models.Model.k_window`."""
+    if kind == "brillouin_zone":
+        return (None, None, None)
+    margin = max(20 * needs["eta"], 0.25)
+    found = model.k_window(tuple(needs["energy_range"]), needs["omega_range"][1] + margin)
+    if found is None:
+        raise GridError(
+            "kgrid.window is 'auto' but the model cannot tell its k-window: set kgrid.window "
+            "to {k1: [min, max], k2: [min, max], k3: [min, max]}"
+        )
+    rho_max, kz_min, kz_max = found
+    rho_max *= 1.02
+    kz_min, kz_max = kz_min - 0.01 * (kz_max - kz_min), kz_max + 0.01 * (kz_max - kz_min)
+    if kind == "cylindrical":
+        return ((0.0, rho_max), None, (kz_min, kz_max))
+    return ((-rho_max, rho_max), (-rho_max, rho_max), (kz_min, kz_max))
+
+
+def slabs(grid: KGrid, slab_points: int):
+    """Overlapping slabs along axis 1 for streaming reductions.
+
+    Yields ``(index, axis1, owned)``: node indices along k1, their coordinates, and the slice of
+    ``index`` that the slab owns for point sums. Consecutive slabs share one node so that the
+    cells between them belong to exactly one slab; a periodic axis 1 ends with the wrap cell.
+    """
+    n1 = grid.shape[0]
+    rows = max(slab_points // (grid.shape[1] * grid.shape[2]), 1)
+    nodes = grid.axes[0]
+    for start in range(0, n1, rows):
+        first = max(start - 1, 0)
+        index = np.arange(first, min(start + rows, n1))
+        yield index, nodes[index], slice(start - first, None)
+    if grid.periods[0] is not None:
+        yield np.array([n1 - 1, 0]), np.array([nodes[-1], nodes[0] + grid.periods[0]]), slice(0, 0)

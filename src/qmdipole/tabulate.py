@@ -104,6 +104,8 @@ def tabulate(model, grid: KGrid, *, method="auto", slab_points=2**18,
     )
     for c, values in zip(("kx", "ky", "kz"), (kx, ky, kz)):
         ds[f"cart_{c}"] = (("k1", "k2", "k3"), values, cart_attrs[c])
+    for a in (1, 2, 3):
+        ds[f"weight{a}"] = grid_ds[f"weight{a}"]
     ds["weight"] = (("k1", "k2", "k3"), grid.weight(),
                     {"units": "(Delta/(hbar v))^3", "long_name": "quadrature weight: sum(weight*F) = integral d^3k F"})
     ds = ds.rename({"cart_kx": "kx", "cart_ky": "ky", "cart_kz": "kz"}).set_coords(["kx", "ky", "kz"])

@@ -1,0 +1,44 @@
+"""Occupations: the Fermi–Dirac function, its derivative, and Fermi-surface weights on a k-grid.
+
+At T = 0 the derivative f' = −δ(ε − μ) is a δ-function; on a grid it is integrated with the linear
+tetrahedron method (:mod:`qmdipole.tetrahedron`), which converges without any smearing. At T > 0
+f' is smooth and is sampled at the nodes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+from .kgrid import KGrid
+from .tetrahedron import fermi_surface_node_weights
+
+
+def fermi_dirac(energy, mu: float, temperature: float):
+    """f(ε) = 1/(e^{(ε−μ)/T} + 1); at T = 0 a step with f(μ) = ½."""
+    energy = np.asarray(energy, float)
+    if temperature > 0:
+        return expit(-(energy - mu) / temperature)
+    return np.where(energy < mu, 1.0, np.where(energy > mu, 0.0, 0.5))
+
+
+def fermi_derivative(energy, mu: float, temperature: float):
+    """f'(ε) = ∂f/∂ε = −1/(4T cosh²((ε−μ)/2T)) for T > 0."""
+    if not temperature > 0:
+        raise ValueError("fermi_derivative needs T > 0; use fermi_surface_weights at T = 0")
+    x = (np.asarray(energy, float) - mu) / (2 * temperature)
+    return -1.0 / (4 * temperature * np.cosh(np.clip(x, -350, 350)) ** 2)
+
+
+def fermi_surface_weights(grid: KGrid, energy: np.ndarray, mu: float, temperature: float):
+    """Node weights W with Σ W·F ≈ ∫ d³k F f'(ε) for one band's ``energy`` (n1, n2, n3).
+
+    T > 0: quadrature weight × f'(ε). T = 0: −(tetrahedron δ-weight) × Jacobian, since
+    ∫ d³k F δ(ε − μ) = ∫ d³u J F δ(ε − μ) in the grid's own coordinates.
+    """
+    if temperature > 0:
+        return grid.weight() * fermi_derivative(energy, mu, temperature)
+    if not (energy.min() < mu < energy.max()):
+        return np.zeros_like(energy)
+    weights = fermi_surface_node_weights(energy, grid.axes, mu, grid.periods)
+    return -weights * grid.jacobian()

@@ -1,0 +1,336 @@
+"""Linear-tetrahedron δ-integrals against closed forms (qmdipole.tetrahedron)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import integrate, special
+
+import qmdipole.tetrahedron as tetrahedron
+from qmdipole.tetrahedron import fermi_surface_integral, fermi_surface_node_weights
+
+TWO_PI = 2.0 * np.pi
+
+
+def stretched(lo, hi, n, amp=0.15):
+    """Smooth non-uniform nodes on [lo, hi] (endpoints kept), denser near the middle."""
+    s = np.linspace(-1.0, 1.0, n)
+    s = s + amp * np.sin(np.pi * s)
+    return lo + (hi - lo) * (s + 1.0) / 2.0
+
+
+def random_axis(rng, lo, hi, n):
+    return np.sort(np.concatenate([[lo, hi], rng.uniform(lo, hi, n - 2)]))
+
+
+def mesh(axes):
+    return np.meshgrid(*axes, indexing="ij")
+
+
+# --- 1. linear energy: the method is exact --------------------------------------------------
+
+
+BOX = np.array([1.0, 1.5, 0.7])
+SLOPE = np.array([0.8, 1.3, 2.1])
+OFFSET = -0.3
+
+
+def box_plane_density(t):
+    """∫_box δ(a·u + b − t) d³u = (area of the plane section)/|a|, by inclusion–exclusion over
+    the box's corners (a > 0): (1 / 2a1a2a3) Σ_S (−1)^|S| (t − b − Σ_{i∈S} a_i L_i)_+²."""
+    total = 0.0
+    for corner in itertools.product((0, 1), repeat=3):
+        shift = OFFSET + sum(SLOPE[i] * BOX[i] for i in range(3) if corner[i])
+        total = total + (-1) ** sum(corner) * np.maximum(t - shift, 0.0) ** 2
+    return total / (2.0 * np.prod(SLOPE))
+
+
+def box_plane_moment(t, axis):
+    """∫_box u_axis δ(a·u + b − t) d³u: a 1-D integral over u_axis of the (piecewise linear,
+    closed-form) section length of the other two axes, integrated piece by piece."""
+    j, k = (i for i in range(3) if i != axis)
+    a, L = SLOPE, BOX
+
+    def length(s):  # ∫∫ δ(a_j u_j + a_k u_k − s) du_j du_k over [0, L_j] × [0, L_k]
+        parts = [s, s - a[j] * L[j], s - a[k] * L[k], s - a[j] * L[j] - a[k] * L[k]]
+        signs = [1, -1, -1, 1]
+        return sum(g * max(p, 0.0) for g, p in zip(signs, parts)) / (a[j] * a[k])
+
+    s0 = t - OFFSET
+    kinks = [(s0 - c) / a[axis] for c in (0.0, a[j] * L[j], a[k] * L[k], a[j] * L[j] + a[k] * L[k])]
+    kinks = sorted(x for x in kinks if 0.0 < x < L[axis])
+    value, _ = integrate.quad(
+        lambda u: u * length(s0 - a[axis] * u), 0.0, L[axis], points=kinks or None,
+        epsabs=1e-14, epsrel=1e-13,
+    )
+    return value
+
+
+@pytest.fixture(scope="module")
+def linear_box():
+    rng = np.random.default_rng(1)
+    axes = [random_axis(rng, 0.0, length, n) for length, n in zip(BOX, (6, 9, 5))]
+    U = mesh(axes)
+    energy = sum(a * u for a, u in zip(SLOPE, U)) + OFFSET
+    e_max = OFFSET + SLOPE @ BOX
+    levels = np.concatenate([[OFFSET - 0.5, OFFSET], np.linspace(OFFSET, e_max, 37)[1:-1],
+                             [e_max, e_max + 0.2]])
+    return axes, U, energy, levels
+
+
+def test_linear_energy_constant_h_exact(linear_box):
+    axes, U, energy, levels = linear_box
+    result = fermi_surface_integral(energy, np.ones((1,) + energy.shape), axes, levels)[0]
+    expected = box_plane_density(levels)
+    np.testing.assert_allclose(result, expected, rtol=0, atol=1e-12)
+    assert result[0] == 0.0 and result[-1] == 0.0  # levels outside the energy range
+    assert expected[len(levels) // 2] > 0.1
+
+
+@pytest.fixture(params=["default batches", "tiny batches"])
+def batches(request, monkeypatch):
+    """Also run with screening chunks and pair batches far smaller than a grid row."""
+    if request.param == "tiny batches":
+        monkeypatch.setattr(tetrahedron, "_CHUNK_POSITIONS", 7)
+        monkeypatch.setattr(tetrahedron, "_MAX_PAIRS", 3)
+
+
+def test_linear_energy_linear_h_exact(linear_box, batches):
+    axes, U, energy, levels = linear_box
+    values = np.stack(U)  # h = u1, u2, u3: linear, so interpolated exactly as well
+    result = fermi_surface_integral(energy, values, axes, levels)
+    expected = np.array([[box_plane_moment(t, ax) for t in levels] for ax in range(3)])
+    np.testing.assert_allclose(result, expected, rtol=0, atol=1e-12)
+
+
+# --- 2.-4. free electrons: DOS and moments of the sphere, O(h²) --------------------------
+
+
+MU = np.linspace(0.5, 3.5, 31)
+
+
+def cartesian_sphere(n, integrands):
+    axes = [stretched(-2.0, 2.0, n + d, amp) for d, amp in ((0, 0.15), (3, 0.1), (-2, 0.2))]
+    K = mesh(axes)
+    energy = K[0] ** 2 + K[1] ** 2 + K[2] ** 2
+    return fermi_surface_integral(energy, np.stack([f(*K) for f in integrands]), axes, MU)
+
+
+def rms_relative_error(result, expected):
+    return np.sqrt(np.mean((result / expected - 1.0) ** 2))
+
+
+def test_free_electron_dos_second_order():
+    dos = 2.0 * np.pi * np.sqrt(MU)  # ∫ δ(k² − μ) d³k
+    errors = [
+        rms_relative_error(cartesian_sphere(n, [lambda x, y, z: np.ones_like(x)])[0], dos)
+        for n in (24, 48)
+    ]
+    assert errors[1] < 3e-3
+    assert 3.0 < errors[0] / errors[1] < 5.5  # O(h²): halving h divides the error by ~4
+
+
+def test_free_electron_weighted_integrands():
+    result = cartesian_sphere(48, [lambda x, y, z: z**2, lambda x, y, z: x**2 * y**2])
+    # ∫ k_z² δ(k² − μ) = (2π/3) μ^{3/2};  ∫ k_x² k_y² δ(k² − μ) = (2π/15) μ^{5/2}
+    expected = [TWO_PI / 3.0 * MU**1.5, TWO_PI / 15.0 * MU**2.5]
+    for res, exp in zip(result, expected):
+        assert rms_relative_error(res, exp) < 4e-3
+
+
+def cylinder(n):
+    """ρ ∈ [0, 2.2] (open, non-uniform), φ periodic with 4 nodes, k_z ∈ [−2.2, 2.2]."""
+    rho = 2.2 * np.linspace(0.0, 1.0, n) ** 1.3
+    phi = np.arange(4) * (np.pi / 2)
+    kz = stretched(-2.2, 2.2, 2 * n, 0.1)
+    return (rho, phi, kz), (None, TWO_PI, None)
+
+
+def test_cylindrical_grid_degenerate_energies():
+    """ε = ρ² + k_z² does not depend on φ: many corner energies coincide exactly."""
+    errors = []
+    for n in (24, 48):
+        axes, periods = cylinder(n)
+        R, P, Z = mesh(axes)
+        energy = R**2 + Z**2
+        values = np.stack([R, R**3 * np.cos(P) ** 2])  # Jacobian ρ; h = 1 and h = k_x²
+        with np.errstate(all="raise"):
+            result = fermi_surface_integral(energy, values, axes, MU, periods)
+        assert np.all(np.isfinite(result))
+        errors.append(rms_relative_error(result[0], 2.0 * np.pi * np.sqrt(MU)))
+        # cos²φ interpolated on 4 nodes still averages to 1/2, so only the (ρ, k_z) error remains
+        assert rms_relative_error(result[1], TWO_PI / 3.0 * MU**1.5) < 8e-3
+    assert errors[1] < 2e-3
+    assert 3.0 < errors[0] / errors[1] < 5.5
+
+
+def test_energy_depending_on_one_axis_is_exact():
+    """ε = f(u3) piecewise linear in u3: triply degenerate corners; DOS = L1 L2 / |slope|, and
+    a level exactly at a node energy takes the value from above."""
+    rng = np.random.default_rng(2)
+    axes = [random_axis(rng, 0.0, 1.3, 4), np.array([0.0, 0.5, 2.0]), random_axis(rng, 0.5, 2.0, 7)]
+    energy = np.broadcast_to(axes[2] ** 2, (4, 3, 7))
+    e_nodes = axes[2] ** 2
+    levels = np.sort(np.concatenate([e_nodes, 0.5 * (e_nodes[1:] + e_nodes[:-1]), [0.1, 5.0]]))
+    with np.errstate(all="raise"):
+        result = fermi_surface_integral(energy, np.ones((1, 4, 3, 7)), axes, levels)[0]
+    segment = np.searchsorted(e_nodes, levels, side="right") - 1
+    inside = (segment >= 0) & (segment < len(e_nodes) - 1)
+    slopes = np.diff(e_nodes) / np.diff(axes[2])
+    expected = np.zeros_like(levels)
+    expected[inside] = 1.3 * 2.0 / slopes[segment[inside]]
+    np.testing.assert_allclose(result, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_quantised_energies_sum_rule_exact(batches):
+    """Integer node energies (ties everywhere, levels hitting them exactly): every tetrahedron's
+    weights are cubic between consecutive integers, so 2-point Gauss–Legendre per unit interval
+    integrates ∫ dλ I_h(λ) = ∫ h d³u exactly; for h = 1 and h = u1 + 2 u3 that is a closed form.
+    (Nodes with i + j + k ≡ 0 mod 3 get energy 3, the others 0, 1 or 2 at random, so no
+    tetrahedron is entirely flat: a flat one would put its volume in a δ-peak of the DOS.)"""
+    rng = np.random.default_rng(3)
+    axes = [random_axis(rng, 0.0, 1.0, 5), np.array([0.0, 1.0, 1.5]),
+            random_axis(rng, -1.0, 1.0, 6)]
+    periods = (None, 4.0, None)  # 3 nodes along u2: the mod-3 pattern survives the wrap
+    i, j, k = np.indices((5, 3, 6))
+    energy = np.where((i + j + k) % 3 == 0, 3, rng.integers(0, 3, size=(5, 3, 6))).astype(float)
+    U = mesh(axes)
+    values = np.stack([np.ones_like(U[0]), U[0] + 2.0 * U[2]])
+    x, w = np.polynomial.legendre.leggauss(2)
+    levels = (np.arange(-1, 4)[:, None] + 0.5 * (x + 1.0)).ravel()
+    with np.errstate(all="raise"):
+        result = fermi_surface_integral(energy, values, axes, levels, periods)
+        at_ties = fermi_surface_integral(energy, values, axes, np.arange(0.0, 4.0), periods)
+    assert np.all(np.isfinite(at_ties)) and np.all(at_ties[0] >= 0)
+    integral = result.reshape(2, 5, 2) @ (0.5 * w)
+    volume = 1.0 * 4.0 * 2.0  # open u1 ∈ [0, 1], periodic u2 (period 4), open u3 ∈ [−1, 1]
+    np.testing.assert_allclose(integral.sum(axis=1), [volume, 0.5 * volume], rtol=1e-12)
+
+
+# --- 5. periodic tight binding ------------------------------------------------------------
+
+
+def cubic_lattice_dos(mu):
+    """Per-volume DOS of ε = −2(cos u1 + cos u2 + cos u3) from the square-lattice DOS
+    ρ₂(E) = K(1 − E²/16) / (2π²): ρ₃(μ) = (1/π) ∫_0^π ρ₂(μ + 2 cos θ) dθ."""
+
+    def rho2(theta):
+        e2 = mu + 2.0 * np.cos(theta)
+        return special.ellipk(1.0 - e2**2 / 16.0) / (2 * np.pi**2) if abs(e2) < 4 else 0.0
+
+    kinks = sorted(np.arccos(x) for x in ((0 - mu) / 2, (4 - mu) / 2, (-4 - mu) / 2) if -1 < x < 1)
+    value, _ = integrate.quad(rho2, 0.0, np.pi, points=kinks, limit=200, epsabs=1e-13)
+    return value / np.pi
+
+
+def tight_binding(n):
+    u = -np.pi + TWO_PI * np.arange(n) / n
+    U = mesh([u, u, u])
+    return -2.0 * (np.cos(U[0]) + np.cos(U[1]) + np.cos(U[2])), (u, u, u), (TWO_PI,) * 3
+
+
+def test_tight_binding_sum_rule_and_symmetry():
+    energy, axes, periods = tight_binding(16)
+    half = np.arange(1, 1241) * 0.005
+    levels = np.concatenate([-half[::-1], [0.0], half])  # symmetric, step 0.005, |μ| <= 6.2
+    dos = fermi_surface_integral(energy, np.ones((1,) + energy.shape), axes, levels, periods)[0]
+    # ∫ DOS dμ = (2π)³; the DOS is continuous piecewise quadratic, so the trapezoid rule is fine
+    trapezoid = np.sum(0.5 * (dos[1:] + dos[:-1]) * np.diff(levels))
+    np.testing.assert_allclose(trapezoid, TWO_PI**3, rtol=1e-5)
+    # ε(u + (π, π, π)) = −ε(u) maps the grid and its tetrahedra onto themselves
+    np.testing.assert_allclose(dos, dos[::-1], rtol=1e-10, atol=1e-12)
+    assert dos[0] == 0.0 and dos[-1] == 0.0
+
+
+def test_tight_binding_against_lattice_dos():
+    mu = np.array([1.0, 3.0, 4.5])
+    reference = TWO_PI**3 * np.array([cubic_lattice_dos(m) for m in mu])
+    assert reference[0] == pytest.approx(TWO_PI**3 * 0.1431612175, rel=1e-8)
+    errors = []
+    for n in (32, 64):
+        energy, axes, periods = tight_binding(n)
+        dos = fermi_surface_integral(energy, np.ones((1,) + energy.shape), axes, mu, periods)[0]
+        errors.append(np.abs(dos / reference - 1.0))
+    assert np.all(errors[1] < 1.5e-3)
+    assert np.all(errors[1] < errors[0])
+
+
+# --- 6.-7. node weights and slabs ---------------------------------------------------------
+
+
+def random_smooth_grid(rng, n=(7, 5, 9)):
+    axes = [random_axis(rng, 0.0, 2.0, n[0]), np.sort(rng.uniform(0, TWO_PI, n[1])),
+            random_axis(rng, -1.0, 1.0, n[2])]
+    periods = (None, TWO_PI, 2.5)
+    U = mesh(axes)
+    energy = U[0] ** 2 + np.cos(U[1]) * U[0] + 0.7 * U[2] + 0.3 * rng.standard_normal(U[0].shape)
+    return energy, axes, periods
+
+
+def test_node_weights_match_integral():
+    rng = np.random.default_rng(4)
+    energy, axes, periods = random_smooth_grid(rng)
+    h = rng.standard_normal((3,) + energy.shape)
+    for level in np.quantile(energy, [0.1, 0.5, 0.9]):
+        w = fermi_surface_node_weights(energy, axes, level, periods)
+        assert w.shape == energy.shape and np.all(w >= 0) and w.sum() > 0
+        direct = fermi_surface_integral(energy, h, axes, [level], periods)[:, 0]
+        np.testing.assert_allclose(np.einsum("vijk,ijk->v", h, w), direct, rtol=1e-12, atol=1e-14)
+    assert np.all(fermi_surface_node_weights(energy, axes, energy.max() + 1.0, periods) == 0)
+
+
+def test_slabs_along_axis_1_add_up():
+    rng = np.random.default_rng(5)
+    energy, axes, periods = random_smooth_grid(rng, n=(11, 4, 8))
+    h = rng.standard_normal((2,) + energy.shape)
+    levels = np.linspace(energy.min(), energy.max(), 17)
+    whole = fermi_surface_integral(energy, h, axes, levels, periods)
+    level = float(np.median(energy))
+    w_whole = fermi_surface_node_weights(energy, axes, level, periods)
+    for s in (1, 4, 9):
+        parts = [slice(0, s + 1), slice(s, None)]
+        slab_axes = [(axes[0][p], axes[1], axes[2]) for p in parts]
+        split = sum(
+            fermi_surface_integral(energy[p], h[:, p], ax, levels, periods)
+            for p, ax in zip(parts, slab_axes)
+        )
+        np.testing.assert_allclose(split, whole, rtol=1e-13, atol=1e-13)
+        w_split = np.zeros_like(w_whole)
+        for p, ax in zip(parts, slab_axes):
+            w_split[p] += fermi_surface_node_weights(energy[p], ax, level, periods)
+        np.testing.assert_allclose(w_split, w_whole, rtol=1e-13, atol=1e-15)
+
+
+# --- 8. bad input -------------------------------------------------------------------------
+
+
+def test_bad_input_raises():
+    axes = (np.linspace(0, 1, 3), np.linspace(0, 1, 4), np.linspace(0, 1, 5))
+    energy = np.zeros((3, 4, 5))
+    values = np.zeros((1, 3, 4, 5))
+    levels = np.array([0.1, 0.2])
+    bad_axes = (axes[0], np.array([0.0, 0.5, 0.5, 1.0]), axes[2])
+    with pytest.raises(ValueError, match=r"axes\[1\].*strictly increasing"):
+        fermi_surface_integral(energy, values, bad_axes, levels)
+    with pytest.raises(ValueError, match=r"axes\[2\] has 4 nodes"):
+        fermi_surface_integral(energy, values, (axes[0], axes[1], axes[2][:4]), levels)
+    with pytest.raises(ValueError, match=r"axes\[0\].*at least 2"):
+        fermi_surface_integral(energy[:1], values[:, :1], (axes[0][:1],) + axes[1:], levels)
+    with pytest.raises(ValueError, match="values must have shape"):
+        fermi_surface_integral(energy, values[:, :, :3], axes, levels)
+    with pytest.raises(ValueError, match="values must have shape"):
+        fermi_surface_integral(energy, values[0], axes, levels)
+    with pytest.raises(ValueError, match="energy must be a 3-D"):
+        fermi_surface_integral(energy[0], values, axes, levels)
+    with pytest.raises(ValueError, match="levels must be sorted"):
+        fermi_surface_integral(energy, values, axes, levels[::-1])
+    with pytest.raises(ValueError, match=r"periods\[1\]"):
+        fermi_surface_integral(energy, values, axes, levels, periods=(None, 1.0, None))
+    with pytest.raises(ValueError, match="non-finite"):
+        fermi_surface_integral(np.full((3, 4, 5), np.nan), values, axes, levels)
+    with pytest.raises(ValueError, match="single number"):
+        fermi_surface_node_weights(energy, axes, levels)
+    with pytest.raises(ValueError, match=r"axes\[0\].*strictly increasing"):
+        fermi_surface_node_weights(energy, (axes[0][::-1],) + axes[1:], 0.1)
