@@ -29,74 +29,143 @@ DEFAULT_DEGENERACY_TOL = 1e-9
 _CURL_PAIRS = ((1, 2), (2, 0), (0, 1))
 
 
-def two_band_geometry(e0, d, grad_e0, grad_d, degeneracy_tol=DEFAULT_DEGENERACY_TOL):
+def two_band_geometry(e0, d, grad_e0, grad_d, degeneracy_tol=DEFAULT_DEGENERACY_TOL,
+                      block=8192):
     """Closed-form geometry of H = e₀ + d·σ for N k-points.
 
     Shapes: ``e0 (N,)``, ``d (3, N)``, ``grad_e0 (3, N)``, ``grad_d (3, 3, N)`` with
     ``grad_d[i, a] = ∂d_a/∂k_i``. Returns a dict of ``energy (2, N)``, ``velocity (2, 3, N)``,
     ``quantum_metric (2, 3, 3, N)``, ``berry_curvature (2, 3, N)`` (band 0 = lower) and
-    ``n_degenerate``.
+    ``n_degenerate``. Works block by block (``block`` points) so that temporaries stay in cache.
     """
-    norm = np.sqrt(np.einsum("an,an->n", d, d))
-    degenerate = norm < degeneracy_tol
-    safe = np.where(degenerate, 1.0, norm)
-    n_hat = d / safe
-    n_hat[:, degenerate] = 0.0
-    proj = np.einsum("ian,an->in", grad_d, n_hat)  # (∇d)·n
+    n = np.shape(e0)[-1]
+    out = {
+        "energy": np.empty((2, n)),
+        "velocity": np.empty((2, 3, n)),
+        "quantum_metric": np.empty((2, 3, 3, n)),
+        "berry_curvature": np.empty((2, 3, n)),
+    }
+    n_degenerate = 0
+    for start in range(0, n, block):
+        part = slice(start, min(start + block, n))
+        n_degenerate += _two_band_block(
+            e0[part], d[:, part], grad_e0[:, part], grad_d[:, :, part], degeneracy_tol,
+            *(array[..., part] for array in out.values()),
+        )
+    out["n_degenerate"] = n_degenerate
+    return out
 
-    energy = np.stack([e0 - norm, e0 + norm])
-    velocity = np.stack([grad_e0 - proj, grad_e0 + proj])
 
-    inv4e2 = np.where(degenerate, 0.0, 0.25 / safe**2)
-    metric = np.empty((3, 3) + norm.shape)
+def _two_band_block(e0, d, grad_e0, grad_d, tol, energy, velocity, metric, curvature):
+    """Fill one block of the outputs of :func:`two_band_geometry`; return its degenerate count.
+
+    Components of ∇d that vanish on the whole block (most of them for Eq. 14) are skipped.
+    """
+    norm = np.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
+    degenerate = norm < tol
+    n_degenerate = int(np.count_nonzero(degenerate))
+    inv = 1.0 / (np.where(degenerate, 1.0, norm) if n_degenerate else norm)
+    if n_degenerate:
+        inv[degenerate] = 0.0  # n = 0: no geometry between degenerate bands
+    n_hat = d * inv
+    # ∂_i d_a, or None where it vanishes on the block
+    grads = [[grad_d[i, a] if grad_d[i, a].any() else None for a in range(3)] for i in range(3)]
+    proj = [_sum_products([(g[a], n_hat[a]) for a in range(3)], norm) for g in grads]
+
+    np.subtract(e0, norm, out=energy[0])
+    np.add(e0, norm, out=energy[1])
+    for i in range(3):
+        np.subtract(grad_e0[i], proj[i], out=velocity[0, i])
+        np.add(grad_e0[i], proj[i], out=velocity[1, i])
+
+    quarter = 0.25 * inv * inv
     for i in range(3):
         for j in range(i, 3):
-            gij = (np.einsum("an,an->n", grad_d[i], grad_d[j]) - proj[i] * proj[j]) * inv4e2
-            metric[i, j] = gij
-            metric[j, i] = gij
+            gi, gj = grads[i], grads[j]
+            gij = _sum_products([(gi[a], gj[a]) for a in range(3)], norm) - proj[i] * proj[j]
+            gij *= quarter
+            metric[0, i, j] = metric[0, j, i] = metric[1, i, j] = metric[1, j, i] = gij
 
-    inv2e3 = np.where(degenerate, 0.0, 0.5 / safe**3)
-    curvature = np.empty((3,) + norm.shape)
+    half = 2.0 * inv * quarter  # 1/(2|d|³)
     for c, (i, j) in enumerate(_CURL_PAIRS):
-        triple = np.einsum("an,an->n", d, np.cross(grad_d[i], grad_d[j], axis=0))
-        curvature[c] = triple * inv2e3  # lower band: +n·(∂_i n × ∂_j n)/2
+        gi, gj = grads[i], grads[j]
+        triple = _sum_products(
+            [(d[a], _cross_component(gi, gj, a, norm)) for a in range(3)], norm)
+        triple *= half  # lower band: +n·(∂_i n × ∂_j n)/2 = d·(∂_i d × ∂_j d)/(2|d|³)
+        curvature[0, c] = triple
+        np.negative(triple, out=curvature[1, c])
+    return n_degenerate
 
-    return {
-        "energy": energy,
-        "velocity": velocity,
-        "quantum_metric": np.stack([metric, metric]),
-        "berry_curvature": np.stack([curvature, -curvature]),
-        "n_degenerate": int(degenerate.sum()),
-    }
+
+def _sum_products(pairs, like):
+    """Σ x·y over the pairs whose factors are both present (None stands for zero)."""
+    total = None
+    for x, y in pairs:
+        if x is None or y is None:
+            continue
+        total = x * y if total is None else total + x * y
+    return np.zeros_like(like) if total is None else total
+
+
+def _cross_component(u, v, a, like):
+    """Component a of u × v for 3-vectors whose entries may be None (zero)."""
+    b, c = (a + 1) % 3, (a + 2) % 3
+    plus = _sum_products([(u[b], v[c])], like)
+    minus = _sum_products([(u[c], v[b])], like)
+    if u[b] is None or v[c] is None:
+        return None if (u[c] is None or v[b] is None) else -minus
+    return plus if (u[c] is None or v[b] is None) else plus - minus
 
 
 def sum_over_states_geometry(hamiltonian, gradient, degeneracy_tol=DEFAULT_DEGENERACY_TOL):
     """General geometry from ``hamiltonian (N, nb, nb)`` and ``gradient (3, N, nb, nb)``.
 
-    Returns the same dict as :func:`two_band_geometry`, bands in ascending energy.
+    Returns the same dict as :func:`two_band_geometry`, bands in ascending energy. After the
+    batched ``eigh`` the arrays are stored k-index last and contracted band index by band index,
+    so every operation is one contiguous pass over all k-points.
     """
     energy, vectors = np.linalg.eigh(hamiltonian)  # (N, nb), (N, nb, nb)
-    vh = np.conj(np.swapaxes(vectors, -1, -2))
-    vel_op = vh[None] @ gradient @ vectors[None]  # (3, N, nb, nb): ⟨m|∂_iH|n⟩
+    n_bands, n = energy.shape[1], energy.shape[0]
+    energy = np.ascontiguousarray(energy.T)  # (nb, N)
+    u = np.ascontiguousarray(np.moveaxis(vectors, 0, -1))  # u[a, m]: component a of state m
+    u_conj = np.conj(u)
+    dh = np.ascontiguousarray(np.moveaxis(gradient, 1, -1))  # (3, a, b, N)
+    bands = range(n_bands)
 
-    gaps = energy[:, :, None] - energy[:, None, :]  # ε_m − ε_n
-    nondeg = np.abs(gaps) >= degeneracy_tol
-    inv_gap2 = np.where(nondeg, 1.0 / np.where(nondeg, gaps, 1.0) ** 2, 0.0)
-    n_bands = energy.shape[1]
-    inv_gap2[:, np.arange(n_bands), np.arange(n_bands)] = 0.0
+    # ⟨m|∂_iH|n⟩ = Σ_a conj(u[a, m]) Σ_b ∂_iH[a, b] u[b, n]
+    vel_op = np.empty((3, n_bands, n_bands, n), complex)
+    for i in range(3):
+        dh_u = [[sum(dh[i, a, b] * u[b, m] for b in bands) for m in bands] for a in bands]
+        for m in bands:
+            for k in bands:
+                vel_op[i, m, k] = sum(u_conj[a, m] * dh_u[a][k] for a in bands)
 
-    # Q_ij,m = Σ_n V_i[m, n] V_j[n, m] / (ε_m − ε_n)²
-    weighted = vel_op * inv_gap2[None]
-    qgt = np.einsum("inmk,jnkm->ijmn", weighted, vel_op)  # (3, 3, nb, N)
-    degenerate_points = (~nondeg).sum(axis=(1, 2)) > n_bands
+    # Q_ij,m = Σ_{n≠m} V_i[m, n] V_j[n, m] / (ε_m − ε_n)²; degenerate pairs are left out
+    qgt = np.zeros((3, 3, n_bands, n), complex)
+    degenerate = np.zeros(n, bool)
+    for m in bands:
+        for k in bands:
+            if k == m:
+                continue
+            gap = energy[m] - energy[k]
+            close = np.abs(gap) < degeneracy_tol
+            degenerate |= close
+            inv_gap2 = 1.0 / np.where(close, np.inf, gap) ** 2
+            for i in range(3):
+                weighted = vel_op[i, m, k] * inv_gap2
+                for j in range(i, 3):
+                    qgt[i, j, m] += weighted * vel_op[j, k, m]
+    for i in range(3):
+        for j in range(i):
+            qgt[i, j] = np.conj(qgt[j, i])
 
-    curvature = np.stack([-2.0 * qgt[i, j].imag for i, j in _CURL_PAIRS])  # (3, nb, N)
+    diagonal = np.arange(n_bands)
     return {
-        "energy": energy.T.copy(),
-        "velocity": np.einsum("inmm->min", vel_op).real.copy(),
-        "quantum_metric": np.moveaxis(qgt.real, 2, 0).copy(),
-        "berry_curvature": np.moveaxis(curvature, 1, 0).copy(),
-        "n_degenerate": int(degenerate_points.sum()),
+        "energy": energy,
+        "velocity": np.ascontiguousarray(np.moveaxis(vel_op[:, diagonal, diagonal].real, 1, 0)),
+        "quantum_metric": np.ascontiguousarray(np.moveaxis(qgt.real, 2, 0)),
+        "berry_curvature": np.stack([-2.0 * qgt[i, j].imag for i, j in _CURL_PAIRS], axis=1),
+        "n_degenerate": int(degenerate.sum()),
     }
 
 

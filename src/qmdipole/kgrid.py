@@ -294,6 +294,7 @@ def requirements(config: dict) -> dict:
     return {
         "energy_range": [min(mus) - 20 * t_max, max(mus) + 20 * t_max],
         "omega_range": [ndd["omega"]["start"], ndd["omega"]["stop"]],
+        "transition_cutoff": ndd["transition_cutoff"],
         "eta": ndd["eta"],
     }
 
@@ -323,8 +324,7 @@ def auto_window(model, kind, needs):
     """Per-axis window from the model's :meth:`~qmdipole.models.Model.k_window`."""
     if kind == "brillouin_zone":
         return (None, None, None)
-    margin = max(20 * needs["eta"], 0.25)
-    found = model.k_window(tuple(needs["energy_range"]), needs["omega_range"][1] + margin)
+    found = model.k_window(tuple(needs["energy_range"]), needs["transition_cutoff"])
     if found is None:
         raise GridError(
             "kgrid.window is 'auto' but the model cannot tell its k-window: set kgrid.window "

@@ -74,14 +74,21 @@ class TwoBandModel(Model):
         raise NotImplementedError
 
     def hamiltonian(self, kx, ky, kz) -> np.ndarray:
-        e0, d = self.d_vector(kx, ky, kz)
-        return e0[..., None, None] * np.eye(2) + np.einsum("a...,aij->...ij", d, PAULI)
+        return _pauli_matrix(*self.d_vector(kx, ky, kz))
 
     def hamiltonian_gradient(self, kx, ky, kz) -> np.ndarray:
         grad_e0, grad_d = self.d_gradient(kx, ky, kz)
-        return grad_e0[..., None, None] * np.eye(2) + np.einsum(
-            "ia...,ajk->i...jk", grad_d, PAULI
-        )
+        return _pauli_matrix(grad_e0, np.moveaxis(grad_d, 1, 0))
+
+
+def _pauli_matrix(scalar, vector):
+    """scalar·𝟙 + Σ_a vector[a]·σ_a as complex matrices in two new last axes."""
+    out = np.empty(np.shape(scalar) + (2, 2), complex)
+    out[..., 0, 0] = scalar + vector[2]
+    out[..., 1, 1] = scalar - vector[2]
+    out[..., 0, 1] = vector[0] - 1j * vector[1]
+    out[..., 1, 0] = vector[0] + 1j * vector[1]
+    return out
 
 
 @dataclass
