@@ -206,6 +206,9 @@ def build_kgrid(model, kind, n, window, *, omega_range=None, eta=None, points_pe
     n = tuple(int(x) for x in n)
     if len(n) != 3 or min(n) < 2:
         raise GridError(f"kgrid.n must be three integers >= 2, got {n}")
+    if kind == "cylindrical" and n[1] < 3:
+        raise GridError(f"kgrid.n[1] (azimuthal nodes) must be >= 3 on a cylindrical grid, got {n[1]}: "
+                        "fewer cannot integrate cos^2(phi)")
     periods = _periods(kind, model)
     bounds = []
     for a, period in enumerate(periods):
