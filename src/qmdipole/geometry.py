@@ -117,19 +117,44 @@ def _cross_component(u, v, a, like):
     return plus if (u[c] is None or v[b] is None) else plus - minus
 
 
+def hermitian_eigh(matrices):
+    """Eigenvalues (nb, N) ascending and eigenvectors (nb, nb, N) of Hermitian (N, nb, nb).
+
+    2×2 matrices are diagonalised in closed form (vectorised, stable branch choice), larger ones
+    by LAPACK; either way the result is stored k-index last.
+    """
+    if matrices.shape[-1] != 2:
+        energy, vectors = np.linalg.eigh(matrices)
+        return np.ascontiguousarray(energy.T), np.ascontiguousarray(np.moveaxis(vectors, 0, -1))
+    a, d, b = matrices[:, 0, 0].real, matrices[:, 1, 1].real, matrices[:, 0, 1]
+    centre, half = 0.5 * (a + d), 0.5 * (a - d)
+    radius = np.sqrt(half * half + b.real * b.real + b.imag * b.imag)
+    # upper eigenvector (r + z, b*) for z >= 0, else (b, r − z): never a cancellation
+    upper = half >= 0
+    first = np.where(upper, radius + half, b)
+    second = np.where(upper, np.conj(b), radius - half)
+    norm = np.sqrt(np.abs(first) ** 2 + np.abs(second) ** 2)
+    flat = norm == 0  # exactly degenerate: any basis
+    norm[flat] = 1.0
+    first = np.where(flat, 1.0, first / norm)
+    second = np.where(flat, 0.0, second / norm)
+    vectors = np.empty((2, 2, len(a)), complex)
+    vectors[0, 1], vectors[1, 1] = first, second  # state 1 (upper)
+    vectors[0, 0], vectors[1, 0] = -np.conj(second), np.conj(first)  # state 0, orthogonal
+    return np.stack([centre - radius, centre + radius]), vectors
+
+
 def sum_over_states_geometry(hamiltonian, gradient, degeneracy_tol=DEFAULT_DEGENERACY_TOL):
     """General geometry from ``hamiltonian (N, nb, nb)`` and ``gradient (3, N, nb, nb)``.
 
     Returns the same dict as :func:`two_band_geometry`, bands in ascending energy. After the
-    batched ``eigh`` the arrays are stored k-index last and contracted band index by band index,
+    batched eigen-decomposition the arrays are stored k-index last and contracted band index by band index,
     so every operation is one contiguous pass over all k-points.
     """
-    energy, vectors = np.linalg.eigh(hamiltonian)  # (N, nb), (N, nb, nb)
-    n_bands, n = energy.shape[1], energy.shape[0]
-    energy = np.ascontiguousarray(energy.T)  # (nb, N)
-    u = np.ascontiguousarray(np.moveaxis(vectors, 0, -1))  # u[a, m]: component a of state m
+    energy, u = hermitian_eigh(hamiltonian)  # (nb, N), u[a, m]: component a of state m
+    n_bands, n = energy.shape
     u_conj = np.conj(u)
-    dh = np.ascontiguousarray(np.moveaxis(gradient, 1, -1))  # (3, a, b, N)
+    dh = np.moveaxis(gradient, 1, -1)  # (3, a, b, N), a strided view
     bands = range(n_bands)
 
     # ⟨m|∂_iH|n⟩ = Σ_a conj(u[a, m]) Σ_b ∂_iH[a, b] u[b, n]

@@ -194,7 +194,7 @@ def graded_nodes(lo, hi, density_nodes, density, n, periodic=False) -> np.ndarra
 
 
 def build_kgrid(model, kind, n, window, *, omega_range=None, eta=None, points_per_eta=0.0,
-                probe_points=(48, 16, 96)) -> KGrid:
+                probe_points=(48, 16, 96), max_points=40_000_000) -> KGrid:
     """Build the k-grid of one valley.
 
     ``n``: coarse node counts per axis; ``window``: ``((lo, hi), (lo, hi), (lo, hi))`` per axis
@@ -227,6 +227,13 @@ def build_kgrid(model, kind, n, window, *, omega_range=None, eta=None, points_pe
         uniform = _refine(model, kind, bounds, periods, n, omega_range, eta, points_per_eta,
                           probe_points)
     axes = tuple(uniform)
+    size = int(np.prod([len(a) for a in axes]))
+    if size > max_points:
+        raise GridError(
+            f"the k-grid would have {size:.3g} points ({' x '.join(str(len(a)) for a in axes)}), "
+            f"more than kgrid.max_points = {max_points:.3g}: raise ndd.eta, lower "
+            "kgrid.points_per_eta or kgrid.n, or raise kgrid.max_points"
+        )
     weights = tuple(trapezoid_weights(a, p) for a, p in zip(axes, periods))
     return KGrid(kind, axes, weights, periods)
 
@@ -320,6 +327,7 @@ def grid_from_config(model, model_kind: str, kgrid_config: dict, needs: dict) ->
         model, kind, kgrid_config["n"], window,
         omega_range=needs["omega_range"], eta=needs["eta"],
         points_per_eta=kgrid_config.get("points_per_eta", 0.0),
+        max_points=kgrid_config.get("max_points", 40_000_000),
     )
 
 
