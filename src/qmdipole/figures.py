@@ -1,0 +1,486 @@
+"""Publication figures drawn from the NetCDF outputs (Figs. 2, 3, 4a, 4b and a convergence plot).
+
+Every ``plot_*`` function has the signature ``(ds, prefix, dpi=300, *, style=None)`` and writes
+``<prefix>.pdf`` (vector) and ``<prefix>.png`` (``dpi``). The drawing is done by a matching
+``draw_*(ds) -> Figure`` so that tests can inspect what was drawn.
+
+Rules kept here:
+
+* Figures are drawn only from the Dataset: no physics is computed in this module (it imports no
+  model or geometry code). Labels take their units from the variables' ``units`` attributes.
+* One shared style, ``paper.mplstyle`` next to this module (single-column, 3.4 in wide); pass
+  ``style=`` to use another file (the Snakemake rule passes the style file it depends on).
+* Reproducible bytes: no creation dates in the PDF, no software tag in the PNG, files written
+  atomically (temporary file + rename); rendering the same Dataset twice gives identical files.
+
+Variable names follow the data contract of DESIGN.md:
+
+* Fig. 2, :func:`plot_band_structure`: the output of :func:`qmdipole.band_structure.band_structure`.
+* Fig. 3, :func:`plot_qmd_field`: the output of :func:`qmdipole.qmd_field.qmd_field`.
+* Fig. 4a, :func:`plot_ndd_spectrum`: ``results/reductions/ndd_spectrum.nc``.
+* Fig. 4b, :func:`plot_quadrupolar_current`: ``results/reductions/quadrupolar_current.nc``.
+* validation, :func:`plot_convergence`: the ``*error*`` variables with an ``n_points`` dimension
+  (e.g. ``max_error`` of :func:`qmdipole.validation.gamma_convergence`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+from matplotlib.colors import Normalize  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+STYLE = Path(__file__).with_name("paper.mplstyle")
+
+#: unit strings of the data contract -> mathtext; anything else is shown verbatim
+_UNIT_TEX = {
+    "delta": r"$\Delta$",
+    "delta/(hbarv)": r"$\Delta/\hbar v$",
+    "delta^2": r"$\Delta^2$",
+    "delta**2": r"$\Delta^2$",
+    "delta(hbarv/delta)^2": r"$\hbar^2 v^2/\Delta$",
+    "alpha": r"$\alpha$",
+    "e^2/(16pi^2hbar)": r"$e^2/16\pi^2\hbar$",
+    "e**2/(16*pi**2*hbar)": r"$e^2/16\pi^2\hbar$",
+    "1": "",
+    "": "",
+}
+
+# per-valley line styles (valley 1, 2, ...); totals are solid
+_VALLEY_DASHES = ["--", ":", "-.", (0, (5, 1, 1, 1, 1, 1))]
+_INK = "0.15"
+_GUIDE = "0.55"
+
+
+def unit_label(units: str | None) -> str:
+    """Mathtext for a ``units`` attribute of the data contract (verbatim if unknown)."""
+    key = "".join(str(units or "").split()).lower()
+    return _UNIT_TEX.get(key, str(units))
+
+
+def axis_label(symbol: str, units: str | None) -> str:
+    """``symbol (units)``, or ``symbol`` alone for dimensionless quantities."""
+    unit = unit_label(units)
+    return f"{symbol} ({unit})" if unit else symbol
+
+
+def _units(da) -> str:
+    return da.attrs.get("units", "")
+
+
+def _fmt(value: float, digits: int = 2) -> str:
+    """A number for a label: 0.1 -> '0.10', 2 -> '2.00', -0 -> '0.00'."""
+    value = float(value)
+    return f"{value + 0.0:.{digits}f}"
+
+
+@contextmanager
+def _styled(style):
+    with plt.style.context(str(style or STYLE)):
+        yield
+
+
+def _atomic_savefig(fig, path: Path, **kwargs) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, **kwargs)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save_figure(fig, prefix: str | Path, dpi: int = 300) -> tuple[Path, Path]:
+    """Write ``fig`` to ``<prefix>.pdf`` and ``<prefix>.png`` with reproducible bytes; close it."""
+    prefix = Path(prefix)
+    pdf, png = Path(f"{prefix}.pdf"), Path(f"{prefix}.png")
+    try:
+        _atomic_savefig(fig, pdf, format="pdf", dpi=dpi,
+                        metadata={"CreationDate": None, "ModDate": None})
+        _atomic_savefig(fig, png, format="png", dpi=dpi, metadata={"Software": None})
+    finally:
+        plt.close(fig)
+    return pdf, png
+
+
+def _render(draw, ds, prefix, dpi, style):
+    with _styled(style):
+        fig = draw(ds)
+        save_figure(fig, prefix, dpi)
+
+
+# --------------------------------------------------------------------------------------------
+# Fig. 2: band structure along k_z
+
+
+def _double_arrow(ax, x, y0, y1, color):
+    """A vertical <-> arrow from y0 to y1 at x; a transparent line along it keeps legends off it."""
+    ax.annotate("", xy=(x, y1), xytext=(x, y0),
+                arrowprops=dict(arrowstyle="<|-|>", lw=0.6, color=color, mutation_scale=5,
+                                shrinkA=0, shrinkB=0))
+    ax.plot([x, x], [y0, y1], alpha=0.0, lw=4.0)
+
+
+def draw_band_structure(ds: xr.Dataset):
+    """Fig. 2: ε_m(k_z) per valley (one panel each) with Δ_i, band extrema, indirect and global gaps.
+
+    The bottom panel zooms on the global gap, which is small (0.1Δ for Fig. 4's parameters).
+    """
+    valleys = ds["valley"].values
+    n_val = len(valleys)
+    kz = ds["kz"]
+    energy = ds["energy"]
+    e_units = _units(energy)
+    ev = unit_label(e_units)
+    iv = int(ds.attrs.get("valence_band", ds["band"].attrs.get("valence_band", 0)))
+    ic = int(ds.attrs.get("conduction_band", ds["band"].attrs.get("conduction_band", 1)))
+    colors = [f"C{i}" for i in range(n_val)]
+
+    fig = plt.figure(figsize=(3.4, 3.9))
+    grid = fig.add_gridspec(2, n_val, height_ratios=[2.1, 1.0])
+    axes = [fig.add_subplot(grid[0, 0])]
+    axes += [fig.add_subplot(grid[0, j], sharey=axes[0]) for j in range(1, n_val)]
+    zoom = fig.add_subplot(grid[1, :])
+
+    # energy window of the top panels: all extrema and both band edges at k_z = 0, with margin
+    e_at_zero = energy.interp(kz=0.0)
+    span = float(max(abs(e_at_zero).max(), abs(ds["valence_max"]).max(), abs(ds["conduction_min"]).max()))
+    e_lim = 1.6 * span
+    kz_lim = (float(kz.min()), float(kz.max()))
+
+    for j, (ax, val) in enumerate(zip(axes, valleys)):
+        sel = ds.sel(valley=val)
+        c = colors[j]
+        for b in ds["band"].values:
+            ax.plot(kz, sel["energy"].sel(band=b), color=c,
+                    lw=1.2 if b in (iv, ic) else 0.7)
+        ecz, evz = float(e_at_zero.sel(valley=val, band=ic)), float(e_at_zero.sel(valley=val, band=iv))
+        cmin, vmax = float(sel["conduction_min"]), float(sel["valence_max"])
+        kc, kv = float(sel["kz_conduction_min"]), float(sel["kz_valence_max"])
+        # 2Δ_i at k_z = 0
+        _double_arrow(ax, 0.0, evz, ecz, _INK)
+        ax.annotate(rf"$2\Delta_{{{val}}}$", xy=(0, evz + 0.62 * (ecz - evz)), xytext=(-2, 0),
+                    textcoords="offset points", ha="right", va="center", fontsize=7, color=_INK)
+        # band extrema (conduction minimum filled, valence maximum open), guides to the k_z axis
+        # labelled with the extremum's k_z
+        for k, e in ((kc, cmin), (kv, vmax)):
+            ax.plot([k, k], [-e_lim, e], color=c, lw=0.5, ls=":")
+            ax.annotate(rf"$k_z = {_fmt(k)}$", xy=(k, -e_lim), xytext=(-1.0, 2),
+                        textcoords="offset points", ha="right", va="bottom", rotation=90,
+                        fontsize=6, color=c)
+        ax.plot([kc], [cmin], "o", color=c, ms=3.5, zorder=5)
+        ax.plot([kv], [vmax], "o", mfc="white", mec=c, mew=0.9, ms=3.5, zorder=5)
+        # indirect gap: the two edge levels, and an arrow between them where it is tall enough to
+        # read (a gap too small to see here is shown in the zoom panel)
+        for e in (cmin, vmax):
+            ax.axhline(e, color=c, lw=0.5, ls="--", dashes=(3, 2))
+        gap_label = rf"$E_{{g,{val}}} = {_fmt(sel['indirect_gap'])}\,${ev}"
+        if abs(cmin - vmax) > 0.12 * 2 * e_lim:
+            x_arrow = kz_lim[1] - 0.07 * (kz_lim[1] - kz_lim[0])
+            _double_arrow(ax, x_arrow, vmax, cmin, c)
+            ax.annotate(gap_label, xy=(x_arrow, 0.5 * (cmin + vmax)), xytext=(-2, 0),
+                        textcoords="offset points", ha="right", va="center", rotation=90,
+                        fontsize=6.5, color=c)
+        else:
+            ax.annotate(gap_label, xy=(kz_lim[1], max(cmin, vmax)), xytext=(-2, 2),
+                        textcoords="offset points", ha="right", va="bottom", fontsize=6.5,
+                        color=c)
+        ax.set_title(rf"({'abcdefgh'[j]}) valley {val}: $\Delta_{{{val}}} = {_fmt(sel['delta'])}\,${ev}", pad=3)
+        ax.set_xlim(*kz_lim)
+        ax.set_xlabel(axis_label(r"$k_z$", _units(kz)))
+        if j:
+            plt.setp(ax.get_yticklabels(), visible=False)
+    axes[0].set_ylim(-e_lim, e_lim)
+    axes[0].set_ylabel(axis_label(r"$\varepsilon_\pm(0, 0, k_z)$", e_units))
+
+    # zoom on the global gap: every valley's bands, edges and the gap
+    gc, gv = float(ds["global_conduction_min"]), float(ds["global_valence_max"])
+    gap = float(ds["global_gap"])
+    pad = max(4.0 * abs(gap), 0.1 * span)
+    for j, val in enumerate(valleys):
+        sel = ds.sel(valley=val)
+        for b in ds["band"].values:
+            zoom.plot(kz, sel["energy"].sel(band=b), color=colors[j],
+                      lw=1.2 if b in (iv, ic) else 0.7)
+        zoom.plot([float(sel["kz_conduction_min"])], [float(sel["conduction_min"])], "o",
+                  color=colors[j], ms=3.5, zorder=5)
+        zoom.plot([float(sel["kz_valence_max"])], [float(sel["valence_max"])], "o", mfc="white",
+                  mec=colors[j], mew=0.9, ms=3.5, zorder=5)
+    if gap > 0:
+        zoom.axhspan(gv, gc, color="0.85", lw=0, zorder=0)
+    zoom.annotate("", xy=(0, gc), xytext=(0, gv),
+                  arrowprops=dict(arrowstyle="<|-|>", lw=0.6, color=_INK, mutation_scale=5,
+                                  shrinkA=0, shrinkB=0))
+    zoom.text(0.04 * (kz_lim[1] - kz_lim[0]), 0.5 * (gc + gv),
+              rf"global gap ${_fmt(gap)}\,${ev}", ha="left", va="center", fontsize=7,
+              color=_INK, bbox=dict(fc="0.85" if gap > 0 else "white", ec="none", pad=0.5))
+    zoom.set_xlim(*kz_lim)
+    zoom.set_ylim(gv - pad, gc + pad)
+    zoom.set_xlabel(axis_label(r"$k_z$", _units(kz)))
+    zoom.set_ylabel(axis_label(r"$\varepsilon_\pm$", e_units))
+
+    handles = [Line2D([], [], color=colors[j], lw=1.2, label=f"valley {v}")
+               for j, v in enumerate(valleys)]
+    handles += [
+        Line2D([], [], ls="none", marker="o", color=_GUIDE, ms=3.5, label=r"min. $\varepsilon_+$"),
+        Line2D([], [], ls="none", marker="o", mfc="white", mec=_GUIDE, mew=0.9, ms=3.5,
+               label=r"max. $\varepsilon_-$"),
+        Line2D([], [], color=_GUIDE, lw=0.5, ls="--", dashes=(3, 2), label="indirect gap"),
+    ]
+    zoom.legend(handles=handles, loc="upper right", fontsize=6, ncol=2, columnspacing=0.8)
+    zoom.text(0.02, 0.95, f"({'abcdefgh'[n_val]})", transform=zoom.transAxes,
+              ha="left", va="top", fontsize=7)
+    return fig
+
+
+def plot_band_structure(ds: xr.Dataset, prefix: str | Path, dpi: int = 300, *, style=None) -> None:
+    """Fig. 2 to ``<prefix>.pdf``/``.png`` from a :func:`~qmdipole.band_structure.band_structure` Dataset."""
+    _render(draw_band_structure, ds, prefix, dpi, style)
+
+
+# --------------------------------------------------------------------------------------------
+# Fig. 3: k_x-integrated quantum-metric-dipole field
+
+
+def draw_qmd_field(ds: xr.Dataset):
+    """Fig. 3: streamlines of (∫dk_x G_yxx, ∫dk_x G_zxx) over (k_y, k_z), coloured by magnitude."""
+    ky, kz = ds["ky"], ds["kz"]
+    gy = ds["G_yxx_kx"].transpose("kz", "ky").values
+    gz = ds["G_zxx_kx"].transpose("kz", "ky").values
+    mag = ds["magnitude"].transpose("kz", "ky").values
+    norm = Normalize(vmin=0.0, vmax=float(np.nanmax(mag)))
+
+    fig, ax = plt.subplots(figsize=(3.4, 2.75))
+    stream = ax.streamplot(ky.values, kz.values, gy, gz, color=mag, cmap="viridis", norm=norm,
+                           density=1.3, linewidth=0.7, arrowsize=0.6, zorder=2)
+    ax.axhline(0.0, color=_GUIDE, lw=0.4, ls="--", dashes=(3, 3), zorder=1)
+    ax.set_xlim(float(ky.min()), float(ky.max()))
+    ax.set_ylim(float(kz.min()), float(kz.max()))
+    ax.set_aspect("equal")
+    ax.set_xlabel(axis_label(r"$k_y$", _units(ky)))
+    ax.set_ylabel(axis_label(r"$k_z$", _units(kz)))
+    cbar = fig.colorbar(stream.lines, ax=ax, pad=0.02, fraction=0.05)
+    cbar.set_label(axis_label(r"$|\int dk_x\,(G_{yxx}, G_{zxx})|$", _units(ds["magnitude"])))
+    cbar.solids.set_rasterized(False)  # keep the PDF fully vector (matplotlib rasterizes >= 50 colours)
+    cbar.solids.set_edgecolor("face")  # no hairline seams between the colour quads in PDF viewers
+    where = []
+    if "valley" in ds.attrs:
+        where.append(f"valley {ds.attrs['valley']}")
+    if "band" in ds.attrs:
+        where.append(f"{ds.attrs['band']} band")
+    if where:
+        ax.text(0.03, 0.97, ", ".join(where), transform=ax.transAxes, ha="left", va="top",
+                fontsize=7, bbox=dict(fc="white", ec="none", pad=0.8))
+    return fig
+
+
+def plot_qmd_field(ds: xr.Dataset, prefix: str | Path, dpi: int = 300, *, style=None) -> None:
+    """Fig. 3 to ``<prefix>.pdf``/``.png`` from a :func:`~qmdipole.qmd_field.qmd_field` Dataset."""
+    _render(draw_qmd_field, ds, prefix, dpi, style)
+
+
+# --------------------------------------------------------------------------------------------
+# Fig. 4a: NDD spectrum
+
+
+def _panel_tag(ax, tag: str) -> None:
+    """Panel letter above the axes' upper-left corner, clear of any data."""
+    ax.annotate(tag, xy=(0.0, 1.0), xycoords="axes fraction", xytext=(0, 3),
+                textcoords="offset points", ha="left", va="bottom", fontsize=8)
+
+
+def _sparse(n: int, count: int = 28) -> slice:
+    return slice(0, None, max(n // count, 1))
+
+
+def _state_note(attrs: dict) -> str:
+    parts = []
+    for key, sym in (("eta", r"\eta"), ("mu", r"\mu"), ("temperature", r"k_B T")):
+        if key in attrs:
+            value = float(attrs[key]) + 0.0
+            parts.append(rf"${sym} = {value:g}$" if value == 0 else rf"${sym} = {value:g}\,\Delta$")
+    return ", ".join(parts)
+
+
+def _mark_edges(ax, edges, labels, top: bool):
+    for x, lab in zip(edges, labels):
+        ax.axvline(x, color=_GUIDE, lw=0.5, ls=":", zorder=0)
+        if top:
+            ax.annotate(lab, xy=(x, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 2),
+                        textcoords="offset points", ha="center", va="bottom", fontsize=6.5)
+
+
+def draw_ndd_spectrum(ds: xr.Dataset):
+    """Fig. 4a: Re Δn, Im Δn (with the Kubo cross-check) and ⟨G⟩ against ω, per valley and total."""
+    omega = ds["omega"]
+    valleys = ds["valley"].values if "valley" in ds.coords else []
+    fig, (ax, axg) = plt.subplots(2, 1, sharex=True, figsize=(3.4, 3.6),
+                                  gridspec_kw={"height_ratios": [1.5, 1.0]})
+    parts = (("re_delta_n", r"Re $\Delta n$", "C0", "o"), ("im_delta_n", r"Im $\Delta n$", "C1", "o"))
+    for name, label, color, marker in parts:
+        ax.plot(omega, ds[name], color=color, lw=1.2, label=label, zorder=3)
+        for j, val in enumerate(valleys):
+            ax.plot(omega, ds[f"{name}_valley"].sel(valley=val), color=color, lw=0.7,
+                    ls=_VALLEY_DASHES[j % len(_VALLEY_DASHES)], zorder=2)
+        kubo = f"{name}_kubo"
+        if kubo in ds:
+            sub = _sparse(omega.size)
+            ax.plot(omega[sub], ds[kubo][sub], ls="none", marker=marker, ms=2.6, mfc="none",
+                    mec="k", mew=0.5, zorder=4)
+    ax.axhline(0.0, color=_GUIDE, lw=0.4, zorder=0)
+    ax.set_ylabel(axis_label(r"$\Delta n$", _units(ds["re_delta_n"])))
+
+    axg.plot(omega, ds["avg_qmd"], color="k", lw=1.2, label="total", zorder=3)
+    for j, val in enumerate(valleys):
+        axg.plot(omega, ds["avg_qmd_valley"].sel(valley=val), color="k", lw=0.7,
+                 ls=_VALLEY_DASHES[j % len(_VALLEY_DASHES)], zorder=2)
+    axg.axhline(0.0, color=_GUIDE, lw=0.4, zorder=0)
+    axg.set_ylabel(axis_label(r"$\langle G\rangle$", _units(ds["avg_qmd"])))
+    axg.set_xlabel(axis_label(r"$\hbar\omega$", _units(omega)))
+    axg.set_xlim(float(omega.min()), float(omega.max()))
+
+    if "optical_gap" in ds:
+        edges = [float(ds["optical_gap"].sel(valley=v)) for v in valleys]
+        labels = [rf"$2\Delta_{{{v}}}$" for v in valleys]
+        _mark_edges(ax, edges, labels, top=True)
+        _mark_edges(axg, edges, labels, top=False)
+
+    handles = [Line2D([], [], color=c, lw=1.2, label=lab) for _, lab, c, _ in parts]
+    if any(f"{name}_kubo" in ds for name, *_ in parts):
+        handles.append(Line2D([], [], ls="none", marker="o", ms=2.6, mfc="none", mec="k", mew=0.5,
+                              label="Kubo, Eq. (11)"))
+    handles += [Line2D([], [], color="0.3", lw=0.7, ls=_VALLEY_DASHES[j % len(_VALLEY_DASHES)],
+                       label=f"valley {v}") for j, v in enumerate(valleys)]
+    fig.legend(handles=handles, loc="outside upper center", ncol=3, columnspacing=1.0)
+    note = _state_note(ds.attrs)
+    if note:
+        ax.text(0.98, 0.03, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=6.5)
+    _panel_tag(ax, "(a)")
+    return fig
+
+
+def plot_ndd_spectrum(ds: xr.Dataset, prefix: str | Path, dpi: int = 300, *, style=None) -> None:
+    """Fig. 4a to ``<prefix>.pdf``/``.png`` from ``results/reductions/ndd_spectrum.nc``."""
+    _render(draw_ndd_spectrum, ds, prefix, dpi, style)
+
+
+# --------------------------------------------------------------------------------------------
+# Fig. 4b: quadrupolar current
+
+
+def draw_quadrupolar_current(ds: xr.Dataset):
+    """Fig. 4b: γ_xxz(μ) at T = 0, per valley and total, band edges, finite-T totals if present."""
+    mu = ds["mu"]
+    valleys = ds["valley"].values if "valley" in ds.coords else []
+    fig, ax = plt.subplots(figsize=(3.4, 2.5))
+
+    if "band_edge_conduction" in ds and "band_edge_valence" in ds:
+        lo = float(ds["band_edge_valence"].max())
+        hi = float(ds["band_edge_conduction"].min())
+        if hi > lo:
+            ax.axvspan(lo, hi, color="0.88", lw=0, zorder=0)
+        for j, val in enumerate(valleys):
+            for name in ("band_edge_conduction", "band_edge_valence"):
+                ax.axvline(float(ds[name].sel(valley=val)), color=f"C{j}", lw=0.5, ls=":", zorder=1)
+
+    for j, val in enumerate(valleys):
+        ax.plot(mu, ds["gamma_xxz_valley"].sel(valley=val), color=f"C{j}", lw=0.8,
+                ls=_VALLEY_DASHES[j % len(_VALLEY_DASHES)], label=f"valley {val}", zorder=2)
+    if "gamma_xxz_temperature" in ds and "temperature" in ds.dims and ds.sizes["temperature"]:
+        shades = plt.cm.Greys(np.linspace(0.45, 0.7, ds.sizes["temperature"]))
+        for t, shade in zip(ds["temperature"].values, shades):
+            ax.plot(mu, ds["gamma_xxz_temperature"].sel(temperature=t), color=shade, lw=0.8,
+                    label=rf"$k_BT = {float(t):g}\,${unit_label(_units(ds['temperature']))}", zorder=3)
+    ax.plot(mu, ds["gamma_xxz"], color="k", lw=1.2, label=r"total, $T = 0$", zorder=4)
+    ax.axhline(0.0, color=_GUIDE, lw=0.4, zorder=0)
+    ax.set_xlim(float(mu.min()), float(mu.max()))
+    ax.set_xlabel(axis_label(r"$\mu$", _units(mu)))
+    ax.set_ylabel(axis_label(r"$\gamma_{xxz}$", _units(ds["gamma_xxz"])))
+    handles, labels = ax.get_legend_handles_labels()
+    if "band_edge_conduction" in ds:
+        handles.append(Line2D([], [], color=_GUIDE, lw=0.5, ls=":"))
+        labels.append("band edges")
+    fig.legend(handles, labels, loc="outside upper center", ncol=3, columnspacing=1.0)
+    _panel_tag(ax, "(b)")
+    return fig
+
+
+def plot_quadrupolar_current(ds: xr.Dataset, prefix: str | Path, dpi: int = 300, *, style=None) -> None:
+    """Fig. 4b to ``<prefix>.pdf``/``.png`` from ``results/reductions/quadrupolar_current.nc``."""
+    _render(draw_quadrupolar_current, ds, prefix, dpi, style)
+
+
+# --------------------------------------------------------------------------------------------
+# validation: convergence
+
+
+def draw_convergence(ds: xr.Dataset, dim: str = "n_points", slope: float = -2.0 / 3.0,
+                     variables=None):
+    """Error against the number of k-points on log-log axes, one line per variable (and slice).
+
+    ``variables`` (default: the data variables with the dimension ``dim`` whose name contains
+    "error", or all variables with ``dim`` if none does, so that stored curves such as
+    ``gamma_xxz(n_points, mu)`` are not mistaken for errors) are drawn, labelled by their
+    ``long_name`` (and the values of their other dimensions); a reference line ∝ N^slope (default
+    N^(−2/3): O(h²) in 3-D) runs parallel to the first line, a factor 3 below its first point.
+    """
+    if dim not in ds.dims:
+        raise ValueError(f"the convergence dataset has no dimension {dim!r}")
+    if variables is None:
+        candidates = [name for name, var in ds.data_vars.items() if dim in var.dims]
+        variables = [name for name in candidates if "error" in str(name)] or candidates
+    n = ds[dim] if dim in ds.coords else xr.DataArray(np.arange(1, ds.sizes[dim] + 1), dims=dim)
+    fig, ax = plt.subplots(figsize=(3.4, 2.6))
+    markers = "osD^v<>p"
+    anchor = None
+    units = set()
+    k = 0
+    for name in variables:
+        var = ds[name]
+        units.add(_units(var))
+        others = [d for d in var.dims if d != dim]
+        stacked = var.stack(_case=others) if others else var.expand_dims(_case=[None])
+        for case in range(stacked.sizes["_case"]):
+            line = stacked.isel(_case=case)
+            y = np.abs(line.transpose(dim).values)
+            label = var.attrs.get("long_name", name)
+            if others:
+                label += " (" + ", ".join(f"{d} = {line[d].item()}" for d in others) + ")"
+            good = np.isfinite(y) & (y > 0)
+            ax.loglog(n.values[good], y[good], marker=markers[k % len(markers)], ms=3, lw=0.9,
+                      color=f"C{k % 8}", label=label)
+            if anchor is None and good.any():
+                i0 = int(np.flatnonzero(good)[0])
+                anchor = (float(n.values[i0]), float(y[i0]) / 3.0)
+            k += 1
+    if anchor is not None:
+        ref = np.geomspace(float(n.min()), float(n.max()), 50)
+        ax.loglog(ref, anchor[1] * (ref / anchor[0]) ** slope, color=_GUIDE, lw=0.8, ls="--",
+                  label=rf"$\propto N^{{{slope:.3g}}}$" if slope != -2 / 3 else r"$\propto N^{-2/3}$")
+    ax.set_xlabel(axis_label(r"number of $k$-points $N$", ""))
+    unit = units.pop() if len(units) == 1 else ""
+    ax.set_ylabel(axis_label("error", unit))
+    ax.legend(loc="best")
+    return fig
+
+
+def plot_convergence(ds: xr.Dataset, prefix: str | Path, dpi: int = 300, *, style=None,
+                     variables=None) -> None:
+    """Validation figure (error vs number of k-points) to ``<prefix>.pdf``/``.png``.
+
+    ``variables``: the error variables to draw (default: see :func:`draw_convergence`).
+    """
+    _render(lambda data: draw_convergence(data, variables=variables), ds, prefix, dpi, style)
