@@ -125,27 +125,30 @@ class ValleyModel(TwoBandModel):
         return grad_e0, grad_d
 
     def k_window(self, energy_range, transition_max):
-        """Analytic cylinder containing all states with ε± in ``energy_range`` and 2|d| ≤ max.
+        """Cylinder containing all states with ε± in ``energy_range`` or 2|d| ≤ ``transition_max``.
 
-        With E = |d| ≥ d_z(k_z), a state of band ± at k_z lies in the window when
-        E ≤ E*(k_z) = max(μ_max − v'k_z, v'k_z − μ_min, transition_max/2).
+        With E = |d| ≥ |d_z(k_z)|, a state at k_z is needed when E ≤ E*(k_z) =
+        max(μ_max − v'k_z, v'k_z − μ_min, transition_max/2). Each branch b(k_z) of E* is linear,
+        so b ≥ d_z is a quadratic inequality solved exactly; the union of those intervals bounds
+        k_z (|d_z| ≥ d_z makes it a superset when Δ < 0). ρ_max maximises √(E*² − d_z²)/v on it.
         """
         e_lo, e_hi = energy_range
-        delta = abs(self.delta)
-        e_needed = max(abs(e_lo), abs(e_hi), transition_max / 2)
-        # bound |k_z|: d_z(k_z) ≤ E*(k_z) ≤ e_needed + |v'||k_z|  (a quadratic inequality)
-        a, b, c = 1 / (2 * self.mass), -abs(self.vprime), delta - e_needed
-        kz_max = (-b + np.sqrt(max(b * b - 4 * a * c, 0.0))) / (2 * a)
-        kz = np.linspace(-kz_max, kz_max, 20001)
+        branches = ((e_hi, -self.vprime), (-e_lo, self.vprime), (transition_max / 2, 0.0))
+        ends = []
+        for a0, a1 in branches:  # k²/2m − a1 k + (Δ − a0) ≤ 0
+            a, b, c = 1 / (2 * self.mass), -a1, self.delta - a0
+            disc = b * b - 4 * a * c
+            if disc >= 0:
+                ends += [(-b - np.sqrt(disc)) / (2 * a), (-b + np.sqrt(disc)) / (2 * a)]
+        if not ends:
+            return 0.0, 0.0, 0.0
+        kz_min, kz_max = min(ends), max(ends)
+        kz = np.linspace(kz_min, kz_max, 20001)
         d_z = self.delta + kz**2 / (2 * self.mass)
-        e_star = np.maximum.reduce(
-            [e_hi - self.vprime * kz, self.vprime * kz - e_lo, np.full_like(kz, transition_max / 2)]
-        )
-        inside = e_star >= np.abs(d_z)
-        if not inside.any():
-            return 0.0, -kz_max, kz_max
-        rho_max = np.sqrt(np.max(e_star[inside] ** 2 - d_z[inside] ** 2)) / self.v
-        return float(rho_max), float(kz[inside].min()), float(kz[inside].max())
+        e_star = np.max([a0 + a1 * kz for a0, a1 in branches], axis=0)
+        room = e_star**2 - d_z**2
+        rho_max = np.sqrt(room.max()) / self.v if (room > 0).any() else 0.0
+        return float(rho_max), float(kz_min), float(kz_max)
 
     def describe(self):
         return {
@@ -256,8 +259,10 @@ def _import_model(model_config: dict, params: dict) -> Model:
     module_name, _, attr = str(target).partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as err:
-        raise ModelError(f"model.factory {target!r} cannot be imported: {err}") from err
+    except Exception as err:  # ImportError, AttributeError, or anything the module raises
+        raise ModelError(
+            f"model.factory {target!r} cannot be imported: {type(err).__name__}: {err}"
+        ) from err
     model = factory(**{**(model_config.get("options") or {}), **params})
     for name in ("hamiltonian", "hamiltonian_gradient"):
         if not callable(getattr(model, name, None)):
