@@ -144,6 +144,18 @@ def hermitian_eigh(matrices):
     return np.stack([centre - radius, centre + radius]), vectors
 
 
+def sandwich(left, operator, right):
+    """Matrix elements ⟨l_m|O|r_n⟩ = Σ_ab conj(left[a, m]) O[a, b] right[b, n], k-index last.
+
+    ``left``, ``right``: states (a, m, N); ``operator``: (a, b, N). Returns (m, n, N).
+    """
+    bands = range(left.shape[0])
+    o_right = [[sum(operator[a, b] * right[b, n] for b in bands) for n in bands] for a in bands]
+    left_conj = np.conj(left)
+    return np.array([[sum(left_conj[a, m] * o_right[a][n] for a in bands) for n in bands]
+                     for m in bands])
+
+
 def sum_over_states_geometry(hamiltonian, gradient, degeneracy_tol=DEFAULT_DEGENERACY_TOL):
     """General geometry from ``hamiltonian (N, nb, nb)`` and ``gradient (3, N, nb, nb)``.
 
@@ -153,17 +165,9 @@ def sum_over_states_geometry(hamiltonian, gradient, degeneracy_tol=DEFAULT_DEGEN
     """
     energy, u = hermitian_eigh(hamiltonian)  # (nb, N), u[a, m]: component a of state m
     n_bands, n = energy.shape
-    u_conj = np.conj(u)
     dh = np.moveaxis(gradient, 1, -1)  # (3, a, b, N), a strided view
     bands = range(n_bands)
-
-    # ⟨m|∂_iH|n⟩ = Σ_a conj(u[a, m]) Σ_b ∂_iH[a, b] u[b, n]
-    vel_op = np.empty((3, n_bands, n_bands, n), complex)
-    for i in range(3):
-        dh_u = [[sum(dh[i, a, b] * u[b, m] for b in bands) for m in bands] for a in bands]
-        for m in bands:
-            for k in bands:
-                vel_op[i, m, k] = sum(u_conj[a, m] * dh_u[a][k] for a in bands)
+    vel_op = np.stack([sandwich(u, dh[i], u) for i in range(3)])  # ⟨m|∂_iH|n⟩, (3, m, n, N)
 
     # Q_ij,m = Σ_{n≠m} V_i[m, n] V_j[n, m] / (ε_m − ε_n)²; degenerate pairs are left out
     qgt = np.zeros((3, 3, n_bands, n), complex)

@@ -47,6 +47,7 @@ import numpy as np
 import xarray as xr
 
 from .fermi import fermi_dirac, fermi_surface_weights
+from .geometry import hermitian_eigh, sandwich
 from .io import open_dataset
 from .kgrid import KGrid, slabs
 from .tetrahedron import fermi_surface_integral
@@ -127,35 +128,34 @@ def average_dipole_density(energy, velocity, metric, mu, temperature):
 def kubo_weights(model, kx, ky, kz, weight, fprime, mu, temperature, dq):
     """Per-k deposits of the q-derivative of Eq. (11) (all ordered band pairs m ≠ n).
 
-    Returns a list of (|X|, {"single": N′, "double": −2XX′N}) per ordered pair.
+    ``kx, ky, kz, weight`` have one shape S, ``fprime`` (nb,) + S. Returns a list of
+    (|X|, {"single": N′, "double": −2XX′N}) per ordered pair, flattened.
     """
-    def states(shift):
-        return np.linalg.eigh(model.hamiltonian(kx, ky, kz - shift))
+    k = [np.ravel(c) for c in (kx, ky, kz)]
+    weight, fprime = np.ravel(weight), np.reshape(fprime, (len(fprime), -1))
 
-    def vertex(shift):
-        return model.hamiltonian_gradient(kx, ky, kz - shift)[0]
+    def states(shift):  # eigenpairs at k − q ẑ
+        return hermitian_eigh(model.hamiltonian(k[0], k[1], k[2] - shift))
+
+    def vertex(shift):  # ∂_xH at the midpoint k − q/2, as (a, b, N)
+        return np.moveaxis(model.hamiltonian_gradient(k[0], k[1], k[2] - shift / 2)[0], 0, -1)
 
     (e0, u0), (ep, up), (em, um) = states(0.0), states(dq), states(-dq)
-    vp, vm = vertex(dq / 2), vertex(-dq / 2)
-
-    def matrix_elements(u_shift, v):  # |⟨m,k−q| V |n,k⟩|², axes (..., m, n)
-        return np.abs(np.conj(np.swapaxes(u_shift, -1, -2)) @ v @ u0) ** 2
-
-    m_plus, m_minus = matrix_elements(up, vp), matrix_elements(um, vm)
+    m_plus = np.abs(sandwich(up, vertex(dq), u0)) ** 2  # |⟨m,k−q|∂_xH|n,k⟩|², (m, n, N)
+    m_minus = np.abs(sandwich(um, vertex(-dq), u0)) ** 2
     m_zero = 0.5 * (m_plus + m_minus)  # = M(q = 0) + O(dq²)
     m_prime = (m_plus - m_minus) / (2 * dq)
     occupation = fermi_dirac(e0, mu, temperature)
     pairs = []
-    n_bands = e0.shape[-1]
-    for m in range(n_bands):
-        x_prime = (ep[..., m] - em[..., m]) / (2 * dq)  # ∂_q ε_{m,k−q}
-        for n in range(n_bands):
+    for m in range(len(e0)):
+        x_prime = (ep[m] - em[m]) / (2 * dq)  # ∂_q ε_{m,k−q}
+        for n in range(len(e0)):
             if m == n:
                 continue
-            x = e0[..., m] - e0[..., n]
-            delta_f = occupation[..., m] - occupation[..., n]
-            n_prime = weight * delta_f * m_prime[..., m, n] + fprime[m] * x_prime * m_zero[..., m, n]
-            double = -2 * x * x_prime * weight * delta_f * m_zero[..., m, n]
+            x = e0[m] - e0[n]
+            delta_f = occupation[m] - occupation[n]
+            n_prime = weight * delta_f * m_prime[m, n] + fprime[m] * x_prime * m_zero[m, n]
+            double = -2 * x * x_prime * weight * delta_f * m_zero[m, n]
             pairs.append((np.abs(x), {"single": n_prime, "double": double}))
     return pairs
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+from scipy import sparse
 
 __all__ = ["fermi_surface_integral", "fermi_surface_node_weights"]
 
@@ -75,15 +76,16 @@ def fermi_surface_integral(
     if values.ndim != 4 or values.shape[1:] != energy.shape:
         expected = ", ".join(map(str, energy.shape))
         raise ValueError(f"values must have shape (nv, {expected}), got {values.shape}")
-    flat_values = values.reshape(values.shape[0], -1)
-    out = np.zeros((values.shape[0], levels.size))
+    # node-major copy: one batch's corner rows are gathered for all integrands at once
+    node_values = np.ascontiguousarray(values.reshape(values.shape[0], -1).T)
+    out = np.zeros((levels.size, values.shape[0]))
     for level_index, nodes, weights in _pair_batches(energy, axes, levels, periods):
-        for v, h in enumerate(flat_values):
-            contrib = weights[0] * h[nodes[0]]
-            for corner in range(1, 4):
-                contrib += weights[corner] * h[nodes[corner]]
-            out[v] += np.bincount(level_index, weights=contrib, minlength=levels.size)
-    return out
+        deposit = sparse.coo_matrix(
+            (weights.ravel(), (np.tile(level_index, 4), nodes.ravel())),
+            shape=(levels.size, energy.size),
+        )
+        out += deposit @ node_values
+    return out.T
 
 
 def fermi_surface_node_weights(
