@@ -62,7 +62,7 @@ def _two_band_block(e0, d, grad_e0, grad_d, tol, energy, velocity, metric, curva
     Components of ∇d that vanish on the whole block (most of them for Eq. 14) are skipped.
     """
     norm = np.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
-    degenerate = norm < tol
+    degenerate = 2 * norm < tol  # the gap 2|d| is below the tolerance
     n_degenerate = int(np.count_nonzero(degenerate))
     inv = 1.0 / (np.where(degenerate, 1.0, norm) if n_degenerate else norm)
     if n_degenerate:
