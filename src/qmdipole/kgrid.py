@@ -352,16 +352,23 @@ def auto_window(model, kind, needs):
 def slabs(grid: KGrid, slab_points: int):
     """Overlapping slabs along axis 1 for streaming reductions.
 
-    Yields ``(index, axis1, owned)``: node indices along k1, their coordinates, and the slice of
-    ``index`` that the slab owns for point sums. Consecutive slabs share one node so that the
-    cells between them belong to exactly one slab; a periodic axis 1 ends with the wrap cell.
+    Yields ``(index, sub, owned)``: node indices along k1, the slab as a grid of its own (axis 1
+    open, so its cells are exactly the slab's cells), and the slice of ``index`` that the slab
+    owns for point sums. Consecutive slabs share one node so that every cell belongs to exactly
+    one slab; a periodic axis 1 ends with the wrap cell. A slab of a single node has no cells.
     """
     n1 = grid.shape[0]
     rows = max(slab_points // (grid.shape[1] * grid.shape[2]), 1)
-    nodes = grid.axes[0]
+    nodes, weights = grid.axes[0], grid.axis_weights[0]
+
+    def sub(index, axis1):
+        return KGrid(grid.kind, (axis1,) + grid.axes[1:], (weights[index],) + grid.axis_weights[1:],
+                     (None,) + grid.periods[1:])
+
     for start in range(0, n1, rows):
         first = max(start - 1, 0)
         index = np.arange(first, min(start + rows, n1))
-        yield index, nodes[index], slice(start - first, None)
+        yield index, sub(index, nodes[index]), slice(start - first, None)
     if grid.periods[0] is not None:
-        yield np.array([n1 - 1, 0]), np.array([nodes[-1], nodes[0] + grid.periods[0]]), slice(0, 0)
+        index = np.array([n1 - 1, 0])
+        yield index, sub(index, np.array([nodes[-1], nodes[0] + grid.periods[0]])), slice(0, 0)

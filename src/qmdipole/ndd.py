@@ -219,16 +219,15 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
     kubo_acc = SpectralAccumulator(transition_cutoff, spacing, names) if kubo else None
     avg = np.zeros(len(omega))
     intraband = 0.0
-    for index, axis1, owned in slabs(grid, slab_points):
+    for index, sub, owned in slabs(grid, slab_points):
         slab = ds.isel(k1=index)
         e, v, fp = energy[:, index], slab["velocity"].values, fprime[:, index]
-        jacobian = KGrid(grid.kind, (axis1,) + grid.axes[1:], grid.axis_weights, grid.periods).jacobian()
         if n_bands == 2:
             metric = slab["quantum_metric"].values
-            x, avg_weight = x_all[index], average_dipole_density(e, v, metric, mu, temperature)
-            if len(index) > 1:
-                avg += fermi_surface_integral(x, (jacobian * avg_weight)[None], (axis1,) + grid.axes[1:],
-                                              omega, (None,) + grid.periods[1:])[0]
+            x = x_all[index]
+            if len(index) > 1:  # Eq. (13): δ(x − ω) on the slab's tetrahedra
+                density = sub.jacobian() * average_dipole_density(e, v, metric, mu, temperature)
+                avg += fermi_surface_integral(x, density[None], sub.axes, omega, sub.periods)[0]
         w, fp, v, e = slab["weight"].values[owned], fp[:, owned], v[:, :, owned], e[:, owned]
         intraband += np.sum(fp * v[:, 2] * v[:, 0] ** 2)
         if n_bands == 2:

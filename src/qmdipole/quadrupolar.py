@@ -57,11 +57,10 @@ def fermi_surface_dipoles(ds: xr.Dataset, levels, slab_points=2**18):
     grid = KGrid.from_dataset(ds)
     n_bands = ds.sizes["band"]
     out = np.zeros((n_bands, 3, len(PAIRS), len(levels)))
-    for index, axis1, _ in slabs(grid, slab_points):
+    for index, sub, _ in slabs(grid, slab_points):
         if len(index) < 2:
             continue
         slab = ds.isel(k1=index)
-        sub = KGrid(grid.kind, (axis1,) + grid.axes[1:], grid.axis_weights, grid.periods)
         jacobian = sub.jacobian()
         energy = slab["energy"].values
         velocity = slab["velocity"].values
@@ -69,8 +68,7 @@ def fermi_surface_dipoles(ds: xr.Dataset, levels, slab_points=2**18):
         for m in range(n_bands):
             values = np.stack([velocity[m, i] * metric[m, j, k] * jacobian
                                for i in range(3) for j, k in PAIRS])
-            result = fermi_surface_integral(energy[m], values, sub.axes, levels,
-                                            (None,) + grid.periods[1:])
+            result = fermi_surface_integral(energy[m], values, sub.axes, levels, sub.periods)
             out[m] += result.reshape(3, len(PAIRS), len(levels))
     return out
 
