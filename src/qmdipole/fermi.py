@@ -16,6 +16,8 @@ from .tetrahedron import fermi_surface_node_weights
 
 def fermi_dirac(energy, mu: float, temperature: float):
     """f(ε) = 1/(e^{(ε−μ)/T} + 1); at T = 0 a step with f(μ) = ½."""
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature!r}")
     energy = np.asarray(energy, float)
     if temperature > 0:
         return expit(-(energy - mu) / temperature)

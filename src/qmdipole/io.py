@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -70,25 +71,30 @@ def check_cf(ds: xr.Dataset) -> None:
         raise DataError(f"variables without units/long_name: {', '.join(map(str, missing))}")
 
 
-def write_netcdf(ds: xr.Dataset, path, config: dict | None = None, title: str = "", **kwargs):
-    """Write ``ds`` to ``path`` atomically (temporary file + rename), with provenance.
+def write_netcdf(ds: xr.Dataset, path, config: dict | None = None, title: str = "",
+                 finalize=None, **kwargs):
+    """Write ``ds`` to ``path`` atomically, with provenance.
 
-    A failure leaves nothing at ``path``. ``kwargs`` go to :meth:`xarray.Dataset.to_netcdf`.
+    The file is written in a private temporary folder beside ``path`` and renamed into place;
+    ``finalize(temporary_path)`` may amend it first. A failure leaves nothing at ``path`` (and the
+    folder is removed, so a writer thread still running cannot re-create a stray file).
+    ``kwargs`` go to :meth:`xarray.Dataset.to_netcdf`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     check_cf(ds)
     ds = ds.copy()
     ds.attrs = {**ds.attrs, **provenance(config), **({"title": title} if title else {})}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
+    folder = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    tmp = os.path.join(folder, path.name)
     try:
         ds.to_netcdf(tmp, engine="netcdf4", **kwargs)
+        if finalize is not None:
+            finalize(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        shutil.rmtree(folder, ignore_errors=True)
     return path
 
 

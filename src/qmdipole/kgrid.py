@@ -93,7 +93,7 @@ class KGrid:
         radial = w1 * (np.abs(self.axes[0]) if self.kind == "cylindrical" else 1.0)
         if self.kind == "cylindrical" and self.axes[0][0] == 0.0:
             radial = radial.copy()
-            radial[0] = (self.axes[0][1] - self.axes[0][0]) ** 2 / 12
+            radial[0] = w1[0] ** 2 / 3  # h₀²/12 with the trapezoid weight w1[0] = h₀/2
         return radial[k1][:, None, None] * w2[None, :, None] * w3[None, None, :]
 
     def tangents(self, k1=slice(None)):
@@ -134,7 +134,7 @@ class KGrid:
                 f"k{a}",
                 nodes,
                 {"units": units, "long_name": AXIS_LONG_NAMES[name], "coordinate": name,
-                 "period": "none" if period is None else repr(period)},
+                 **({} if period is None else {"period": float(period)})},
             )
             data[f"weight{a}"] = (
                 f"k{a}",
@@ -151,16 +151,26 @@ class KGrid:
         kind = ds.attrs.get("grid_kind")
         if kind not in KINDS:
             raise GridError(f"k-grid dataset has grid_kind {kind!r}, expected one of {KINDS}")
-        periods = []
-        for a in (1, 2, 3):
-            period = ds[f"k{a}"].attrs.get("period", "none")
-            periods.append(None if period == "none" else float(period))
+        periods = [ds[f"k{a}"].attrs.get("period") for a in (1, 2, 3)]
+        periods = [None if p is None else float(p) for p in periods]
         return cls(
             kind,
             tuple(np.asarray(ds[f"k{a}"].values, float) for a in (1, 2, 3)),
             tuple(np.asarray(ds[f"weight{a}"].values, float) for a in (1, 2, 3)),
             tuple(periods),
         )
+
+
+def read_kgrid(path) -> KGrid:
+    """The k-grid stored at ``path``; a missing, corrupt or incomplete file raises DataError."""
+    from .io import DataError, open_dataset
+
+    required = [f"{v}{a}" for v in ("k", "weight") for a in (1, 2, 3)]
+    with open_dataset(path, required=required, what="k-grid") as ds:
+        try:
+            return KGrid.from_dataset(ds)
+        except (GridError, ValueError) as err:
+            raise DataError(f"k-grid {path}: {err}") from err
 
 
 def trapezoid_weights(nodes: np.ndarray, period: float | None = None) -> np.ndarray:

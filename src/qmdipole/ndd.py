@@ -197,6 +197,8 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
     a stated parameter of the result, and the k-window must hold every transition below it.
     """
     omega = np.asarray(omega, float)
+    if omega.ndim != 1 or omega.size < 1 or np.any(np.diff(omega) <= 0) or omega[0] < 0:
+        raise SpectrumError("ndd.omega must be increasing, non-negative photon energies")
     if not eta > 0:
         raise SpectrumError(f"ndd.eta must be > 0, got {eta!r}")
     if temperature < 0:

@@ -13,6 +13,7 @@ import logging
 
 import dask
 import dask.array as da
+import netCDF4
 import numpy as np
 import xarray as xr
 
@@ -39,9 +40,12 @@ FIELD_DIMS = {
 }
 
 
-def check_hermitian(model, grid: KGrid, tol=1e-10) -> None:
+def check_hermitian(model, grid: KGrid, tol=1e-10, samples=512) -> None:
     """Raise :class:`ModelError` if H(k) or ∂H/∂k is not Hermitian at a sample of the grid."""
-    kx, ky, kz = (c.ravel()[:: max(grid.size // 500, 1)] for c in grid.cartesian())
+    rng = np.random.default_rng(0)
+    picks = [rng.integers(0, n, samples) for n in grid.shape]
+    u1, u2, u3 = (axis[p] for axis, p in zip(grid.axes, picks))
+    kx, ky, kz = (u1 * np.cos(u2), u1 * np.sin(u2), u3) if grid.kind == "cylindrical" else (u1, u2, u3)
     for what, matrices in (
         ("H(k)", model.hamiltonian(kx, ky, kz)),
         ("dH/dk", model.hamiltonian_gradient(kx, ky, kz)),
@@ -54,6 +58,13 @@ def check_hermitian(model, grid: KGrid, tol=1e-10) -> None:
                 f"model {getattr(model, 'name', model)!r}: {what} is not Hermitian "
                 f"(max |M - M^dagger| = {error:.3g})"
             )
+
+
+def _slab_points(grid: KGrid, block_info=None):
+    """Cartesian kx, ky, kz and the quadrature weight of one slab, stacked (4, n1', n2, n3)."""
+    start, stop = block_info[None]["array-location"][1]
+    part = slice(start, stop)
+    return np.stack([*grid.cartesian(part), grid.weight(part)])
 
 
 def _slab(grid: KGrid, model, method, degeneracy_tol, block_info=None):
@@ -87,28 +98,26 @@ def tabulate(model, grid: KGrid, *, method="auto", slab_points=2**18,
         data_vars[name] = (FIELD_DIMS[name] + ("k1", "k2", "k3"), block,
                            {"units": units, "long_name": long_name})
 
-    kx, ky, kz = grid.cartesian()
+    points = da.map_blocks(_slab_points, grid, chunks=((4,),) + chunks[1:], dtype=float,
+                           meta=np.empty((0, 0, 0, 0)))
     grid_ds = grid.to_dataset()
-    coords = {name: grid_ds[name] for name in ("k1", "k2", "k3")}
-    cart_attrs = {c: {"units": "Delta/(hbar v)", "long_name": AXIS_LONG_NAMES[c] + " (Cartesian)"}
-                  for c in ("kx", "ky", "kz")}
+    cart = {"units": "Delta/(hbar v)"}
     ds = xr.Dataset(
         data_vars,
         coords={
-            **coords,
+            **{name: grid_ds[name] for name in ("k1", "k2", "k3")},
+            **{c: (("k1", "k2", "k3"), points[i], {**cart, "long_name": AXIS_LONG_NAMES[c] + " (Cartesian)"})
+               for i, c in enumerate(("kx", "ky", "kz"))},
             "band": ("band", np.arange(n_bands), {"units": "1", "long_name": "band index, ascending energy"}),
             "dir": ("dir", DIRS, {"units": "1", "long_name": "Cartesian direction"}),
             "dir_i": ("dir_i", DIRS, {"units": "1", "long_name": "Cartesian direction i"}),
             "dir_j": ("dir_j", DIRS, {"units": "1", "long_name": "Cartesian direction j"}),
         },
     )
-    for c, values in zip(("kx", "ky", "kz"), (kx, ky, kz)):
-        ds[f"cart_{c}"] = (("k1", "k2", "k3"), values, cart_attrs[c])
     for a in (1, 2, 3):
         ds[f"weight{a}"] = grid_ds[f"weight{a}"]
-    ds["weight"] = (("k1", "k2", "k3"), grid.weight(),
+    ds["weight"] = (("k1", "k2", "k3"), points[3],
                     {"units": "(Delta/(hbar v))^3", "long_name": "quadrature weight: sum(weight*F) = integral d^3k F"})
-    ds = ds.rename({"cart_kx": "kx", "cart_ky": "ky", "cart_kz": "kz"}).set_coords(["kx", "ky", "kz"])
     ds.attrs.update({"grid_kind": grid.kind, "n_points": grid.size, "geometry_method": method,
                      "degeneracy_tol": degeneracy_tol})
     return ds
@@ -143,13 +152,31 @@ def dask_scheduler(threads: int = 1, address: str | None = None, progress: bool 
 
 def write_table(model, grid: KGrid, path, *, config=None, method="auto", slab_points=2**18,
                 threads=1, address=None, progress=True):
-    """Tabulate ``model`` on ``grid`` and write the table to ``path`` (NetCDF, slab by slab)."""
+    """Tabulate ``model`` on ``grid`` and write the table to ``path`` (NetCDF, slab by slab).
+
+    The table records ``n_degenerate``: k-points where two bands are closer than the
+    degeneracy tolerance (see :mod:`qmdipole.geometry`).
+    """
     ds = tabulate(model, grid, method=method, slab_points=slab_points)
     ds.attrs["model"] = repr(model.describe() if hasattr(model, "describe") else model)
-    encoding = {name: {"chunksizes": _disk_chunks(ds[name])} for name in FIELD_DIMS}
+    names = [*FIELD_DIMS, "kx", "ky", "kz", "weight"]
+    encoding = {name: {"chunksizes": _disk_chunks(ds[name])} for name in names}
+    netCDF4.set_chunk_cache(4 * 2**20)  # the default 64 MiB per variable only grows memory here
     with dask_scheduler(threads, address, progress):
-        write_netcdf(ds, path, config=config, title="band-geometry table", encoding=encoding)
+        write_netcdf(ds, path, config=config, title="band-geometry table", encoding=encoding,
+                     finalize=_record_degeneracies)
     return path
+
+
+def _record_degeneracies(path):
+    """Set the table's ``n_degenerate`` attribute from its stored band energies."""
+    with netCDF4.Dataset(path, "r+") as nc:
+        energy, tol, count = nc["energy"], nc.getncattr("degeneracy_tol"), 0
+        for start in range(0, energy.shape[1], 64):
+            e = energy[:, start:start + 64]
+            if e.shape[0] > 1:
+                count += int((np.diff(np.asarray(e), axis=0) < tol).any(axis=0).sum())
+        nc.setncattr("n_degenerate", count)
 
 
 def _disk_chunks(var):

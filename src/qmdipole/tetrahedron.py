@@ -6,16 +6,29 @@ each axis open or periodic) and ``u`` are the grid's own coordinates: the caller
 Jacobian into h.
 
 Method (Blöchl-style linear tetrahedra, without Blöchl's curvature correction): every grid
-cell is split into 6 tetrahedra of equal volume sharing the cell's main diagonal (Kuhn /
-Freudenthal split, consistent across neighbouring cells), and on each tetrahedron both ε and h
-are interpolated linearly between its corners. The δ-integral over one tetrahedron is then
-exact: the level set ε = λ is a triangle or a quadrilateral, and the integral is a weighted sum
-of the four corner values of h, with weights that are piecewise cubic in λ (their sum, the
-tetrahedron's density of states, is piecewise quadratic and continuous). Corner energies that
-coincide exactly (e.g. ε independent of one axis) are handled by formulas whose denominators
-never vanish. Where the δ-integral jumps (three equal corner energies), a level equal to
-such an energy gets the limit from above; a tetrahedron with four equal corner energies (a
-δ-peak in the density of states) contributes nothing.
+cell is split into 6 tetrahedra of equal volume sharing one of the cell's main diagonals (Kuhn /
+Freudenthal split), and on each tetrahedron both ε and h are interpolated linearly between its
+corners. The δ-integral over one tetrahedron is then exact: the level set ε = λ is a triangle or a
+quadrilateral, and the integral is a weighted sum of the four corner values of h, with weights
+that are piecewise cubic in λ (their sum, the tetrahedron's density of states, is piecewise
+quadratic and continuous). Corner energies that coincide exactly (e.g. ε independent of one axis)
+are handled by formulas whose denominators never vanish. Where the δ-integral jumps (three equal
+corner energies), a level equal to such an energy gets the limit from above; a tetrahedron with
+four equal corner energies (a δ-peak in the density of states) contributes nothing.
+
+Mirror-symmetric split: the Kuhn split along one fixed diagonal (000 → 111 in index space) is
+invariant under full inversion but not under reflecting a single axis, so a symmetry of the
+integrand under u_a → 2m − u_a (e.g. k_z → −k_z) would hold only to O(h²) and symmetry-forbidden
+integrals would come out O(h²) instead of zero. Instead, along every axis whose node set is
+symmetric about a mirror point m, cells below m use the Kuhn split reflected along that axis and
+cells above m the standard one; a cell that straddles m (on a periodic axis also the cell that
+straddles m + P/2) gets both with half weight each. The decomposition is then mapped onto itself
+by each such reflection, so symmetry relations and nulls hold to round-off whenever the grid
+and the integrand are symmetric. Between an unsplit reflected and standard cell the shared face
+has the same diagonal, so apart from the straddling cells the tetrahedra still tile the grid
+conformingly. Every split is exact for linear ε and h, and the choice of mirror points never
+affects correctness or the order of the error, only which symmetries are exact (see the
+``mirror`` argument and :func:`mirror_points`).
 
 For smooth ε and h the error is O(h²) in the grid spacing.
 
@@ -26,20 +39,29 @@ indices, pairs are processed in bounded batches and accumulated with ``np.bincou
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 from scipy import sparse
 
-__all__ = ["fermi_surface_integral", "fermi_surface_node_weights"]
+__all__ = ["fermi_surface_integral", "fermi_surface_node_weights", "mirror_points"]
 
 # Working-set bounds: grid positions screened at once, (tetrahedron, level) pairs at once. Small
 # batches keep the temporaries in cache (measured ~2x faster than batches of 2**20).
 _CHUNK_POSITIONS = 1 << 15
 _MAX_PAIRS = 1 << 16
 
-# Kuhn split: tetrahedron (a, b) runs 000 -> e_a -> e_a + e_b -> 111 through the cell.
+# Kuhn split: tetrahedron (a, b) runs 000 -> e_a -> e_a + e_b -> 111 through the cell. With
+# orientation bits r (1 = reflected along that axis) every corner is XOR-ed with r.
 _KUHN_PATHS = ((0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1))
+
+# Node sets symmetric to this relative tolerance (of the span, or of the period) are mirrored by
+# default. Cell classification against a mirror point uses a tolerance of _CELL_TOL times the
+# cell's width, so that a node at the mirror point up to round-off is treated as exactly on it.
+_SYMMETRY_TOL = 1e-10
+_CELL_TOL = 1e-8
+
 
 
 def fermi_surface_integral(
@@ -48,6 +70,8 @@ def fermi_surface_integral(
     axes: Sequence[np.ndarray],
     levels: np.ndarray,
     periods: Sequence[float | None] = (None, None, None),
+    *,
+    mirror: Sequence | None = None,
 ) -> np.ndarray:
     """δ-function integrals ``I[v, l] = ∫ d³u values[v](u) δ(energy(u) − levels[l])``.
 
@@ -64,6 +88,21 @@ def fermi_surface_integral(
     periods : three of float or None
         None: open axis (cells only between consecutive nodes). A float P: periodic axis, with
         one more cell joining the last node to the first node shifted by P.
+    mirror : None or three of (None, False, float, (float, float))
+        Mirror point per axis for the symmetric split (see the module docstring). None (the
+        default) is ``(None, None, None)``. Per axis: None decides from the nodes — an open axis
+        is mirrored about the midpoint of its first and last node if its nodes are symmetric
+        about it, a periodic axis about 0 if its nodes are invariant under u → −u modulo the
+        period (relative tolerance 1e-10), otherwise not at all; False: standard split, no
+        mirroring; a float m: mirror about m (on a periodic axis u → 2m − u modulo the period,
+        so the cells straddling m and m + P/2 are shared); a pair (m, P): the axis is a piece of
+        a periodic axis of period P mirrored about m, e.g. an open slab of it (P must equal
+        ``periods[a]`` if the axis is periodic here). Pass explicit entries when the nodes are a
+        piece of a larger grid (slabs): the split of a cell depends only on the cell and the
+        mirror point, so slabs given the full grid's :func:`mirror_points` add up to the whole
+        grid exactly. The mirror points only select the split: results are exact for linear
+        data and O(h²) accurate for any choice, and exactly reflection-symmetric when the grid
+        and the integrand are.
 
     Returns
     -------
@@ -71,6 +110,7 @@ def fermi_surface_integral(
         The integrals, exact for ε and h linear on each tetrahedron.
     """
     energy, axes, periods = _check_grid(energy, axes, periods)
+    mirror = _check_mirror(mirror, axes, periods)
     levels = _check_levels(levels)
     values = np.asarray(values, dtype=float)
     if values.ndim != 4 or values.shape[1:] != energy.shape:
@@ -79,7 +119,7 @@ def fermi_surface_integral(
     # node-major copy: one batch's corner rows are gathered for all integrands at once
     node_values = np.ascontiguousarray(values.reshape(values.shape[0], -1).T)
     out = np.zeros((levels.size, values.shape[0]))
-    for level_index, nodes, weights in _pair_batches(energy, axes, levels, periods):
+    for level_index, nodes, weights in _pair_batches(energy, axes, levels, periods, mirror):
         deposit = sparse.coo_matrix(
             (weights.ravel(), (np.tile(level_index, 4), nodes.ravel())),
             shape=(levels.size, energy.size),
@@ -93,11 +133,14 @@ def fermi_surface_node_weights(
     axes: Sequence[np.ndarray],
     level: float,
     periods: Sequence[float | None] = (None, None, None),
+    *,
+    mirror: Sequence | None = None,
 ) -> np.ndarray:
     """Node weights w of the δ-function at one level.
 
     ``np.sum(w * h) == ∫ d³u h(u) δ(energy(u) − level)`` for any node values h (interpolated
-    linearly on each tetrahedron). Parameters as in :func:`fermi_surface_integral`.
+    linearly on each tetrahedron). Parameters (``mirror`` included) as in
+    :func:`fermi_surface_integral`.
 
     Returns
     -------
@@ -105,11 +148,12 @@ def fermi_surface_node_weights(
         The weights (non-negative; zero away from the level set).
     """
     energy, axes, periods = _check_grid(energy, axes, periods)
+    mirror = _check_mirror(mirror, axes, periods)
     levels = _check_levels(np.atleast_1d(np.asarray(level, dtype=float)))
     if levels.size != 1:
         raise ValueError(f"level must be a single number, got shape {np.shape(level)}")
     out = np.zeros(energy.size)
-    for _, nodes, weights in _pair_batches(energy, axes, levels, periods):
+    for _, nodes, weights in _pair_batches(energy, axes, levels, periods, mirror):
         out += np.bincount(nodes.ravel(), weights=weights.ravel(), minlength=energy.size)
     return out.reshape(energy.shape)
 
