@@ -20,7 +20,7 @@ import xarray as xr
 from qmdipole import io
 from qmdipole.geometry import band_geometry
 from qmdipole.io import DataError
-from qmdipole.kgrid import KGrid, build_kgrid
+from qmdipole.kgrid import KGrid, build_kgrid, read_kgrid
 from qmdipole.models import PAULI, LatticeValleyModel, Model, ModelError, ValleyModel
 from qmdipole.tabulate import FIELD_DIMS, write_table
 
@@ -231,17 +231,21 @@ def test_kgrid_file_lacking_variables(tmp_path, grid):
                                                         "weight3"))
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError, reason=(
-    "the pipeline reads a k-grid as KGrid.from_dataset(io.open_dataset(path, what='k-grid')) "
-    "(workflow/scripts/tabulate.py) without `required=`: a readable NetCDF that lacks a grid "
-    "variable fails in from_dataset with a bare KeyError that names neither the file nor "
-    "k-grid (and a missing grid_kind gives a GridError without the file name)"))
-def test_incomplete_kgrid_file_through_pipeline_route(tmp_path, grid):
+@pytest.mark.parametrize("drop", ["weight2", "k3"])
+def test_incomplete_kgrid_file_through_pipeline_route(tmp_path, grid, drop):
     path = tmp_path / "valley1.nc"
-    io.write_netcdf(grid.to_dataset().drop_vars("weight2"), path, title="k-grid")
-    with pytest.raises(DataError, match=r"valley1\.nc"):
-        with io.open_dataset(path, what="k-grid") as ds:
-            KGrid.from_dataset(ds)
+    io.write_netcdf(grid.to_dataset().drop_vars(drop), path, title="k-grid")
+    with pytest.raises(DataError, match=rf"k-grid .*valley1\.nc.*{drop}"):
+        read_kgrid(path)
+
+
+def test_kgrid_file_without_kind_names_the_file(tmp_path, grid):
+    path = tmp_path / "valley1.nc"
+    ds = grid.to_dataset()
+    ds.attrs["grid_kind"] = "hexagonal"
+    io.write_netcdf(ds, path, title="k-grid")
+    with pytest.raises(DataError, match=r"valley1\.nc.*grid_kind"):
+        read_kgrid(path)
 
 
 class FailsMidway(ValleyModel):

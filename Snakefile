@@ -1,0 +1,66 @@
+# qmdipole pipeline: config -> k-grid -> geometry table -> reductions -> figures + report.
+#
+#   snakemake --cores all                                   # the paper's Fig. 2, 3, 4a, 4b
+#   snakemake --cores all --configfile my.yaml              # override some keys (merged over config/config.yaml)
+#   snakemake --report results/report.html                  # one HTML with every figure
+#
+# Rules live in workflow/rules/*.smk, one file per stage; their scripts (workflow/scripts/*.py) only
+# read snakemake.input/params, call the qmdipole package and write snakemake.output.
+
+import os
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The defaults, found beside this Snakefile also when running elsewhere (--directory DIR):
+# --configfile FILE and --config KEY=VALUE are merged over them, key by key.
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+
+
+check_config(config, "workflow/schemas/config.schema.yaml")
+
+# Valley numbers (1-based, the {valley} wildcard) and what the reductions need from a k-grid
+# (energy and spectral windows, eta): only these, not the whole reduction settings, shape the grid.
+VALLEYS = list(range(1, len(config["model"]["valleys"]) + 1))
+GRID_NEEDS = requirements(config)
+
+
+include: "workflow/rules/kgrid.smk"
+include: "workflow/rules/tabulate.smk"
+include: "workflow/rules/reduce.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/validate.smk"
+
+
+rule all:
+    input:
+        tables=expand("results/tables/valley{valley}.nc", valley=VALLEYS),
+        reductions=[
+            "results/reductions/quadrupolar_current.nc",
+            "results/reductions/ndd_spectrum.nc",
+            "results/reductions/band_structure.nc",
+            "results/reductions/qmd_field.nc",
+        ],
+        figures=[
+            multiext(f"results/figures/{name}", ".pdf", ".png")
+            for name in (
+                "fig2_band_structure",
+                "fig3_qmd_streamlines",
+                "fig4a_ndd_spectrum",
+                "fig4b_quadrupolar_current",
+            )
+        ],
+        validation=[
+            "results/validation/gamma_convergence.nc",
+            "results/validation/gamma_convergence.csv",
+            multiext("results/figures/validation_gamma_convergence", ".pdf", ".png"),
+        ],
+    default_target: True

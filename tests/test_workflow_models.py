@@ -1,0 +1,91 @@
+"""End-to-end on the other model kinds: the lattice model and a user's model (kind: python)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from conftest import assert_data_contract
+
+pytestmark = pytest.mark.slow
+
+
+def test_lattice_model_end_to_end(workspace):
+    workspace.snakemake("--cores", "2", "--configfile", "config/lattice_ci.yaml")
+    assert_data_contract(workspace.root, n_valleys=2)
+    with xr.open_dataset(workspace.root / "results/tables/valley1.nc") as table:
+        assert table.attrs["grid_kind"] == "brillouin_zone"
+        # the grid is the whole zone [-pi/a, pi/a)^3 (a = 1)
+        assert np.isclose(float(table["k1"].min()), -np.pi)
+        assert np.isclose(float(table["weight"].sum()), (2 * np.pi) ** 3)
+
+
+def test_user_model_through_kgrid_and_tabulate(workspace):
+    workspace.snakemake(
+        "results/tables/valley1.nc", "results/tables/valley2.nc",
+        "--cores", "2", "--configfile", "examples/user_model.yaml",
+        "--config", "kgrid={n: [12, 12, 12]}",
+    )
+    for valley, delta in ((1, 1.0), (2, 1.5)):
+        with xr.open_dataset(workspace.root / f"results/tables/valley{valley}.nc") as table:
+            assert "tilted_dirac" in table.attrs["model"]
+            assert table.attrs["grid_kind"] == "cartesian"
+            energy = table["energy"].values
+            assert np.isfinite(energy).all() and np.isfinite(table["quantum_metric"].values).all()
+            # gap of H = w.k + v(kx sx + ky sy) + (delta + k^2/2m) sz is at least 2 delta
+            assert (energy[1] - energy[0]).min() >= 2 * delta - 1e-9
+
+
+def test_failed_job_leaves_no_output_and_logs_why(workspace):
+    # the factory needs `delta`: building valley 1's model fails inside the kgrid job
+    bad = workspace.write_config("bad_model.yaml", {"model": {"valleys": [{"tilt": [0, 0, 1]}]}})
+    proc = workspace.snakemake(
+        "results/kgrid/valley1.nc", "--cores", "1",
+        "--configfile", "examples/user_model.yaml", bad, check=False,
+    )
+    assert proc.returncode != 0
+    assert not (workspace.root / "results/kgrid/valley1.nc").exists()
+    assert not list(workspace.root.rglob("*.part")), "a partial file was left behind"
+    log = (workspace.root / "logs/kgrid/valley1.log").read_text()
+    assert "rule kgrid failed" in log and "delta" in log
+
+
+DASK_CLUSTER = """
+import sys, time
+from distributed import LocalCluster
+cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
+                       host="127.0.0.1", dashboard_address=None)
+print(cluster.scheduler_address, flush=True)
+sys.stdin.read()  # serve until the test closes our stdin
+cluster.close()
+"""
+
+
+def test_tabulate_on_a_dask_scheduler(workspace):
+    # tabulate.scheduler: the table is computed by the workers of a Dask distributed cluster
+    # (started in its own process, importing the workspace's package like the jobs do)
+    pytest.importorskip("distributed")
+    cluster = subprocess.Popen([sys.executable, "-c", DASK_CLUSTER], env=workspace.env(),
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        address = cluster.stdout.readline().strip()
+        assert address.startswith("tcp://127.0.0.1:"), address
+        workspace.snakemake(
+            "results/tables/valley1.nc", "--cores", "1", "--configfile", "config/ci.yaml",
+            "--config", f"tabulate={{scheduler: '{address}'}}",
+        )
+    finally:
+        cluster.stdin.close()
+        try:
+            cluster.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            cluster.kill()
+            cluster.wait()
+    log = (workspace.root / "logs/tabulate/valley1.log").read_text()
+    assert address in log
+    with xr.open_dataset(workspace.root / "results/tables/valley1.nc") as table:
+        assert np.isfinite(table["energy"].values).all()

@@ -1,0 +1,105 @@
+# Stage 3: reductions of the geometry tables, per valley and summed over valleys, and the
+# model-only curves of Fig. 2 (band structure) and Fig. 3 (quantum-metric-dipole field).
+
+
+rule quadrupolar_valley:
+    input:
+        table="results/tables/valley{valley}.nc",
+        code=pkg("quadrupolar"),
+    output:
+        "results/reductions/valley{valley}/quadrupolar_current.nc",
+    params:
+        quadrupolar_current=config["quadrupolar_current"],
+    log:
+        "logs/reductions/valley{valley}/quadrupolar_current.log",
+    conda:
+        "../envs/qmdipole.yaml"
+    script:
+        "../scripts/quadrupolar_valley.py"
+
+
+rule quadrupolar_current:
+    input:
+        valleys=expand(
+            "results/reductions/valley{valley}/quadrupolar_current.nc", valley=VALLEYS
+        ),
+        code=pkg("valleys"),
+    output:
+        "results/reductions/quadrupolar_current.nc",
+    params:
+        model=config["model"],
+        quadrupolar_current=config["quadrupolar_current"],
+    log:
+        "logs/reductions/quadrupolar_current.log",
+    localrule: True
+    conda:
+        "../envs/qmdipole.yaml"
+    script:
+        "../scripts/quadrupolar_current.py"
+
+
+rule ndd_valley:
+    input:
+        table="results/tables/valley{valley}.nc",
+        code=pkg("ndd", "models"),
+    output:
+        "results/reductions/valley{valley}/ndd_spectrum.nc",
+    params:
+        model=lambda wildcards: valley_model(wildcards.valley),
+        ndd=config["ndd"],
+    log:
+        "logs/reductions/valley{valley}/ndd_spectrum.log",
+    conda:
+        "../envs/qmdipole.yaml"
+    script:
+        "../scripts/ndd_valley.py"
+
+
+rule ndd_spectrum:
+    input:
+        valleys=expand("results/reductions/valley{valley}/ndd_spectrum.nc", valley=VALLEYS),
+        code=pkg("valleys"),
+    output:
+        "results/reductions/ndd_spectrum.nc",
+    params:
+        model=config["model"],
+        ndd=config["ndd"],
+    log:
+        "logs/reductions/ndd_spectrum.log",
+    localrule: True
+    conda:
+        "../envs/qmdipole.yaml"
+    script:
+        "../scripts/ndd_spectrum.py"
+
+
+rule band_structure:
+    input:
+        code=pkg("band_structure", "models"),
+    output:
+        "results/reductions/band_structure.nc",
+    params:
+        model=config["model"],
+        band_structure=config["band_structure"],
+    log:
+        "logs/reductions/band_structure.log",
+    conda:
+        "../envs/qmdipole.yaml"
+    script:
+        "../scripts/band_structure.py"
+
+
+rule qmd_field:
+    input:
+        code=pkg("qmd_field", "models"),
+    output:
+        "results/reductions/qmd_field.nc",
+    params:
+        model=valley_model(config["qmd_field"]["valley"]),
+        qmd_field=config["qmd_field"],
+    log:
+        "logs/reductions/qmd_field.log",
+    conda:
+        "../envs/qmdipole.yaml"
+    script:
+        "../scripts/qmd_field.py"

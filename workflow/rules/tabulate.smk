@@ -1,0 +1,24 @@
+# Stage 2: the band geometry (energy, velocity, quantum metric, Berry curvature) of each valley on
+# its k-grid, computed by Dask on the rule's threads (or on the scheduler at tabulate.scheduler).
+
+
+rule tabulate:
+    input:
+        kgrid="results/kgrid/valley{valley}.nc",
+        code=pkg("tabulate", "models"),
+    output:
+        "results/tables/valley{valley}.nc",
+    params:
+        model=lambda wildcards: valley_model(wildcards.valley),
+        method=config["tabulate"]["method"],
+        slab_points=config["tabulate"]["slab_points"],
+    threads: config["tabulate"]["threads"]
+    resources:
+        # how the job runs, not what it computes: a new scheduler address re-runs nothing
+        dask_scheduler=config["tabulate"]["scheduler"] or "",
+    log:
+        "logs/tabulate/valley{valley}.log",
+    conda:
+        "../envs/qmdipole.yaml"
+    script:
+        "../scripts/tabulate.py"

@@ -1,0 +1,49 @@
+# Validation: gamma_xxz(mu) on a sequence of grids against an independent reference (the
+# semi-analytic reduction of Eq. 14 for kind: valley), as NetCDF, CSV and a figure in the report.
+
+
+rule gamma_convergence:
+    input:
+        code=pkg("validation"),
+    output:
+        data="results/validation/gamma_convergence.nc",
+        table=report(
+            "results/validation/gamma_convergence.csv",
+            caption="../report/gamma_convergence_table.rst",
+            category="Validation",
+        ),
+    params:
+        model=config["model"],
+        kgrid=config["kgrid"],
+        needs=GRID_NEEDS,
+        mu=config["quadrupolar_current"]["mu"],
+        scales=config["validation"]["scales"],
+    log:
+        "logs/validation/gamma_convergence.log",
+    conda:
+        "../envs/qmdipole.yaml"
+    script:
+        "../scripts/gamma_convergence.py"
+
+
+rule fig_gamma_convergence:
+    input:
+        data="results/validation/gamma_convergence.nc",
+        style=STYLE,
+        code=pkg("figures"),
+    output:
+        report(
+            multiext("results/figures/validation_gamma_convergence", ".pdf", ".png"),
+            caption="../report/validation_gamma_convergence.rst",
+            category="Validation",
+        ),
+    params:
+        plot="plot_convergence",
+        dpi=config["figures"]["dpi"],
+    log:
+        "logs/figures/validation_gamma_convergence.log",
+    localrule: True
+    conda:
+        "../envs/qmdipole.yaml"
+    script:
+        "../scripts/figure.py"

@@ -1,0 +1,66 @@
+"""Shared by the rule scripts: logging to the rule's log file, provenance, model building.
+
+Snakemake puts this directory on ``sys.path`` of every script it runs from here.
+"""
+
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+import qmdipole.models
+
+# kind: python models are imported by name ("package.module:function"): let that name resolve
+# against the directory the workflow runs in (e.g. examples/user_model.py from the checkout).
+if os.getcwd() not in sys.path:
+    sys.path.append(os.getcwd())
+
+
+@contextlib.contextmanager
+def logged(snakemake):
+    """Send logging, stdout and stderr of the block to the rule's log file; log a failure too."""
+    path = Path(snakemake.log[0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        logging.basicConfig(
+            stream=log, level=logging.INFO, force=True,
+            format="%(asctime)s %(name)s %(levelname)s: %(message)s",
+        )
+        logging.getLogger("qmdipole.pipeline").info(
+            "rule %s, wildcards %s, threads %d", snakemake.rule, dict(snakemake.wildcards.items()),
+            snakemake.threads,
+        )
+        try:
+            yield
+        except Exception:
+            logging.getLogger("qmdipole.pipeline").exception("rule %s failed", snakemake.rule)
+            raise
+        logging.getLogger("qmdipole.pipeline").info("rule %s done", snakemake.rule)
+
+
+def settings(snakemake) -> dict:
+    """The rule's params: the part of the config that made its output (recorded as provenance)."""
+    return dict(snakemake.params.items())
+
+
+def model(snakemake, valley=0):
+    """The model of valley ``valley`` (0-based) of the rule's ``params.model``."""
+    return qmdipole.models.build_model(snakemake.params.model, valley)
+
+
+def models(snakemake):
+    """The models of every valley of the rule's ``params.model``, valley 1 first."""
+    return [model(snakemake, i) for i in range(len(snakemake.params.model["valleys"]))]
+
+
+def sampling(section) -> "numpy.ndarray":
+    """``numpy.linspace`` of a ``{start, stop, num}`` config entry."""
+    import numpy
+
+    return numpy.linspace(section["start"], section["stop"], int(section["num"]))
+
+
+def prefix(snakemake) -> str:
+    """The output path of a figure rule without its extension (its outputs are multiext)."""
+    return os.path.splitext(snakemake.output[0])[0]

@@ -1,0 +1,15 @@
+"""Rule gamma_convergence: gamma_xxz(mu) on a sequence of grids vs an independent reference."""
+
+from pathlib import Path
+
+import qmdipole.io
+import qmdipole.validation
+from _pipeline import logged, sampling, settings
+
+with logged(snakemake):
+    params = snakemake.params
+    ds = qmdipole.validation.gamma_convergence(params.model, params.kgrid, params.needs,
+                                               sampling(params.mu), scales=params.scales)
+    qmdipole.io.write_netcdf(ds, snakemake.output.data, config=settings(snakemake),
+                             title="gamma_xxz convergence study")
+    Path(snakemake.output.table).write_text(qmdipole.validation.convergence_table(ds))

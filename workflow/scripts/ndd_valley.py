@@ -1,0 +1,16 @@
+"""Rule ndd_valley: Delta n(omega) and <G>(omega) of one valley (Eqs. 4, 11-13)."""
+
+import qmdipole.io
+import qmdipole.ndd
+from _pipeline import logged, model, sampling, settings
+
+with logged(snakemake):
+    section = snakemake.params.ndd
+    ds = qmdipole.ndd.spectrum_from_table(
+        snakemake.input.table, model(snakemake), omega=sampling(section["omega"]),
+        eta=section["eta"], mu=section["mu"], temperature=section["temperature"],
+        transition_cutoff=section["transition_cutoff"], kubo=section["kubo_check"],
+        dq=section["kubo_dq"],
+    )
+    qmdipole.io.write_netcdf(ds, snakemake.output[0], config=settings(snakemake),
+                             title="NDD spectrum, one valley")

@@ -1,0 +1,13 @@
+"""Rule quadrupolar_valley: gamma_xxz(mu, T) of one valley (Eqs. 9-10)."""
+
+import qmdipole.io
+import qmdipole.quadrupolar
+from _pipeline import logged, sampling, settings
+
+with logged(snakemake):
+    section = snakemake.params.quadrupolar_current
+    ds = qmdipole.quadrupolar.gamma_from_table(
+        snakemake.input.table, mu=sampling(section["mu"]), temperatures=section["temperatures"]
+    )
+    qmdipole.io.write_netcdf(ds, snakemake.output[0], config=settings(snakemake),
+                             title="quadrupolar current, one valley")
