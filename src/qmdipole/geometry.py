@@ -204,19 +204,24 @@ def band_geometry(model, kx, ky, kz, method="auto", degeneracy_tol=DEFAULT_DEGEN
     ``method``: ``closed_form`` (two-band d·σ models), ``sum_over_states`` (any model), or
     ``auto`` (closed form where the model offers a d-vector).
     """
-    if method == "auto":
-        method = "closed_form" if hasattr(model, "d_vector") else "sum_over_states"
+    method = resolve_method(model, method)
     if method == "closed_form":
-        if not hasattr(model, "d_vector"):
-            raise ValueError(
-                "tabulate.method 'closed_form' needs a two-band model with d_vector(); "
-                "use 'sum_over_states'"
-            )
         e0, d = model.d_vector(kx, ky, kz)
         grad_e0, grad_d = model.d_gradient(kx, ky, kz)
         return two_band_geometry(e0, d, grad_e0, grad_d, degeneracy_tol)
-    if method == "sum_over_states":
-        return sum_over_states_geometry(
-            model.hamiltonian(kx, ky, kz), model.hamiltonian_gradient(kx, ky, kz), degeneracy_tol
-        )
-    raise ValueError(f"tabulate.method must be auto, closed_form or sum_over_states; got {method!r}")
+    return sum_over_states_geometry(
+        model.hamiltonian(kx, ky, kz), model.hamiltonian_gradient(kx, ky, kz), degeneracy_tol
+    )
+
+
+def resolve_method(model, method="auto") -> str:
+    """The geometry route for ``model``: ``auto`` picks the closed form for d·σ models."""
+    if method == "auto":
+        return "closed_form" if hasattr(model, "d_vector") else "sum_over_states"
+    if method == "closed_form" and not hasattr(model, "d_vector"):
+        raise ValueError("tabulate.method 'closed_form' needs a two-band model with d_vector(); "
+                         "use 'sum_over_states'")
+    if method not in ("closed_form", "sum_over_states"):
+        raise ValueError(
+            f"tabulate.method must be auto, closed_form or sum_over_states; got {method!r}")
+    return method

@@ -263,7 +263,13 @@ def _import_model(model_config: dict, params: dict) -> Model:
         raise ModelError(
             f"model.factory {target!r} cannot be imported: {type(err).__name__}: {err}"
         ) from err
-    model = factory(**{**(model_config.get("options") or {}), **params})
+    try:
+        model = factory(**{**(model_config.get("options") or {}), **params})
+    except Exception as err:
+        raise ModelError(
+            f"model.factory {target!r} failed with model.options and the valley entry "
+            f"{sorted(params)}: {type(err).__name__}: {err}"
+        ) from err
     for name in ("hamiltonian", "hamiltonian_gradient"):
         if not callable(getattr(model, name, None)):
             raise ModelError(f"model.factory {target!r} returned an object without {name}()")

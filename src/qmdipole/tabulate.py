@@ -17,7 +17,7 @@ import netCDF4
 import numpy as np
 import xarray as xr
 
-from .geometry import DEFAULT_DEGENERACY_TOL, band_geometry
+from .geometry import DEFAULT_DEGENERACY_TOL, band_geometry, resolve_method
 from .io import write_netcdf
 from .kgrid import AXIS_LONG_NAMES, KGrid
 from .models import ModelError
@@ -81,6 +81,7 @@ def tabulate(model, grid: KGrid, *, method="auto", slab_points=2**18,
              degeneracy_tol=DEFAULT_DEGENERACY_TOL) -> xr.Dataset:
     """The geometry table of ``model`` on ``grid`` as a lazy (Dask-backed) Dataset."""
     check_hermitian(model, grid)
+    method = resolve_method(model, method)
     n_bands = int(model.n_bands)
     n_fields = sum(int(np.prod(shape or (1,))) for _, shape, *_ in FIELDS) * n_bands
     per_slab = max(int(slab_points) // (grid.shape[1] * grid.shape[2]), 1)
