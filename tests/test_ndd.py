@@ -23,7 +23,7 @@ import yaml
 from scipy.signal import hilbert
 
 from qmdipole import analytic, kgrid, ndd, tabulate, valleys
-from qmdipole.models import build_model, valley_parameters
+from qmdipole.models import valley_parameters
 
 CONFIG_PATH = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 CONFIG = yaml.safe_load(CONFIG_PATH.read_text())
@@ -52,14 +52,7 @@ def omega_grid(config):
 
 def tables(config):
     """[(model, grid, table)] per valley, the way the pipeline builds them."""
-    needs = kgrid.requirements(config)
-    kind = config["model"].get("kind", "valley")
-    out = []
-    for v in range(len(config["model"]["valleys"])):
-        model = build_model(config["model"], v)
-        grid = kgrid.grid_from_config(model, kind, config["kgrid"], needs)
-        out.append((model, grid, tabulate.tabulate(model, grid).compute()))
-    return out
+    return tabulate.valley_tables(config["model"], config["kgrid"], kgrid.requirements(config))
 
 
 def spectrum(config, model, table, kubo=True, **overrides):

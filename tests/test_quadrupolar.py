@@ -59,14 +59,7 @@ def mu_grid(config):
 
 def tables(config):
     """[(model, grid, table)] per valley, the way the pipeline builds them."""
-    needs = kgrid.requirements(config)
-    kind = config["model"].get("kind", "valley")
-    out = []
-    for v in range(len(config["model"]["valleys"])):
-        model = build_model(config["model"], v)
-        grid = kgrid.grid_from_config(model, kind, config["kgrid"], needs)
-        out.append((model, grid, tabulate.tabulate(model, grid).compute()))
-    return out
+    return tabulate.valley_tables(config["model"], config["kgrid"], kgrid.requirements(config))
 
 
 def gammas(config, temperatures=None):

@@ -19,6 +19,7 @@ is the easy way). See ``examples/user_model.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass, field
 
@@ -53,8 +54,8 @@ class Model:
         return None
 
     def describe(self) -> dict:
-        """Parameters recorded in the provenance of every output."""
-        return {"name": self.name}
+        """Parameters recorded in the provenance of every output (a dataclass's fields)."""
+        return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {"name": self.name}
 
 
 class TwoBandModel(Model):
@@ -150,15 +151,6 @@ class ValleyModel(TwoBandModel):
         rho_max = np.sqrt(room.max()) / self.v if (room > 0).any() else 0.0
         return float(rho_max), float(kz_min), float(kz_max)
 
-    def describe(self):
-        return {
-            "name": self.name,
-            "delta": self.delta,
-            "vprime": self.vprime,
-            "tau": self.tau,
-            "v": self.v,
-            "mass": self.mass,
-        }
 
 
 @dataclass
@@ -206,16 +198,6 @@ class LatticeValleyModel(TwoBandModel):
         grad_d[2, 2] = np.sin(kz * a) / (m * a)
         return grad_e0, grad_d
 
-    def describe(self):
-        return {
-            "name": self.name,
-            "delta": self.delta,
-            "vprime": self.vprime,
-            "tau": self.tau,
-            "v": self.v,
-            "mass": self.mass,
-            "lattice_constant": self.lattice_constant,
-        }
 
 
 def _check_positive(**values):

@@ -19,8 +19,8 @@ import xarray as xr
 
 from .geometry import DEFAULT_DEGENERACY_TOL, band_geometry, resolve_method
 from .io import write_netcdf
-from .kgrid import AXIS_LONG_NAMES, KGrid
-from .models import ModelError
+from .kgrid import AXIS_LONG_NAMES, KGrid, grid_from_config
+from .models import ModelError, build_model
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,20 @@ def tabulate(model, grid: KGrid, *, method="auto", slab_points=2**18,
     ds.attrs.update({"grid_kind": grid.kind, "n_points": grid.size, "geometry_method": method,
                      "degeneracy_tol": degeneracy_tol})
     return ds
+
+
+def valley_tables(model_config: dict, kgrid_config: dict, needs: dict, method="auto"):
+    """``[(model, grid, table)]`` for every valley, built as the pipeline builds them, in memory.
+
+    ``needs`` is :func:`qmdipole.kgrid.requirements` of the config; small grids only (the tables
+    are computed, not written).
+    """
+    out = []
+    for valley in range(len(model_config["valleys"])):
+        model = build_model(model_config, valley)
+        grid = grid_from_config(model, model_config.get("kind", "valley"), kgrid_config, needs)
+        out.append((model, grid, tabulate(model, grid, method=method).compute()))
+    return out
 
 
 def _chunk_sizes(total, size):

@@ -13,10 +13,10 @@ import numpy as np
 import xarray as xr
 
 from . import analytic
-from .kgrid import default_kind, grid_from_config
-from .models import build_model, valley_parameters
+from .kgrid import default_kind
+from .models import valley_parameters
 from .quadrupolar import gamma_from_table
-from .tabulate import tabulate
+from .tabulate import valley_tables
 
 
 def _scaled(kgrid_config: dict, scale: float, model_kind: str) -> dict:
@@ -36,18 +36,12 @@ def gamma_convergence(model_config: dict, kgrid_config: dict, needs: dict, mu,
     mu = np.asarray(mu, float)
     scales = sorted(scales)
     n_valleys = len(model_config["valleys"])
-    models = [build_model(model_config, v) for v in range(n_valleys)]
     kind = model_config.get("kind", "valley")
     curves, sizes = [], []
     for scale in scales:
-        total, points = np.zeros_like(mu), 0
-        for model in models:
-            grid = grid_from_config(model, kind, _scaled(kgrid_config, scale, kind), needs)
-            table = tabulate(model, grid).compute()
-            total += gamma_from_table(table, mu=mu)["gamma_xxz"].values
-            points += grid.size
-        curves.append(total)
-        sizes.append(points)
+        tables = valley_tables(model_config, _scaled(kgrid_config, scale, kind), needs)
+        curves.append(sum(gamma_from_table(t, mu=mu)["gamma_xxz"].values for *_, t in tables))
+        sizes.append(sum(grid.size for _, grid, _ in tables))
     curves = np.array(curves)
     if kind == "valley":
         valleys = [valley_parameters(model_config, v) for v in range(n_valleys)]
