@@ -9,12 +9,10 @@
   split; tensor symmetries; the lattice model and its a → 0 limit.
 * Bad input: μ beyond the tabulated window, non-positive temperatures.
 
-A note on exact nulls: the T = 0 reduction uses the Kuhn split of each grid cell into tetrahedra
-along its main diagonal. That split is invariant under the full inversion u → −u of the grid
-coordinates but not under the reflection of a single axis. On a Cartesian or Brillouin-zone grid
-(inversion-symmetric nodes) the inversion- and time-reversal-related nulls therefore hold to
-round-off; on the default cylindrical grid (ρ, φ, k_z) inversion is (φ → φ + π, k_z → −k_z), a
-reflection of k_z alone, and they hold only to the O(h²) accuracy of the grid (see the xfail).
+A note on exact nulls: the T = 0 reduction splits each grid cell into tetrahedra with a split that
+is mirror-symmetric about the middle of every symmetric open axis (and about k = 0 on a Brillouin
+zone), so reflection-related models integrate identically and the T/I, v' = 0 and mirror nulls hold
+to round-off on every grid kind.
 """
 
 from __future__ import annotations
@@ -190,26 +188,16 @@ def test_zero_in_the_global_gap():
         assert ds["band_edge_conduction"] >= 0.05 - 1e-12 and ds["band_edge_valence"] <= -0.05 + 1e-12
 
 
-def test_symmetric_pair_cancels_to_grid_accuracy():
-    """Δ₂ = Δ₁, v'₂ = −v'₁ (T- and I-symmetric pair): the total vanishes on the default (cylindrical)
-    grid kind to its O(h²) accuracy: < 1.5 % of one valley on 40x80 nodes, shrinking on refinement."""
-    residuals = []
-    for n in ((40, 4, 80), (80, 4, 160)):
-        first, second = gammas(small_config(model={"valleys": SYMMETRIC_PAIR}, n=n))
-        a, b = first["gamma"].values, second["gamma"].values
-        residuals.append(np.abs(a + b).max() / np.abs(a).max())
-    assert residuals[0] < 1.5e-2 and residuals[1] < residuals[0] / 2, residuals
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "weakness of quadrupolar/tetrahedron on cylindrical grids: the Kuhn split of each (rho, phi, k_z) "
-    "cell is not invariant under k_z -> -k_z, the reflection that maps valley 1 onto its T/I partner, "
-    "so the partner's tetrahedron discretisation differs and the T = 0 sum cancels only to O(h^2) "
-    "(0.8 % of one valley on 40x80 nodes) instead of round-off; exact on Cartesian/BZ grids"))
 def test_symmetric_pair_cancels_to_roundoff_on_the_default_grid_kind():
-    first, second = gammas(small_config(model={"valleys": SYMMETRIC_PAIR}))
-    a, b = first["gamma_xxz"].values, second["gamma_xxz"].values
-    assert np.abs(a + b).max() <= 1e-12 * np.abs(a).max()
+    """Δ₂ = Δ₁, v'₂ = −v'₁ (T- and I-symmetric pair) on the cylindrical grid: the valleys are
+    k_z-mirror images, and the mirror-symmetric split makes their sum vanish to round-off."""
+    for n in ((40, 4, 80), (41, 4, 81)):
+        first, second = gammas(small_config(model={"valleys": SYMMETRIC_PAIR}, n=n,
+                                            temperatures=[0.1]))
+        for name in ("gamma", "gamma_xxz_temperature"):
+            a, b = first[name].values, second[name].values
+            assert np.abs(a).max() > 0.05
+            assert np.abs(a + b).max() <= 1e-12 * np.abs(a).max(), (n, name)
 
 
 @pytest.mark.parametrize("model, grid_kind, n", [
@@ -229,17 +217,16 @@ def test_symmetric_pair_cancels_to_roundoff_on_inversion_symmetric_grids(model, 
 
 
 def test_vprime_zero_gives_zero():
-    """v' = 0: inversion-symmetric valley, every γ_jik vanishes (round-off on a Cartesian grid,
-    O(h²) on the cylindrical one, where it falls on refinement)."""
+    """v' = 0: inversion-symmetric valley, every γ_jik vanishes to round-off (Cartesian and
+    cylindrical grids)."""
     reference = np.abs(gammas(small_config(model={"valleys": [VALLEY1]}))[0]["gamma"].values).max()
     flat = {"valleys": [dict(VALLEY1, vprime=0.0)]}
     cartesian = gammas(small_config(model=flat, n=(24, 24, 48), grid_kind="cartesian",
                                     temperatures=[0.1]))[0]
     assert np.abs(cartesian["gamma"].values).max() <= 1e-12 * reference
     assert np.abs(cartesian["gamma_xxz_temperature"].values).max() <= 1e-12 * reference
-    residuals = [np.abs(gammas(small_config(model=flat, n=n))[0]["gamma"].values).max() / reference
-                 for n in ((40, 4, 80), (80, 4, 160))]
-    assert residuals[0] < 1e-2 and residuals[1] < residuals[0] / 2, residuals
+    cylindrical = gammas(small_config(model=flat, n=(40, 4, 80)))[0]
+    assert np.abs(cylindrical["gamma"].values).max() <= 1e-12 * reference
 
 
 def test_independent_of_v_and_of_how_m_vprime2_is_split():
@@ -293,18 +280,16 @@ def test_tensor_symmetry_and_forbidden_components():
         assert rel(pb, pa, scale=tensor) < 1e-10, (a, b)
 
 
-def test_forbidden_components_on_a_brillouin_zone_grid_vanish_with_the_grid():
-    """On a lattice (Brillouin-zone) grid the mirror-forbidden components vanish only to O(h²)
-    (the Kuhn split is not mirror-invariant): < 1 % of max|γ| and falling ~4x per halving of h."""
-    residuals = []
-    for n in ((16, 16, 24), (32, 32, 48)):
+def test_forbidden_components_on_a_brillouin_zone_grid_vanish():
+    """On a lattice (Brillouin-zone) grid the mirror-forbidden components vanish to round-off
+    (the split is mirror-symmetric about k = 0), for even and odd node counts."""
+    for n in ((16, 16, 24), (17, 17, 25)):
         config = small_config(model={"kind": "lattice", "valleys": [VALLEY1]}, n=n,
                               mu=(-2.0, 2.0, 41))
         tensor = gammas(config)[0]["gamma"].transpose("dir_j", "dir_i", "dir_k", "mu").values
         forbidden = max(np.abs(tensor[c]).max() for c in itertools.product(range(3), repeat=3)
                         if _forbidden(*c))
-        residuals.append(forbidden / np.abs(tensor).max())
-    assert residuals[0] < 1e-2 and residuals[1] < residuals[0] / 2.5, residuals
+        assert forbidden <= 1e-12 * np.abs(tensor).max(), (n, forbidden)
 
 
 # --------------------------------------------------------------------------------- lattice model

@@ -1,4 +1,5 @@
-"""Linear-tetrahedron δ-integrals against closed forms (qmdipole.tetrahedron)."""
+"""Linear-tetrahedron δ-integrals against closed forms (qmdipole.tetrahedron), and the exact
+mirror symmetry of the split (symmetric data give symmetric results to round-off)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ import pytest
 from scipy import integrate, special
 
 import qmdipole.tetrahedron as tetrahedron
-from qmdipole.tetrahedron import fermi_surface_integral, fermi_surface_node_weights
+from qmdipole.kgrid import KGrid, slabs
+from qmdipole.tetrahedron import (
+    AxisMirror,
+    fermi_surface_integral,
+    fermi_surface_node_weights,
+    mirror_points,
+)
 
 TWO_PI = 2.0 * np.pi
 
@@ -23,6 +30,15 @@ def stretched(lo, hi, n, amp=0.15):
 
 def random_axis(rng, lo, hi, n):
     return np.sort(np.concatenate([[lo, hi], rng.uniform(lo, hi, n - 2)]))
+
+
+def symmetric_axis(rng, lo, hi, n):
+    """Random nodes on [lo, hi] symmetric about the midpoint (a node there if n is odd)."""
+    half = 0.5 * (hi - lo)
+    d = np.concatenate([np.sort(rng.uniform(0.05, 0.95, (n - 2) // 2)) * half, [half]])
+    nodes = 0.5 * (lo + hi) + np.concatenate([-d[::-1], [0.0] * (n % 2), d])
+    nodes[0], nodes[-1] = lo, hi
+    return nodes
 
 
 def mesh(axes):
@@ -68,10 +84,15 @@ def box_plane_moment(t, axis):
     return value
 
 
-@pytest.fixture(scope="module")
-def linear_box():
+@pytest.fixture(scope="module", params=["random nodes", "symmetric nodes"])
+def linear_box(request):
+    """Symmetric nodes: every axis mirrored by default (6 nodes: a cell straddles the midpoint;
+    9 and 5: a node on it), so the exactness covers the mirrored splits too."""
     rng = np.random.default_rng(1)
-    axes = [random_axis(rng, 0.0, length, n) for length, n in zip(BOX, (6, 9, 5))]
+    make = random_axis if request.param == "random nodes" else symmetric_axis
+    axes = [make(rng, 0.0, length, n) for length, n in zip(BOX, (6, 9, 5))]
+    mirrored = [m is not False for m in mirror_points(axes)]
+    assert mirrored == [request.param == "symmetric nodes"] * 3
     U = mesh(axes)
     energy = sum(a * u for a, u in zip(SLOPE, U)) + OFFSET
     e_max = OFFSET + SLOPE @ BOX
@@ -91,10 +112,12 @@ def test_linear_energy_constant_h_exact(linear_box):
 
 @pytest.fixture(params=["default batches", "tiny batches"])
 def batches(request, monkeypatch):
-    """Also run with screening chunks and pair batches far smaller than a grid row."""
+    """Also run with screening chunks, blocks and pair batches far smaller than a grid row."""
     if request.param == "tiny batches":
         monkeypatch.setattr(tetrahedron, "_CHUNK_POSITIONS", 7)
         monkeypatch.setattr(tetrahedron, "_MAX_PAIRS", 3)
+        monkeypatch.setattr(tetrahedron, "_BLOCK_CHUNKS", 1)
+        monkeypatch.setattr(tetrahedron, "_FLUSH_TETRAHEDRA", 5)
 
 
 def test_linear_energy_linear_h_exact(linear_box, batches):
@@ -184,25 +207,29 @@ def test_energy_depending_on_one_axis_is_exact():
     np.testing.assert_allclose(result, expected, rtol=1e-12, atol=1e-14)
 
 
-def test_quantised_energies_sum_rule_exact(batches):
+@pytest.mark.parametrize("mirror", [None, (0.5, 0.7, 0.1), (2.0, -1.0, False)],
+                         ids=["default", "arbitrary mirror points", "points outside"])
+def test_quantised_energies_sum_rule_exact(batches, mirror):
     """Integer node energies (ties everywhere, levels hitting them exactly): every tetrahedron's
     weights are cubic between consecutive integers, so 2-point Gauss–Legendre per unit interval
     integrates ∫ dλ I_h(λ) = ∫ h d³u exactly; for h = 1 and h = u1 + 2 u3 that is a closed form.
-    (Nodes with i + j + k ≡ 0 mod 3 get energy 3, the others 0, 1 or 2 at random, so no
-    tetrahedron is entirely flat: a flat one would put its volume in a δ-peak of the DOS.)"""
+    (Nodes with even i get energy 0 or 1 at random, odd i 2 or 3: the two ends of every main
+    diagonal of a cell differ, so no tetrahedron of any orientation is entirely flat, which
+    would put its volume in a δ-peak of the DOS.) Any mirror points give exact splits."""
     rng = np.random.default_rng(3)
     axes = [random_axis(rng, 0.0, 1.0, 5), np.array([0.0, 1.0, 1.5]),
             random_axis(rng, -1.0, 1.0, 6)]
-    periods = (None, 4.0, None)  # 3 nodes along u2: the mod-3 pattern survives the wrap
-    i, j, k = np.indices((5, 3, 6))
-    energy = np.where((i + j + k) % 3 == 0, 3, rng.integers(0, 3, size=(5, 3, 6))).astype(float)
+    periods = (None, 4.0, None)
+    i = np.indices((5, 3, 6))[0]
+    energy = (2 * (i % 2) + rng.integers(0, 2, size=(5, 3, 6))).astype(float)
     U = mesh(axes)
     values = np.stack([np.ones_like(U[0]), U[0] + 2.0 * U[2]])
     x, w = np.polynomial.legendre.leggauss(2)
     levels = (np.arange(-1, 4)[:, None] + 0.5 * (x + 1.0)).ravel()
     with np.errstate(all="raise"):
-        result = fermi_surface_integral(energy, values, axes, levels, periods)
-        at_ties = fermi_surface_integral(energy, values, axes, np.arange(0.0, 4.0), periods)
+        result = fermi_surface_integral(energy, values, axes, levels, periods, mirror=mirror)
+        at_ties = fermi_surface_integral(energy, values, axes, np.arange(0.0, 4.0), periods,
+                                         mirror=mirror)
     assert np.all(np.isfinite(at_ties)) and np.all(at_ties[0] >= 0)
     integral = result.reshape(2, 5, 2) @ (0.5 * w)
     volume = 1.0 * 4.0 * 2.0  # open u1 ∈ [0, 1], periodic u2 (period 4), open u3 ∈ [−1, 1]
@@ -231,15 +258,19 @@ def tight_binding(n):
     return -2.0 * (np.cos(U[0]) + np.cos(U[1]) + np.cos(U[2])), (u, u, u), (TWO_PI,) * 3
 
 
-def test_tight_binding_sum_rule_and_symmetry():
+@pytest.mark.parametrize("mirrored", [False, True], ids=["default", "mirrored"])
+def test_tight_binding_sum_rule_and_symmetry(mirrored):
     energy, axes, periods = tight_binding(16)
+    mirror = mirror_points(axes, periods, periodic=mirrored)
     half = np.arange(1, 1241) * 0.005
     levels = np.concatenate([-half[::-1], [0.0], half])  # symmetric, step 0.005, |μ| <= 6.2
-    dos = fermi_surface_integral(energy, np.ones((1,) + energy.shape), axes, levels, periods)[0]
+    dos = fermi_surface_integral(energy, np.ones((1,) + energy.shape), axes, levels, periods,
+                                 mirror=mirror)[0]
     # ∫ DOS dμ = (2π)³; the DOS is continuous piecewise quadratic, so the trapezoid rule is fine
     trapezoid = np.sum(0.5 * (dos[1:] + dos[:-1]) * np.diff(levels))
     np.testing.assert_allclose(trapezoid, TWO_PI**3, rtol=1e-5)
-    # ε(u + (π, π, π)) = −ε(u) maps the grid and its tetrahedra onto themselves
+    # ε(u + (π, π, π)) = −ε(u) maps the grid and its tetrahedra onto themselves (mirrored: the
+    # orientations alternate, and the shift is by 8 cells along each axis)
     np.testing.assert_allclose(dos, dos[::-1], rtol=1e-10, atol=1e-12)
     assert dos[0] == 0.0 and dos[-1] == 0.0
 
@@ -257,53 +288,248 @@ def test_tight_binding_against_lattice_dos():
     assert np.all(errors[1] < errors[0])
 
 
-# --- 6.-7. node weights and slabs ---------------------------------------------------------
+# --- 6.-7. node weights and slabs (whole-grid mirror points) -----------------------------
 
 
-def random_smooth_grid(rng, n=(7, 5, 9)):
-    axes = [random_axis(rng, 0.0, 2.0, n[0]), np.sort(rng.uniform(0, TWO_PI, n[1])),
-            random_axis(rng, -1.0, 1.0, n[2])]
+def random_smooth_grid(rng, n=(7, 5, 9), symmetric=False):
+    """Axes open, periodic (2π), periodic (2.5); ``symmetric``: node sets mirror-symmetric."""
+    if symmetric:
+        axes = [symmetric_axis(rng, 0.0, 2.0, n[0]), TWO_PI * np.arange(n[1]) / n[1],
+                np.linspace(-1.25, 1.25, n[2], endpoint=False)]
+    else:
+        axes = [random_axis(rng, 0.0, 2.0, n[0]), np.sort(rng.uniform(0, TWO_PI, n[1])),
+                random_axis(rng, -1.0, 1.0, n[2])]
     periods = (None, TWO_PI, 2.5)
     U = mesh(axes)
     energy = U[0] ** 2 + np.cos(U[1]) * U[0] + 0.7 * U[2] + 0.3 * rng.standard_normal(U[0].shape)
     return energy, axes, periods
 
 
-def test_node_weights_match_integral():
+@pytest.mark.parametrize("symmetric, mirror", [
+    (False, None), (True, "all axes"), (False, (0.3, 1.0, -0.2)),
+], ids=["default", "mirrored symmetric grid", "arbitrary mirror points"])
+def test_node_weights_match_integral(symmetric, mirror):
     rng = np.random.default_rng(4)
-    energy, axes, periods = random_smooth_grid(rng)
+    energy, axes, periods = random_smooth_grid(rng, symmetric=symmetric)
+    if mirror == "all axes":
+        mirror = mirror_points(axes, periods, periodic=True)
+        assert all(isinstance(m, AxisMirror) for m in mirror)
     h = rng.standard_normal((3,) + energy.shape)
     for level in np.quantile(energy, [0.1, 0.5, 0.9]):
-        w = fermi_surface_node_weights(energy, axes, level, periods)
+        w = fermi_surface_node_weights(energy, axes, level, periods, mirror=mirror)
         assert w.shape == energy.shape and np.all(w >= 0) and w.sum() > 0
-        direct = fermi_surface_integral(energy, h, axes, [level], periods)[:, 0]
+        direct = fermi_surface_integral(energy, h, axes, [level], periods, mirror=mirror)[:, 0]
         np.testing.assert_allclose(np.einsum("vijk,ijk->v", h, w), direct, rtol=1e-12, atol=1e-14)
-    assert np.all(fermi_surface_node_weights(energy, axes, energy.max() + 1.0, periods) == 0)
+    top = energy.max() + 1.0
+    assert np.all(fermi_surface_node_weights(energy, axes, top, periods, mirror=mirror) == 0)
 
 
-def test_slabs_along_axis_1_add_up():
+@pytest.mark.parametrize("symmetric, n1", [(False, 11), (True, 11), (True, 10)],
+                         ids=["random nodes", "symmetric, node on the mirror",
+                              "symmetric, cell across the mirror"])
+def test_slabs_along_axis_1_add_up(symmetric, n1):
+    """Slabs overlapping by one node add up to the whole grid when given the whole grid's
+    mirror_points, also where the orientations alternate across slab boundaries."""
     rng = np.random.default_rng(5)
-    energy, axes, periods = random_smooth_grid(rng, n=(11, 4, 8))
+    energy, axes, periods = random_smooth_grid(rng, n=(n1, 4, 8), symmetric=symmetric)
+    mirror = mirror_points(axes, periods, periodic=True)
+    assert all(isinstance(m, AxisMirror) for m in mirror) == symmetric
     h = rng.standard_normal((2,) + energy.shape)
     levels = np.linspace(energy.min(), energy.max(), 17)
-    whole = fermi_surface_integral(energy, h, axes, levels, periods)
+    whole = fermi_surface_integral(energy, h, axes, levels, periods, mirror=mirror)
     level = float(np.median(energy))
-    w_whole = fermi_surface_node_weights(energy, axes, level, periods)
-    for s in (1, 4, 9):
+    w_whole = fermi_surface_node_weights(energy, axes, level, periods, mirror=mirror)
+    for s in (1, 4, 5, 8):
         parts = [slice(0, s + 1), slice(s, None)]
         slab_axes = [(axes[0][p], axes[1], axes[2]) for p in parts]
         split = sum(
-            fermi_surface_integral(energy[p], h[:, p], ax, levels, periods)
+            fermi_surface_integral(energy[p], h[:, p], ax, levels, periods, mirror=mirror)
             for p, ax in zip(parts, slab_axes)
         )
         np.testing.assert_allclose(split, whole, rtol=1e-13, atol=1e-13)
         w_split = np.zeros_like(w_whole)
         for p, ax in zip(parts, slab_axes):
-            w_split[p] += fermi_surface_node_weights(energy[p], ax, level, periods)
+            w_split[p] += fermi_surface_node_weights(energy[p], ax, level, periods, mirror=mirror)
         np.testing.assert_allclose(w_split, w_whole, rtol=1e-13, atol=1e-15)
+        if symmetric:  # a slab alone cannot know the whole axis: its own default differs
+            alone = sum(fermi_surface_integral(energy[p], h[:, p], ax, levels, periods,
+                                               mirror=(None,) + mirror[1:])
+                        for p, ax in zip(parts, slab_axes))
+            assert np.abs(alone - whole).max() > 1e-9 * np.abs(whole).max()
 
 
-# --- 8. bad input -------------------------------------------------------------------------
+@pytest.mark.parametrize("kind, n", [("brillouin_zone", (9, 6, 8)), ("cartesian", (10, 5, 7))])
+def test_kgrid_slabs_add_up_with_the_whole_grid_mirror(kind, n):
+    """The callers' pattern: kgrid.slabs (axis 1 of every slab open, the closing cell of a
+    periodic axis 1 a slab of its own) with the whole grid's mirror_points."""
+    if kind == "brillouin_zone":
+        axes = tuple(np.linspace(-np.pi, np.pi, m, endpoint=False) for m in n)
+        periods = (TWO_PI,) * 3
+    else:
+        axes = tuple(stretched(-1.5, 1.5, m) for m in n)
+        periods = (None,) * 3
+    grid = KGrid(kind, axes, tuple(np.ones(m) for m in n), periods)
+    U = mesh(axes)
+    energy = -np.cos(U[0]) - np.cos(U[1]) - np.cos(U[2]) + 0.3 * np.sin(U[1] + 0.5 * U[2])
+    h = np.stack([np.ones_like(energy), np.sin(U[0]) * (1.0 + np.cos(U[2]))])
+    levels = np.linspace(energy.min(), energy.max(), 23)
+    mirror = mirror_points(grid.axes, grid.periods, periodic=True)
+    assert all(isinstance(m, AxisMirror) for m in mirror)
+    whole = fermi_surface_integral(energy, h, grid.axes, levels, grid.periods, mirror=mirror)
+    for slab_points in (1, 2 * n[1] * n[2], 10**6):
+        split = np.zeros_like(whole)
+        for index, sub, _ in slabs(grid, slab_points):
+            if len(index) > 1:
+                split += fermi_surface_integral(energy[index], h[:, index], sub.axes, levels,
+                                                sub.periods, mirror=mirror)
+        np.testing.assert_allclose(split, whole, rtol=1e-13, atol=1e-13)
+    assert np.abs(whole[1]).max() < 1e-13 * whole[0].max()  # sin(u1): odd, ε even in u1
+
+
+# --- 8. mirror symmetry of the split ------------------------------------------------------
+
+
+def cylinder_model(axes, kz_sign, tilt):
+    """ε = v' k_z + sqrt(ρ² + (1 + k_z²/2)²) and a few integrands (Jacobian ρ), at k_z·kz_sign."""
+    R, P, Z = mesh(axes)
+    Z = kz_sign * Z
+    energy = tilt * Z + np.sqrt(R**2 + (1.0 + 0.5 * Z**2) ** 2)
+    values = np.stack([R, R**2 * np.cos(P) ** 2 * (Z + 0.5 * Z**2), R * np.sin(P) ** 2 * Z**3])
+    return energy, values
+
+
+def test_kz_mirror_image_integrates_identically_on_a_cylindrical_grid():
+    """(ρ, φ, k_z) grid, 4 φ nodes, k_z nodes symmetric: a model and its image under k_z → −k_z
+    give the same integrals to round-off (k_z mirrored by default); the standard split differed
+    at O(h²)."""
+    axes, periods = cylinder(24)
+    assert [isinstance(m, AxisMirror) for m in mirror_points(axes, periods)] == [False, False, True]
+    levels = np.linspace(1.1, 3.5, 25)
+    for old in (False, True):
+        mirror = (False,) * 3 if old else None
+        model, image = (fermi_surface_integral(*cylinder_model(axes, sign, 0.6), axes, levels,
+                                               periods, mirror=mirror) for sign in (1, -1))
+        scale = np.abs(model).max(axis=1)
+        difference = np.abs(model - image).max(axis=1) / scale
+        if old:
+            assert np.all(difference[1:] > 1e-5), difference
+        else:
+            assert np.all(difference < 1e-13), difference
+
+
+def test_kz_odd_integrands_vanish_when_the_energy_is_kz_even():
+    """v' = 0: ε even in k_z, so integrands odd in k_z integrate to zero at every level."""
+    axes, periods = cylinder(24)
+    levels = np.linspace(1.1, 3.5, 25)
+    energy, values = cylinder_model(axes, 1, 0.0)
+    odd = values[[2]]  # R sin²φ k_z³
+    scale = fermi_surface_integral(energy, np.abs(odd), axes, levels, periods).max()
+    assert np.abs(fermi_surface_integral(energy, odd, axes, levels, periods)).max() < 1e-13 * scale
+    old = fermi_surface_integral(energy, odd, axes, levels, periods, mirror=(False,) * 3)
+    assert np.abs(old).max() > 1e-5 * scale
+
+
+@pytest.mark.parametrize("n", [(9, 8, 7), (10, 7, 8)], ids=["nodes on", "cells across"])
+def test_odd_integrand_vanishes_on_a_symmetric_box(n):
+    """Cartesian box, each axis symmetric about 0 (odd node counts: a node on the mirror point;
+    even: a cell across it, shared by both orientations): an integrand odd under u_a → −u_a with
+    ε even in u_a (and nothing else symmetric) integrates to zero at every level, for each a."""
+    rng = np.random.default_rng(6)
+    axes = [stretched(-2.0, 2.0, n[0]), symmetric_axis(rng, -1.5, 1.5, n[1]),
+            stretched(-1.0, 1.0, n[2], 0.1)]
+    U = mesh(axes)
+    for a in range(3):
+        x, y, z = U[a], U[(a + 1) % 3], U[(a + 2) % 3]
+        energy = x**2 + y**2 + 0.8 * z + 0.5 * x**2 * y + 0.3 * y * z
+        h = np.stack([x * (1.0 + y + z**2), x**3 * z, np.sin(x) * np.exp(y)])
+        levels = np.linspace(energy.min(), energy.max(), 41)
+        scale = fermi_surface_integral(energy, np.abs(h), axes, levels).max()
+        result = fermi_surface_integral(energy, h, axes, levels)
+        assert np.abs(result).max() < 1e-13 * scale, (a, np.abs(result).max() / scale)
+        old = fermi_surface_integral(energy, h, axes, levels, mirror=(False,) * 3)
+        assert np.abs(old).max() > 1e-5 * scale
+
+
+@pytest.mark.parametrize("n", [(12, 10, 8), (11, 9, 12)], ids=["even", "odd node counts"])
+def test_odd_integrand_vanishes_on_a_brillouin_zone(n):
+    """Periodic axes [−π, π): mirrored on request (mirror_points(periodic=True), or mirror point
+    floats), an integrand odd under u1 → −u1 with ε even in u1 integrates to zero; the default
+    leaves periodic axes unmirrored (standard split, O(h²) residue)."""
+    axes = [np.linspace(-np.pi, np.pi, m, endpoint=False) for m in n]
+    periods = (TWO_PI,) * 3
+    U = mesh(axes)
+    energy = -2.0 * (np.cos(U[0]) + np.cos(U[1]) + np.cos(U[2])) + 0.5 * np.sin(U[1]) \
+        + 0.4 * np.cos(U[0]) * np.sin(U[2])
+    h = np.sin(U[0]) * (1.0 + np.cos(U[1]) + np.sin(U[2]))
+    h = np.stack([h, np.sin(2 * U[0]) * np.exp(np.sin(U[1]))])
+    levels = np.linspace(energy.min(), energy.max(), 41)
+    scale = fermi_surface_integral(energy, np.abs(h), axes, levels, periods).max()
+    mirror = mirror_points(axes, periods, periodic=True)
+    assert all(isinstance(m, AxisMirror) and m.point == 0.0 for m in mirror)
+    result = fermi_surface_integral(energy, h, axes, levels, periods, mirror=mirror)
+    assert np.abs(result).max() < 1e-13 * scale
+    floats = fermi_surface_integral(energy, h, axes, levels, periods, mirror=(0.0, 0.0, 0.0))
+    np.testing.assert_array_equal(floats, result)
+    default = fermi_surface_integral(energy, h, axes, levels, periods)
+    np.testing.assert_array_equal(
+        default, fermi_surface_integral(energy, h, axes, levels, periods, mirror=(False,) * 3))
+    assert np.abs(default).max() > 1e-5 * scale
+
+
+def test_non_symmetric_nodes_keep_the_standard_split():
+    rng = np.random.default_rng(7)
+    energy, axes, periods = random_smooth_grid(rng)
+    assert mirror_points(axes, periods) == (False, False, False)
+    assert mirror_points(axes, periods, periodic=True) == (False, False, False)
+    h = rng.standard_normal((2,) + energy.shape)
+    levels = np.linspace(energy.min(), energy.max(), 9)
+    standard = (False, False, False)
+    np.testing.assert_array_equal(
+        fermi_surface_integral(energy, h, axes, levels, periods),
+        fermi_surface_integral(energy, h, axes, levels, periods, mirror=standard))
+    level = float(np.median(energy))
+    np.testing.assert_array_equal(
+        fermi_surface_node_weights(energy, axes, level, periods),
+        fermi_surface_node_weights(energy, axes, level, periods, mirror=standard))
+
+
+def test_mirror_points_of_node_sets():
+    rng = np.random.default_rng(8)
+    open_axes = {
+        "uniform": (np.linspace(-1.0, 3.0, 7), 1.0),
+        "stretched": (stretched(-2.0, 2.0, 10), 0.0),
+        "symmetric to round-off": (np.linspace(0.1, 0.7, 13) * (1 + 1e-15), 0.4 * (1 + 1e-15)),
+        "random": (random_axis(rng, 0.0, 1.0, 6), None),
+        "off by 1e-6": (np.linspace(-1.0, 1.0, 5) + [0, 0, 1e-6, 0, 0], None),
+    }
+    for name, (u, point) in open_axes.items():
+        m = mirror_points([u, u, u])[0]
+        if point is None:
+            assert m is False, name
+        else:
+            assert isinstance(m, AxisMirror) and m.period is None, name
+            assert m.point == pytest.approx(point, abs=1e-15), name
+            assert m.nodes is u or np.array_equal(m.nodes, u)
+    n = 8
+    periodic_axes = {
+        "[-pi, pi)": (np.linspace(-np.pi, np.pi, n, endpoint=False), True),
+        "[-pi, pi) odd": (np.linspace(-np.pi, np.pi, n + 1, endpoint=False), True),
+        "azimuth": (TWO_PI * np.arange(n) / n, True),
+        "shifted by half a cell": (TWO_PI * (np.arange(n) + 0.5) / n, True),
+        "azimuth from pi/4": (np.pi / 4 + np.pi / 2 * np.arange(4), True),
+        "not invariant": (np.array([0.0, 1.0, 2.5]), False),
+    }
+    for name, (u, symmetric) in periodic_axes.items():
+        axes, periods = [u, u, u], (TWO_PI, None, None)
+        assert mirror_points(axes, periods)[0] is False, name  # periodic: only on request
+        m = mirror_points(axes, periods, periodic=True)[0]
+        if symmetric:
+            assert isinstance(m, AxisMirror) and (m.point, m.period) == (0.0, TWO_PI), name
+        else:
+            assert m is False, name
+
+
+# --- 9. bad input -------------------------------------------------------------------------
 
 
 def test_bad_input_raises():
@@ -334,3 +560,20 @@ def test_bad_input_raises():
         fermi_surface_node_weights(energy, axes, levels)
     with pytest.raises(ValueError, match=r"axes\[0\].*strictly increasing"):
         fermi_surface_node_weights(energy, (axes[0][::-1],) + axes[1:], 0.1)
+    with pytest.raises(ValueError, match="mirror must be None or have exactly 3"):
+        fermi_surface_integral(energy, values, axes, levels, mirror=(None, None))
+    with pytest.raises(ValueError, match="mirror must be None or have exactly 3"):
+        fermi_surface_node_weights(energy, axes, 0.1, mirror=0.5)
+    with pytest.raises(ValueError, match=r"mirror\[1\] must be None, False"):
+        fermi_surface_integral(energy, values, axes, levels, mirror=(None, True, None))
+    with pytest.raises(ValueError, match=r"mirror\[2\] must be finite"):
+        fermi_surface_integral(energy, values, axes, levels, mirror=(None, None, np.nan))
+    with pytest.raises(ValueError, match=r"axes\[0\] is not a run of consecutive nodes"):
+        fermi_surface_integral(energy, values, axes, levels,
+                               mirror=(AxisMirror(0.5, np.linspace(0, 1, 4)), None, None))
+    with pytest.raises(ValueError, match=r"mirror\[1\].period = None differs"):
+        fermi_surface_integral(energy, values, axes, levels, periods=(None, 2.0, None),
+                               mirror=(None, AxisMirror(0.0, axes[1]), None))
+    with pytest.raises(ValueError, match=r"mirror\[0\].nodes must be strictly increasing"):
+        fermi_surface_integral(energy, values, axes, levels,
+                               mirror=(AxisMirror(0.5, axes[0][::-1]), None, None))

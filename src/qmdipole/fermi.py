@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from .kgrid import KGrid
+from .kgrid import KGrid, grid_mirror
 from .tetrahedron import fermi_surface_node_weights
 
 
@@ -42,5 +42,6 @@ def fermi_surface_weights(grid: KGrid, energy: np.ndarray, mu: float, temperatur
         return grid.weight() * fermi_derivative(energy, mu, temperature)
     if not (energy.min() < mu < energy.max()):
         return np.zeros_like(energy)
-    weights = fermi_surface_node_weights(energy, grid.axes, mu, grid.periods)
+    weights = fermi_surface_node_weights(energy, grid.axes, mu, grid.periods,
+                                         mirror=grid_mirror(grid))
     return -weights * grid.jacobian()

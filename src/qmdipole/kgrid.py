@@ -359,6 +359,18 @@ def auto_window(model, kind, needs):
     return ((-rho_max, rho_max), (-rho_max, rho_max), (kz_min, kz_max))
 
 
+def grid_mirror(grid: KGrid):
+    """The tetrahedron split's mirror planes for ``grid`` (see :mod:`qmdipole.tetrahedron`).
+
+    Symmetric open axes are mirrored about their midpoints, so that models related by a
+    reflection (e.g. k_z → −k_z, the T/I partner valley of Eq. 14) integrate identically and
+    symmetry-forbidden integrals vanish to round-off; Brillouin-zone axes about k = 0.
+    """
+    from .tetrahedron import mirror_points
+
+    return mirror_points(grid.axes, grid.periods, periodic=grid.kind == "brillouin_zone")
+
+
 def slabs(grid: KGrid, slab_points: int):
     """Overlapping slabs along axis 1 for streaming reductions.
 

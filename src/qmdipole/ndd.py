@@ -49,7 +49,7 @@ import xarray as xr
 from .fermi import fermi_dirac, fermi_surface_weights
 from .geometry import hermitian_eigh, sandwich
 from .io import open_dataset
-from .kgrid import KGrid, slabs
+from .kgrid import KGrid, grid_mirror, slabs
 from .tetrahedron import fermi_surface_integral
 
 DN_PREFACTOR = 4 * np.pi / (8 * np.pi**3)  # 4π ∫ d³k/(8π³), Δn in units of α
@@ -221,6 +221,7 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
     kubo_acc = SpectralAccumulator(transition_cutoff, spacing, names) if kubo else None
     avg = np.zeros(len(omega))
     intraband = 0.0
+    mirror = grid_mirror(grid)
     for index, sub, owned in slabs(grid, slab_points):
         slab = ds.isel(k1=index)
         e, v, fp = energy[:, index], slab["velocity"].values, fprime[:, index]
@@ -229,7 +230,8 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
             x = x_all[index]
             if len(index) > 1:  # Eq. (13): δ(x − ω) on the slab's tetrahedra
                 density = sub.jacobian() * average_dipole_density(e, v, metric, mu, temperature)
-                avg += fermi_surface_integral(x, density[None], sub.axes, omega, sub.periods)[0]
+                avg += fermi_surface_integral(x, density[None], sub.axes, omega, sub.periods,
+                                              mirror=mirror)[0]
         w, fp, v, e = slab["weight"].values[owned], fp[:, owned], v[:, :, owned], e[:, owned]
         intraband += np.sum(fp * v[:, 2] * v[:, 0] ** 2)
         if n_bands == 2:

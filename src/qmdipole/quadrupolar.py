@@ -22,7 +22,7 @@ import xarray as xr
 
 from .fermi import fermi_derivative
 from .io import open_dataset
-from .kgrid import KGrid, slabs
+from .kgrid import KGrid, grid_mirror, slabs
 from .tetrahedron import fermi_surface_integral
 
 GAMMA_UNIT = 2 / np.pi  # (e²/ħ)/(8π³) in units of e²/(16π²ħ)
@@ -55,6 +55,7 @@ def check_energy_window(grid: KGrid, energy, lo, hi, what="quadrupolar_current.m
 def fermi_surface_dipoles(ds: xr.Dataset, levels, slab_points=2**18):
     """I[m, i, p, l] = ∫ d³k G_{i,j_p k_p,m} δ(ε_m − λ_l) for every band m, direction i, pair p."""
     grid = KGrid.from_dataset(ds)
+    mirror = grid_mirror(grid)
     n_bands = ds.sizes["band"]
     out = np.zeros((n_bands, 3, len(PAIRS), len(levels)))
     for index, sub, _ in slabs(grid, slab_points):
@@ -68,7 +69,8 @@ def fermi_surface_dipoles(ds: xr.Dataset, levels, slab_points=2**18):
         for m in range(n_bands):
             values = np.stack([velocity[m, i] * metric[m, j, k] * jacobian
                                for i in range(3) for j, k in PAIRS])
-            result = fermi_surface_integral(energy[m], values, sub.axes, levels, sub.periods)
+            result = fermi_surface_integral(energy[m], values, sub.axes, levels, sub.periods,
+                                            mirror=mirror)
             out[m] += result.reshape(3, len(PAIRS), len(levels))
     return out
 

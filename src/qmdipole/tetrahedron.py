@@ -16,52 +16,93 @@ are handled by formulas whose denominators never vanish. Where the δ-integral j
 corner energies), a level equal to such an energy gets the limit from above; a tetrahedron with
 four equal corner energies (a δ-peak in the density of states) contributes nothing.
 
-Mirror-symmetric split: the Kuhn split along one fixed diagonal (000 → 111 in index space) is
-invariant under full inversion but not under reflecting a single axis, so a symmetry of the
-integrand under u_a → 2m − u_a (e.g. k_z → −k_z) would hold only to O(h²) and symmetry-forbidden
-integrals would come out O(h²) instead of zero. Instead, along every axis whose node set is
-symmetric about a mirror point m, cells below m use the Kuhn split reflected along that axis and
-cells above m the standard one; a cell that straddles m (on a periodic axis also the cell that
-straddles m + P/2) gets both with half weight each. The decomposition is then mapped onto itself
-by each such reflection, so symmetry relations and nulls hold to round-off whenever the grid
-and the integrand are symmetric. Between an unsplit reflected and standard cell the shared face
-has the same diagonal, so apart from the straddling cells the tetrahedra still tile the grid
-conformingly. Every split is exact for linear ε and h, and the choice of mirror points never
-affects correctness or the order of the error, only which symmetries are exact (see the
-``mirror`` argument and :func:`mirror_points`).
+Mirror-symmetric split. The same split in every cell (diagonal 000 → 111 in index space) is
+invariant under the full inversion of the grid but not under the reflection of a single axis, so a
+symmetry of the integrand under u_a → 2m − u_a (k_z → −k_z, k_x → −k_x) would hold only to O(h²):
+forbidden integrals would come out O(h²) instead of zero, mirror-image valleys would not cancel.
+Each cell therefore has an orientation bit per axis, 1 meaning the split reflected along that axis
+(each corner's offset bit along the axis flipped). Along a mirrored axis, with mirror point m, the
+bits alternate from cell to cell, counted outward from m with opposite parity on the two sides:
+cells at the same distance from m have opposite bits, so the reflection maps the decomposition
+onto itself; a cell that straddles m (on a periodic axis of period P, also m + P/2) gets both
+orientations with half weight each. Integrals of mirror-symmetric data are then exactly symmetric,
+and those of antisymmetric data zero, to round-off. Alternating, rather than reflecting whole
+half-axes, matters for accuracy: the orientation-dependent part of the O(h²) interpolation error
+(from mixed second derivatives, with the sign of the product of two axes' bits) cancels between
+neighbouring cells instead of adding up over each half (with half-axes the error of
+∫ k_x² k_y² δ(k² − μ) on a symmetric box grew 4- to 10-fold). Neighbouring cells give their
+shared face the same diagonal, so the tetrahedra still tile the grid conformingly, except in
+straddling cells. Every split is exact for linear ε and h: the orientations affect neither
+exactness nor the O(h²) order. A cell's orientation depends on the whole axis (the parity of its
+distance from m), so a call on a piece of a grid (a slab) must be given the whole axis:
+:class:`AxisMirror`.
+
+By default an open axis is mirrored about its midpoint if its nodes are symmetric about it, and a
+periodic axis is not mirrored. The standard split is invariant under every translation of a
+periodic axis by whole cells (rotations of the azimuth φ of a cylindrical grid); a mirrored one
+is not (alternating: at best by an even number of cells; half-axes: by none), and it resonates
+with the highest harmonic a coarse axis carries. On the 4-node azimuth that integrates the
+trigonometric integrands of the valley model exactly, mirroring φ made the error first order in
+the other spacings (alternating) or produced O(h) symmetry-forbidden components (half-axes).
+Periodic axes that are well resolved and whose reflections matter (Brillouin-zone grids) are
+mirrored on request, with ``mirror`` or :func:`mirror_points` (``periodic=True``).
 
 For smooth ε and h the error is O(h²) in the grid spacing.
 
 The cost is O(N_tet + N_pairs), with N_pairs the number of (tetrahedron, level) pairs with the
-level inside the tetrahedron's energy range: tetrahedra are screened with integer level
-indices, pairs are processed in bounded batches and accumulated with ``np.bincount``.
+level inside the tetrahedron's energy range: the cells of each orientation form a few (strided)
+boxes of the grid, whose tetrahedra are screened with integer level indices; pairs are processed
+in bounded batches and accumulated with ``np.bincount``.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
 
-__all__ = ["fermi_surface_integral", "fermi_surface_node_weights", "mirror_points"]
+__all__ = ["AxisMirror", "fermi_surface_integral", "fermi_surface_node_weights", "mirror_points"]
 
-# Working-set bounds: grid positions screened at once, (tetrahedron, level) pairs at once. Small
-# batches keep the temporaries in cache (measured ~2x faster than batches of 2**20).
+# Working-set bounds: grid cells screened at once, (tetrahedron, level) pairs at once. Small
+# batches keep the temporaries in cache (measured ~2x faster than batches of 2**20). Blocks of
+# _BLOCK_CHUNKS * _CHUNK_POSITIONS cells are visited one orientation after the other (the corners
+# gathered stay in cache), and the tetrahedra found are passed on in batches of at least
+# _FLUSH_TETRAHEDRA (the cells of one orientation in one chunk can be few).
 _CHUNK_POSITIONS = 1 << 15
 _MAX_PAIRS = 1 << 16
+_BLOCK_CHUNKS = 4
+_FLUSH_TETRAHEDRA = 1 << 14
 
 # Kuhn split: tetrahedron (a, b) runs 000 -> e_a -> e_a + e_b -> 111 through the cell. With
 # orientation bits r (1 = reflected along that axis) every corner is XOR-ed with r.
 _KUHN_PATHS = ((0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1))
 
-# Node sets symmetric to this relative tolerance (of the span, or of the period) are mirrored by
-# default. Cell classification against a mirror point uses a tolerance of _CELL_TOL times the
-# cell's width, so that a node at the mirror point up to round-off is treated as exactly on it.
+# Node sets symmetric to this tolerance (relative to the span, or to the period) are mirrored by
+# default. A cell counts as straddling a mirror point only if the point is farther than _CELL_TOL
+# cell widths inside it, so that a node on the mirror point up to round-off is taken as on it.
 _SYMMETRY_TOL = 1e-10
 _CELL_TOL = 1e-8
 
+
+@dataclass(frozen=True, eq=False)
+class AxisMirror:
+    """Mirror point of one whole axis, for the ``mirror`` argument of the integrals.
+
+    The split is mirrored about ``point`` (u → 2·point − u, modulo ``period`` on a periodic
+    axis); ``nodes`` are the whole axis's nodes and ``period`` its period (None: open axis). A
+    call may then pass any run of consecutive nodes of that axis (a slab; for a periodic axis
+    also its closing cell ``[nodes[-1], nodes[0] + period]``, given as an open axis): every cell
+    gets the orientation it has in the whole axis, so slabs add up to the whole grid exactly.
+    :func:`mirror_points` makes them; made by hand, any point is valid (e.g. 0 for two grids
+    that are mirror images of each other but not symmetric themselves).
+    """
+
+    point: float
+    nodes: np.ndarray = field(repr=False)
+    period: float | None = None
 
 
 def fermi_surface_integral(
@@ -88,21 +129,19 @@ def fermi_surface_integral(
     periods : three of float or None
         None: open axis (cells only between consecutive nodes). A float P: periodic axis, with
         one more cell joining the last node to the first node shifted by P.
-    mirror : None or three of (None, False, float, (float, float))
-        Mirror point per axis for the symmetric split (see the module docstring). None (the
-        default) is ``(None, None, None)``. Per axis: None decides from the nodes — an open axis
-        is mirrored about the midpoint of its first and last node if its nodes are symmetric
-        about it, a periodic axis about 0 if its nodes are invariant under u → −u modulo the
-        period (relative tolerance 1e-10), otherwise not at all; False: standard split, no
-        mirroring; a float m: mirror about m (on a periodic axis u → 2m − u modulo the period,
-        so the cells straddling m and m + P/2 are shared); a pair (m, P): the axis is a piece of
-        a periodic axis of period P mirrored about m, e.g. an open slab of it (P must equal
-        ``periods[a]`` if the axis is periodic here). Pass explicit entries when the nodes are a
-        piece of a larger grid (slabs): the split of a cell depends only on the cell and the
-        mirror point, so slabs given the full grid's :func:`mirror_points` add up to the whole
-        grid exactly. The mirror points only select the split: results are exact for linear
-        data and O(h²) accurate for any choice, and exactly reflection-symmetric when the grid
-        and the integrand are.
+    mirror : None, or three of None, False, float or AxisMirror
+        Orientation of the split along each axis (see the module docstring); None stands for
+        ``(None, None, None)``. Per axis: None — mirrored about the midpoint of the first and
+        last node if the axis is open and its nodes are symmetric about that midpoint (relative
+        tolerance 1e-10), otherwise not mirrored (periodic axes neither), i.e. what
+        ``mirror_points(axes, periods)`` gives for a whole grid; False — not mirrored (the
+        standard split); a float m — mirrored about m, the given nodes being the whole axis (on
+        a periodic axis the reflection u → 2m − u is taken modulo the period; not for slabs:
+        the orientations would be counted on the slab's nodes); an
+        :class:`AxisMirror` — mirrored as in the whole axis it describes, of which the given
+        nodes are a piece (slabs: pass the whole grid's :func:`mirror_points` with every slab).
+        Results are exact for linear data and O(h²) accurate for every choice; a mirror point
+        of a symmetric grid makes results of symmetric data symmetric to round-off.
 
     Returns
     -------
@@ -110,7 +149,7 @@ def fermi_surface_integral(
         The integrals, exact for ε and h linear on each tetrahedron.
     """
     energy, axes, periods = _check_grid(energy, axes, periods)
-    mirror = _check_mirror(mirror, axes, periods)
+    orientation = _orientations(mirror, axes, periods)
     levels = _check_levels(levels)
     values = np.asarray(values, dtype=float)
     if values.ndim != 4 or values.shape[1:] != energy.shape:
@@ -119,7 +158,7 @@ def fermi_surface_integral(
     # node-major copy: one batch's corner rows are gathered for all integrands at once
     node_values = np.ascontiguousarray(values.reshape(values.shape[0], -1).T)
     out = np.zeros((levels.size, values.shape[0]))
-    for level_index, nodes, weights in _pair_batches(energy, axes, levels, periods, mirror):
+    for level_index, nodes, weights in _pair_batches(energy, axes, levels, periods, orientation):
         deposit = sparse.coo_matrix(
             (weights.ravel(), (np.tile(level_index, 4), nodes.ravel())),
             shape=(levels.size, energy.size),
@@ -148,14 +187,43 @@ def fermi_surface_node_weights(
         The weights (non-negative; zero away from the level set).
     """
     energy, axes, periods = _check_grid(energy, axes, periods)
-    mirror = _check_mirror(mirror, axes, periods)
+    orientation = _orientations(mirror, axes, periods)
     levels = _check_levels(np.atleast_1d(np.asarray(level, dtype=float)))
     if levels.size != 1:
         raise ValueError(f"level must be a single number, got shape {np.shape(level)}")
     out = np.zeros(energy.size)
-    for _, nodes, weights in _pair_batches(energy, axes, levels, periods, mirror):
+    for _, nodes, weights in _pair_batches(energy, axes, levels, periods, orientation):
         out += np.bincount(nodes.ravel(), weights=weights.ravel(), minlength=energy.size)
     return out.reshape(energy.shape)
+
+
+def mirror_points(
+    axes: Sequence[np.ndarray],
+    periods: Sequence[float | None] = (None, None, None),
+    *,
+    periodic: bool = False,
+) -> tuple:
+    """The mirror of each axis of a whole grid, to pass as ``mirror=`` with the grid or any slab.
+
+    Per axis: ``AxisMirror(m, nodes)`` for an open axis whose nodes are symmetric about the
+    midpoint m of its first and last node (to 1e-10 of its span); with ``periodic=True``,
+    ``AxisMirror(0.0, nodes, P)`` for a periodic axis whose node set is invariant under u → −u
+    modulo its period P (to 1e-10 of P); False otherwise. ``periodic=False`` gives the default
+    of the integrals for whole grids (see the module docstring for why periodic axes are not
+    mirrored by default; pass ``periodic=True`` for Brillouin-zone grids).
+    """
+    if len(axes) != 3 or len(periods) != 3:
+        raise ValueError("axes and periods must each have exactly 3 entries")
+    out = []
+    for u, period in zip(axes, periods):
+        u = np.asarray(u, dtype=float)
+        period = None if period is None else float(period)
+        if period is None:
+            point = _symmetric_midpoint(u)
+        else:
+            point = 0.0 if periodic and _invariant_under_negation(u, period) else None
+        out.append(False if point is None else AxisMirror(point, u, period))
+    return tuple(out)
 
 
 # ----------------------------------------------------------------------------- core
@@ -166,10 +234,12 @@ def _pair_batches(
     axes: tuple[np.ndarray, ...],
     levels: np.ndarray,
     periods: tuple[float | None, ...],
+    orientation: tuple,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Yield batches ``(level_index (np,), nodes (4, np), weights (4, np))`` of tetrahedron-level
     pairs: ``Σ_pairs Σ_c weights[c] h[nodes[c]]`` (flat node indices into ``energy``) summed per
-    level index is the δ-integral of h."""
+    level index is the δ-integral of h. ``orientation``: per axis None (standard split) or the
+    per-cell weights (w0, w1) of the standard and the reflected split."""
     # Pad periodic axes with a copy of their first node so that every cell, including the
     # wrap-around one, joins nodes (i, j, k) and (i+1, j+1, k+1) of the padded grid.
     pad = [(0, 0 if period is None else 1) for period in periods]
@@ -177,59 +247,173 @@ def _pair_batches(
     to_node = None  # padded flat index -> node flat index, where they differ
     if padded.shape != energy.shape:
         to_node = np.pad(np.arange(energy.size).reshape(energy.shape), pad, mode="wrap").ravel()
-    spacings = [
-        np.diff(u if period is None else np.append(u, u[0] + period))
-        for u, period in zip(axes, periods)
-    ]
+    spacings = [np.diff(_cell_edges(u, period)) for u, period in zip(axes, periods)]
     shape = padded.shape
     strides = (shape[1] * shape[2], shape[2], 1)
     e_flat = padded.ravel()
 
-    # Tetrahedron volume (cell volume / 6) at each cell's 000 corner; cell grid is padded-1.
-    vol6 = np.zeros(shape)
-    vol6[:-1, :-1, :-1] = (
-        spacings[0][:, None, None] * spacings[1][None, :, None] * spacings[2][None, None, :] / 6.0
-    )
-    vol6 = vol6.ravel()
     # Level index of each node: levels[:k] < ε <= levels[k:]. A tetrahedron with corner indices
     # k_c holds exactly the levels with min k_c <= l < max k_c, i.e. e_min <= λ_l < e_max.
     k_flat = np.searchsorted(levels, e_flat, side="left").astype(np.int32)
+    k_grid = k_flat.reshape(shape)
 
-    o111 = sum(strides)
-    n_pos = e_flat.size - o111  # positions p whose corner p + o111 exists; covers every cell
-    row_is_cell = np.zeros((shape[1], shape[2]), dtype=bool)
-    row_is_cell[:-1, :-1] = True
-    # is_cell pattern of one i-row, repeated so that any chunk can be sliced out of it
-    is_cell_tiled = np.tile(row_is_cell.ravel(), 2 + _CHUNK_POSITIONS // strides[0])
+    # Per axis and orientation bit b: weight of each cell (its width, times 1/2 in a straddling
+    # cell, 0 where the cell does not use b) and a few ranges covering the cells with weight.
+    widths = []
+    for s, w in zip(spacings, orientation):
+        if w is None:
+            widths.append((s, np.zeros_like(s)))
+        else:
+            widths.append((s * w[0], s * w[1]))
+    cell_ranges = [tuple(_ranges(w > 0) for w in pair) for pair in widths]
+    k_split = None  # for every other cell along the last axis, screened from a contiguous copy
+    if any(c.step != 1 for ranges in cell_ranges[2] for c in ranges):
+        k_split = np.concatenate([k_grid[:, :, 0::2], k_grid[:, :, 1::2]], axis=2)
+    # Visit the grid in blocks of axis-1 cells, all orientations of a block together, so that
+    # the corners gathered for the tetrahedra stay in cache.
+    per_row = (shape[1] - 1) * (shape[2] - 1)
+    rows = max(1, (_BLOCK_CHUNKS * _CHUNK_POSITIONS) // per_row)
+    # Tetrahedra of several screening chunks go to _tetra_pairs together (fewer, larger calls).
+    pending, n_pending = [], 0
+    for i0 in range(0, shape[0] - 1, rows):
+        for tetra in _block_tetrahedra(i0, min(i0 + rows, shape[0] - 1), cell_ranges, widths,
+                                       k_grid, k_split, strides):
+            pending.append(tetra)
+            n_pending += tetra[1].size
+            if n_pending >= _FLUSH_TETRAHEDRA:
+                yield from _tetra_pairs(*_concatenate(pending), e_flat, levels, to_node)
+                pending, n_pending = [], 0
+    if pending:
+        yield from _tetra_pairs(*_concatenate(pending), e_flat, levels, to_node)
 
-    for p0 in range(0, n_pos, _CHUNK_POSITIONS):
-        p1 = min(p0 + _CHUNK_POSITIONS, n_pos)
-        k0, k111 = k_flat[p0:p1], k_flat[p0 + o111 : p1 + o111]
-        lo0, hi0 = np.minimum(k0, k111), np.maximum(k0, k111)
-        is_cell = is_cell_tiled[p0 % strides[0] :][: p1 - p0]
+
+def _concatenate(pending: list) -> tuple:
+    """Join tetrahedron batches ``(corners (4, nt), vol, lo, count)``."""
+    if len(pending) == 1:
+        return pending[0]
+    return tuple(np.concatenate(parts, axis=-1) for parts in zip(*pending))
+
+
+def _block_tetrahedra(i0, i1, cell_ranges, widths, k_grid, k_split, strides):
+    """Yield ``(corners (4, nt), vol, lo, count)`` of the tetrahedra with a level in their
+    energy range (level indices lo .. lo + count − 1) among the cells with axis-1 index in
+    [i0, i1), orientation by orientation; corners are flat indices into the padded grid.
+    ``k_split``: ``k_grid`` with even then odd indices along the last axis (or None)."""
+    k_split_half = None if k_split is None else (k_grid.shape[2] + 1) // 2
+    for r in itertools.product((0, 1), repeat=3):
+        # corner bits of the 6 tetrahedra: r, r ^ e_a, r ^ e_a ^ e_b, ~r
+        paths = []
         for a, b in _KUHN_PATHS:
-            oa, oab = strides[a], strides[a] + strides[b]
-            ka, kab = k_flat[p0 + oa : p1 + oa], k_flat[p0 + oab : p1 + oab]
-            lo = np.minimum(np.minimum(lo0, ka), kab)
-            count = np.maximum(np.maximum(hi0, ka), kab)
-            count -= lo
-            count *= is_cell
-            active = np.flatnonzero(count)
-            if active.size == 0:
+            c1 = list(r)
+            c1[a] ^= 1
+            c2 = list(c1)
+            c2[b] ^= 1
+            paths.append((tuple(c1), tuple(c2)))
+        c3 = tuple(1 - x for x in r)
+        width = [widths[a][r[a]] for a in range(3)]
+        for box in itertools.product(*(cell_ranges[a][r[a]] for a in range(3))):
+            box = (_clip(box[0], i0, i1),) + box[1:]
+            if len(box[0]) == 0:
                 continue
-            cell = active + p0
-            corners = (cell, cell + oa, cell + oab, cell + o111)
-            yield from _tetra_pairs(
-                corners, e_flat, vol6[cell], lo[active], count[active], levels, to_node
-            )
+            for cells in _sub_boxes(box, _CHUNK_POSITIONS):
+
+                def k_at(bits, cells=cells):  # level indices at one corner of every cell
+                    (ri, rj, rl), (di, dj, dl) = cells, bits
+                    if rl.step == 1:
+                        return k_grid[ri.start + di : ri.stop + di : ri.step,
+                                      rj.start + dj : rj.stop + dj : rj.step,
+                                      rl.start + dl : rl.stop + dl]
+                    # every other cell along the last axis: contiguous in the split copy
+                    first = rl.start + dl
+                    first = (first % 2) * k_split_half + first // 2
+                    return k_split[ri.start + di : ri.stop + di : ri.step,
+                                   rj.start + dj : rj.stop + dj : rj.step,
+                                   first : first + len(rl)]
+
+                k0, k111 = k_at(r), k_at(c3)
+                lo0, hi0 = np.minimum(k0, k111), np.maximum(k0, k111)
+                position = None  # per cell: flat padded index of the 000 corner, volume / 6
+                for c1, c2 in paths:
+                    ka, kab = k_at(c1), k_at(c2)
+                    lo = np.minimum(np.minimum(lo0, ka), kab)
+                    count = np.maximum(np.maximum(hi0, ka), kab)
+                    count -= lo
+                    active = np.flatnonzero(count)
+                    if active.size == 0:
+                        continue
+                    if position is None:
+                        ci, cj, cl = (np.arange(c.start, c.stop, c.step) for c in cells)
+                        position = (
+                            ci[:, None, None] * strides[0] + cj[None, :, None] * strides[1]
+                            + cl[None, None, :]
+                        ).ravel()
+                        vol6 = (
+                            (width[0][ci] / 6.0)[:, None, None] * width[1][cj][None, :, None]
+                            * width[2][cl][None, None, :]
+                        ).ravel()
+                    cell = position[active]
+                    corners = np.stack([
+                        cell + (bits[0] * strides[0] + bits[1] * strides[1] + bits[2])
+                        for bits in (r, c1, c2, c3)
+                    ])
+                    yield corners, vol6[active], lo.ravel()[active], count.ravel()[active]
+
+
+def _clip(cells: range, lo: int, hi: int) -> range:
+    """The part of ``cells`` in [lo, hi)."""
+    first = max(0, -((cells.start - lo) // cells.step))
+    last = max(0, -((cells.start - hi) // cells.step))
+    return cells[first:last]
+
+
+def _ranges(mask: np.ndarray) -> list:
+    """The indices where ``mask`` holds as a few ranges: contiguous runs, or runs of every other
+    index where that takes fewer."""
+
+    def runs(m, first=0, step=1):
+        if m.size == 0:
+            return []
+        change = np.flatnonzero(np.diff(m)) + 1
+        bounds = np.concatenate([[0], change, [m.size]])
+        return [
+            range(first + step * s, first + step * t, step)
+            for s, t in zip(bounds[:-1], bounds[1:])
+            if m[s]
+        ]
+
+    plain = runs(mask)
+    strided = runs(mask[0::2], 0, 2) + runs(mask[1::2], 1, 2)
+    return plain if len(plain) <= len(strided) else strided
+
+
+def _sub_boxes(cells: tuple, limit: int) -> Iterator[tuple]:
+    """Split a box of cells (three ranges of cell indices) into boxes of at most
+    ``max(limit, 1)`` cells, whole rows along the last axes where possible."""
+    ri, rj, rl = cells
+    nj, nl = len(rj), len(rl)
+    limit = max(limit, 1)
+    if nj * nl <= limit:
+        step = limit // (nj * nl)
+        for i in range(0, len(ri), step):
+            yield ri[i : i + step], rj, rl
+    elif nl <= limit:
+        step = limit // nl
+        for i in range(len(ri)):
+            for j in range(0, nj, step):
+                yield ri[i : i + 1], rj[j : j + step], rl
+    else:
+        for i in range(len(ri)):
+            for j in range(nj):
+                for k in range(0, nl, limit):
+                    yield ri[i : i + 1], rj[j : j + 1], rl[k : k + limit]
 
 
 def _tetra_pairs(
-    corners: tuple[np.ndarray, ...],
-    e_flat: np.ndarray,
+    corners: np.ndarray,
     vol: np.ndarray,
     lo: np.ndarray,
     count: np.ndarray,
+    e_flat: np.ndarray,
     levels: np.ndarray,
     to_node: np.ndarray | None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -310,6 +494,117 @@ def _weights_quadrilateral(e1, e2, e3, e4, lam, vol):
         c12 * a13 + c2 * a23,
         c1 * a14 + c12 * a24,
     )
+
+
+# ----------------------------------------------------------------------------- orientation
+
+
+def _cell_edges(u: np.ndarray, period: float | None) -> np.ndarray:
+    """Cell boundaries along one axis: the nodes, closed by ``u[0] + period`` if periodic."""
+    return u if period is None else np.append(u, u[0] + period)
+
+
+def _orientation_weights(edges: np.ndarray, m: float, period: float | None):
+    """Weights (w0, w1) of the standard and the reflected split of the cells between ``edges``,
+    mirrored about m (modulo ``period`` if not None): 1/2 each in a cell straddling a fixed
+    point of the reflection, else bits alternating outward from m, opposite on either side."""
+    x0, x1 = edges[:-1], edges[1:]
+    half = 0.5 * (x1 - x0)
+    inside = half * (1.0 - _CELL_TOL)  # a fixed point farther inside than this: straddling
+    centre = 0.5 * (x0 + x1) - m
+    if period is None:
+        straddle = np.abs(centre) < inside
+        below = centre < 0
+        distance = np.abs(centre)
+    else:
+        d = np.mod(centre, period)  # (0, P/2): above m; (P/2, P): below m
+        straddle = (np.minimum(d, period - d) < inside) | (np.abs(d - 0.5 * period) < inside)
+        below = d > 0.5 * period
+        distance = np.minimum(d, period - d)
+    below &= ~straddle
+    above = ~(below | straddle)
+    # q = number of cells between a cell and m on its side; bit = (q + below) mod 2
+    q = np.zeros(edges.size - 1, dtype=np.int64)
+    for side in (above, below):
+        q[side] = np.argsort(np.argsort(distance[side], kind="stable"), kind="stable")
+    bit = (q + below) % 2
+    w1 = np.where(straddle, 0.5, bit.astype(float))
+    w0 = np.where(straddle, 0.5, 1.0 - bit)
+    return w0, w1
+
+
+def _symmetric_midpoint(u: np.ndarray) -> float | None:
+    """Midpoint of an open axis if its nodes are symmetric about it, else None."""
+    m = 0.5 * (u[0] + u[-1])
+    asymmetry = np.max(np.abs((u - m) + (u[::-1] - m)))
+    return float(m) if asymmetry <= _SYMMETRY_TOL * (u[-1] - u[0]) else None
+
+
+def _invariant_under_negation(u: np.ndarray, period: float) -> bool:
+    """Whether the node set of a periodic axis is invariant under u → −u modulo ``period``."""
+    residues = np.sort(np.mod(u, period))
+    images = np.mod(-u, period)
+    nearest = np.searchsorted(residues, images)
+    distance = np.full(u.size, np.inf)
+    for neighbour in (residues[nearest % u.size], residues[nearest - 1]):
+        gap = np.abs(images - neighbour)
+        distance = np.minimum(distance, np.minimum(gap, period - gap))
+    return bool(np.max(distance) <= _SYMMETRY_TOL * period)
+
+
+def _orientations(mirror, axes, periods) -> tuple:
+    """Resolve ``mirror`` to per-axis None (standard split) or cell weights (w0, w1)."""
+    if mirror is None:
+        mirror = (None, None, None)
+    if isinstance(mirror, str) or not isinstance(mirror, (Sequence, np.ndarray)) \
+            or len(mirror) != 3:
+        raise ValueError(f"mirror must be None or have exactly 3 entries, got {mirror!r}")
+    out = []
+    for ax, (spec, u, period) in enumerate(zip(mirror, axes, periods)):
+        edges = _cell_edges(u, period)
+        if spec is None:
+            point = _symmetric_midpoint(u) if period is None else None
+            out.append(None if point is None else _orientation_weights(edges, point, None))
+        elif spec is False or (isinstance(spec, np.bool_) and not spec):
+            out.append(None)
+        elif isinstance(spec, AxisMirror):
+            out.append(_piece_of_axis(spec, edges, period, ax))
+        elif isinstance(spec, (bool, np.bool_)) or np.ndim(spec) != 0:
+            raise ValueError(
+                f"mirror[{ax}] must be None, False, a mirror point or an AxisMirror, "
+                f"got {spec!r}"
+            )
+        else:
+            point = float(spec)
+            if not np.isfinite(point):
+                raise ValueError(f"mirror[{ax}] must be finite, got {spec!r}")
+            out.append(_orientation_weights(edges, point, period))
+    return tuple(out)
+
+
+def _piece_of_axis(spec: AxisMirror, edges: np.ndarray, period: float | None, ax: int):
+    """Cell weights of ``edges`` (cells of a call) as cells of the whole axis of ``spec``."""
+    nodes = np.asarray(spec.nodes, dtype=float)
+    point = float(spec.point)
+    whole_period = None if spec.period is None else float(spec.period)
+    if nodes.ndim != 1 or nodes.size < 2 or not np.all(np.diff(nodes) > 0):
+        raise ValueError(f"mirror[{ax}].nodes must be strictly increasing, at least 2 nodes")
+    if not np.isfinite(point) or (whole_period is not None and not (
+            np.isfinite(whole_period) and nodes[0] + whole_period > nodes[-1])):
+        raise ValueError(f"mirror[{ax}]: point and period must be finite, the period must "
+                         "exceed the span of the nodes")
+    if period is not None and whole_period != period:
+        raise ValueError(f"mirror[{ax}].period = {whole_period} differs from periods[{ax}] = "
+                         f"{period} of a periodic axis")
+    whole = _cell_edges(nodes, whole_period)
+    start = int(np.argmin(np.abs(whole - edges[0])))
+    piece = whole[start : start + edges.size]
+    tol = 1e-12 * (whole[-1] - whole[0])
+    if piece.size != edges.size or np.max(np.abs(piece - edges)) > tol:
+        raise ValueError(f"axes[{ax}] is not a run of consecutive nodes of mirror[{ax}].nodes")
+    w0, w1 = _orientation_weights(whole, point, whole_period)
+    stop = start + edges.size - 1
+    return w0[start:stop], w1[start:stop]
 
 
 # ----------------------------------------------------------------------------- input checks
