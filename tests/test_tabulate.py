@@ -249,7 +249,11 @@ def test_kgrid_file_without_kind_names_the_file(tmp_path, grid):
 
 
 class FailsMidway(ValleyModel):
-    """The valley model, failing on its third slab (after the Hermiticity check and two slabs)."""
+    """The valley model, failing from its third slab on (after the Hermiticity check and two
+    slabs); with ``delay`` only the third slab fails, after sleeping ``delay`` seconds (meanwhile
+    another thread computes a slab and enters a store)."""
+
+    delay = 0.0
 
     def __post_init__(self):
         super().__post_init__()
@@ -259,26 +263,16 @@ class FailsMidway(ValleyModel):
         with self._lock:
             self._calls += 1
             calls = self._calls
-        if calls >= 4:  # 1: check_hermitian, 2–3: first slabs
+        if calls == 4 or (calls > 4 and not self.delay):  # 1: check_hermitian, 2–3: first slabs
+            time.sleep(self.delay)
             raise RuntimeError("model blew up mid-way")
         return super().d_gradient(kx, ky, kz)
 
 
-class FailsOnceSlowly(ValleyModel):
-    """The valley model; its third slab fails after 0.3 s, the other slabs succeed."""
+class FailsOnceSlowly(FailsMidway):
+    """Only the third slab fails, after 0.3 s."""
 
-    def __post_init__(self):
-        super().__post_init__()
-        self._calls, self._lock = 0, threading.Lock()
-
-    def d_gradient(self, kx, ky, kz):
-        with self._lock:
-            self._calls += 1
-            calls = self._calls
-        if calls == 4:  # 1: check_hermitian, 2–3: first slabs
-            time.sleep(0.3)  # meanwhile the other thread computes a slab and enters a store
-            raise RuntimeError("model blew up mid-way")
-        return super().d_gradient(kx, ky, kz)
+    delay = 0.3
 
 
 @pytest.mark.parametrize("threads", [1, 2])
