@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from .kgrid import KGrid, grid_mirror
-from .tetrahedron import fermi_surface_node_weights
+from .kgrid import KGrid
+from .tetrahedron import fermi_surface_node_weights, mirror_points
 
 
 def fermi_dirac(energy, mu: float, temperature: float):
@@ -45,3 +45,13 @@ def fermi_surface_weights(grid: KGrid, energy: np.ndarray, mu: float, temperatur
     weights = fermi_surface_node_weights(energy, grid.axes, mu, grid.periods,
                                          mirror=grid_mirror(grid))
     return -weights * grid.jacobian()
+
+
+def grid_mirror(grid: KGrid):
+    """The tetrahedron split's mirror planes for ``grid`` (see :mod:`qmdipole.tetrahedron`).
+
+    Symmetric open axes are mirrored about their midpoints, so that models related by a
+    reflection (e.g. k_z → −k_z, the T/I partner valley of Eq. 14) integrate identically and
+    symmetry-forbidden integrals vanish to round-off; Brillouin-zone axes about k = 0.
+    """
+    return mirror_points(grid.axes, grid.periods, periodic=grid.kind == "brillouin_zone")

@@ -27,6 +27,7 @@ import numpy as np
 import xarray as xr
 
 from .geometry import band_geometry
+from .io import DataError, open_dataset
 
 KINDS = ("cylindrical", "cartesian", "brillouin_zone")
 AXIS_NAMES = {
@@ -163,8 +164,6 @@ class KGrid:
 
 def read_kgrid(path) -> KGrid:
     """The k-grid stored at ``path``; a missing, corrupt or incomplete file raises DataError."""
-    from .io import DataError, open_dataset
-
     required = [f"{v}{a}" for v in ("k", "weight") for a in (1, 2, 3)]
     with open_dataset(path, required=required, what="k-grid") as ds:
         try:
@@ -357,18 +356,6 @@ def auto_window(model, kind, needs):
     if kind == "cylindrical":
         return ((0.0, rho_max), None, (kz_min, kz_max))
     return ((-rho_max, rho_max), (-rho_max, rho_max), (kz_min, kz_max))
-
-
-def grid_mirror(grid: KGrid):
-    """The tetrahedron split's mirror planes for ``grid`` (see :mod:`qmdipole.tetrahedron`).
-
-    Symmetric open axes are mirrored about their midpoints, so that models related by a
-    reflection (e.g. k_z → −k_z, the T/I partner valley of Eq. 14) integrate identically and
-    symmetry-forbidden integrals vanish to round-off; Brillouin-zone axes about k = 0.
-    """
-    from .tetrahedron import mirror_points
-
-    return mirror_points(grid.axes, grid.periods, periodic=grid.kind == "brillouin_zone")
 
 
 def slabs(grid: KGrid, slab_points: int):

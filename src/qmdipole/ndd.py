@@ -46,10 +46,10 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from .fermi import fermi_dirac, fermi_surface_weights
+from .fermi import fermi_dirac, fermi_surface_weights, grid_mirror
 from .geometry import hermitian_eigh, sandwich
 from .io import open_dataset
-from .kgrid import KGrid, grid_mirror, slabs
+from .kgrid import KGrid, slabs
 from .tetrahedron import fermi_surface_integral
 
 DN_PREFACTOR = 4 * np.pi / (8 * np.pi**3)  # 4π ∫ d³k/(8π³), Δn in units of α

@@ -20,9 +20,9 @@ import itertools
 import numpy as np
 import xarray as xr
 
-from .fermi import fermi_derivative
+from .fermi import fermi_derivative, grid_mirror
 from .io import open_dataset
-from .kgrid import KGrid, grid_mirror, slabs
+from .kgrid import KGrid, slabs
 from .tetrahedron import fermi_surface_integral
 
 GAMMA_UNIT = 2 / np.pi  # (e²/ħ)/(8π³) in units of e²/(16π²ħ)
