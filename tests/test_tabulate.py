@@ -86,7 +86,7 @@ def test_table_holds_band_geometry_of_its_grid(grid, reference):
     assert list(reference["dir"].values) == ["x", "y", "z"]
     # spot check: one node against the closed form of Eq. 14
     i, j, k = 7, 1, 20
-    rho, phi, z = grid.axes[0][i], grid.axes[1][j], grid.axes[2][k]
+    rho, z = grid.axes[0][i], grid.axes[2][k]
     e = np.hypot(rho, 1.0 + z**2 / 3.8)
     np.testing.assert_allclose(reference["energy"].values[:, i, j, k], [z - e, z + e], rtol=1e-14)
     # and the grid read back from the table's own axes is the grid
