@@ -18,6 +18,7 @@ reference quantity there (so components that vanish by symmetry do not divide by
 from __future__ import annotations
 
 import numpy as np
+from checks import assert_gradient_matches_finite_differences
 import pytest
 
 from qmdipole.geometry import DEFAULT_DEGENERACY_TOL, band_geometry, hermitian_eigh
@@ -266,13 +267,7 @@ def test_three_band_sum_over_states_against_projector_finite_differences():
     model = ThreeBand()
     k = random_k(300, scale=1.0, model=model, seed=4, min_gap=0.15)
     # the model's gradient is right (else the comparison would test the test)
-    h = 1e-6
-    for i in range(3):
-        kp, km = k.copy(), k.copy()
-        kp[i] += h
-        km[i] -= h
-        fd = (model.hamiltonian(*kp) - model.hamiltonian(*km)) / (2 * h)
-        np.testing.assert_allclose(fd, model.hamiltonian_gradient(*k)[i], atol=1e-7)
+    assert_gradient_matches_finite_differences(model, k, atol=1e-7)
     geo = band_geometry(model, *k, method="sum_over_states")
     assert geo["energy"].shape == (3, k.shape[1])
     assert geo["quantum_metric"].shape == (3, 3, 3, k.shape[1])

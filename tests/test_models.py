@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+from checks import assert_gradient_matches_finite_differences
 import pytest
 
 from qmdipole.models import (
@@ -45,13 +46,7 @@ def test_valley_model_is_eq14_and_gradient_is_consistent():
     k = np.random.default_rng(0).normal(size=(3, 100))
     np.testing.assert_allclose(model.hamiltonian(*k), eq14_hamiltonian(*k, **PARAMS), atol=1e-14)
     for m in (model, LatticeValleyModel(**PARAMS, lattice_constant=0.7)):
-        h = 1e-6
-        for i in range(3):
-            kp, km = k.copy(), k.copy()
-            kp[i] += h
-            km[i] -= h
-            fd = (m.hamiltonian(*kp) - m.hamiltonian(*km)) / (2 * h)
-            np.testing.assert_allclose(m.hamiltonian_gradient(*k)[i], fd, atol=1e-8)
+        assert_gradient_matches_finite_differences(m, k)
 
 
 def test_lattice_model_is_the_written_regularisation():
