@@ -71,7 +71,8 @@ def test_levels_of_very_uneven_spacing():
     """Blocks that reach far beyond a piece (a level gap 1e4 times the spacing) would need an
     ill-conditioned re-expansion: such pieces are evaluated level by level, still exactly."""
     rng = np.random.default_rng(4)
-    levels = np.concatenate([np.linspace(0.0, 1.0, 50), [1e4, 1e4 + 1.0], np.linspace(2e4, 2e4 + 1, 70)])
+    levels = np.concatenate([np.linspace(0.0, 1.0, 50), [1e4, 1e4 + 1.0],
+                             np.linspace(2e4, 2e4 + 1, 70)])
     node_values = rng.normal(size=(20, 2))
     pieces = random_pieces(rng, levels, 3000, 20, lambda n: rng.uniform(0.05, 0.6, n))
     tree = CubicPieceSum(levels, node_values)

@@ -11,9 +11,9 @@ Evaluating every piece at every level of its range costs one term per (piece, le
 grows like N_pieces · L. Here a piece of n levels is added to the blocks of 2^s consecutive levels
 (2^s >= n, s = ⌈log₂ n⌉) that hold its range — at most two — as a polynomial in the block's own
 variable u = (λ − c)/h (c, h: centre and half-span of the block's levels): +P at its first level
-(and at the first level of its second block), −P where it ends inside a block. A running sum over each block's levels then holds, at every
-level, the sum of the pieces that cover it, as a polynomial evaluated at that level's u: O(1) work
-per piece, O(L) per scale s.
+(and at the first level of its second block), −P where it ends inside a block. A running sum
+over each block's levels then holds, at every level, the sum of the pieces that cover it, as a
+polynomial evaluated at that level's u: O(1) work per piece, O(L) per scale s.
 
 Stability. Prefix sums of monomial coefficients about one common centre would also cost O(1) per
 piece, but a narrow piece far from that centre has huge coefficients there, and their round-off
