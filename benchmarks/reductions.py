@@ -13,10 +13,12 @@ prints the peak resident memory of each call (sampled, above the resident memory
 of the whole run, the accuracy against the independent routes of :mod:`qmdipole.analytic`
 (γ_xxz at T = 0 and at the configured temperatures: max error / max|γ|; ⟨G⟩: max error / max⟨G⟩;
 Δn: max|error| / max|Δn| with x_max = transition cut-off; Kubo vs Eq. 12), and the run time of
-``gamma_from_table`` against the number of chemical potentials N_μ (T = 0), fitted as
-t = a + b·N_μ per valley. O(N_k + N_μ) means b·N_μ stays small next to a, and b does not grow with
-N_k; the linear tetrahedron sweep visits every (tetrahedron, level) pair, so b is expected to grow
-like the number of cells a level crosses, ~N_k^(2/3).
+``gamma_from_table`` against the number of chemical potentials N_μ (T = 0), with
+the marginal cost per added μ between consecutive N_μ. Summing the tetrahedron method level by
+level would make that marginal cost constant, ~N_k^(2/3) (the tetrahedra a level's surface
+crosses); adding pieces of the tetrahedra whole once they hold many levels
+(:mod:`qmdipole.piecewise_cubic`) makes it fall as the levels get dense: the cost tends to
+O(N_k + N_μ log N_μ).
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configfile", nargs="*", default=[], help="merged over config/config.yaml")
     parser.add_argument("--threads", type=int, default=2, help="Dask threads for the tabulation")
-    parser.add_argument("--mu-points", type=int, nargs="*", default=[201, 801, 3201],
+    parser.add_argument("--mu-points", type=int, nargs="*", default=[201, 801, 3201, 12801],
                         help="N_mu of the gamma_from_table scaling runs (T = 0); none to skip")
     parser.add_argument("--keep", action="store_true", help="keep the temporary tables")
     args = parser.parse_args(argv)
@@ -154,7 +156,7 @@ def main(argv=None) -> int:
     if args.mu_points:
         print("\ngamma_from_table run time vs N_mu (T = 0, mu range of the config):")
         print("  valley  N_k          " + "  ".join(f"N_mu={n:<6d}" for n in args.mu_points)
-              + "  fit t = a + b N_mu")
+              + "  marginal cost per mu (between consecutive N_mu)")
         for v, path in enumerate(paths):
             times = []
             for n in args.mu_points:
@@ -162,11 +164,8 @@ def main(argv=None) -> int:
                 quadrupolar.gamma_from_table(path, mu=np.linspace(mu[0], mu[-1], n))
                 times.append(time.perf_counter() - start)
             line = f"  {v + 1:<6d}  {sizes[v]:<11,d}  " + "  ".join(f"{t:9.2f} s" for t in times)
-            if len(times) >= 2:
-                b, a = np.polyfit(args.mu_points, times, 1)
-                line += (f"  a = {a:.2f} s, b = {1e3 * b:.2f} ms per mu "
-                         f"(b N_mu / a = {b * args.mu_points[-1] / max(a, 1e-9):.1f} at N_mu = "
-                         f"{args.mu_points[-1]}; b / N_k^(2/3) = {1e6 * b / sizes[v] ** (2 / 3):.2f} us)")
+            marginal = np.diff(times) / np.diff(args.mu_points)
+            line += "  " + ", ".join(f"{1e3 * m:.2f}" for m in marginal) + " ms"
             print(line)
     if not args.keep:
         import shutil

@@ -113,14 +113,16 @@ def test_linear_energy_constant_h_exact(linear_box):
 
 @pytest.fixture(params=["default batches", "tiny batches", "pairs only", "pieces only"])
 def batches(request, monkeypatch):
-    """Also run with screening chunks, blocks and pair batches far smaller than a grid row, and
-    with every tetrahedron summed pair by pair, or as cubic pieces, whatever its level count."""
+    """Also run with screening chunks, blocks and pair batches far smaller than a grid row (and
+    integrands one at a time), and with every tetrahedron summed pair by pair, or as cubic
+    pieces, whatever its level count."""
     if request.param == "tiny batches":
         monkeypatch.setattr(tetrahedron, "_CHUNK_POSITIONS", 7)
         monkeypatch.setattr(tetrahedron, "_MAX_PAIRS", 3)
         monkeypatch.setattr(tetrahedron, "_BLOCK_CHUNKS", 1)
         monkeypatch.setattr(tetrahedron, "_FLUSH_TETRAHEDRA", 5)
         monkeypatch.setattr(tetrahedron, "_PAIR_LEVELS", 1)
+        monkeypatch.setattr(tetrahedron, "_MAX_RUNNING_SUM_BYTES", 1)  # one integrand at a time
         monkeypatch.setattr(piecewise_cubic, "_BATCH_COEFFICIENTS", 5)
     elif request.param == "pairs only":
         monkeypatch.setattr(tetrahedron, "_PAIR_LEVELS", np.iinfo(np.int64).max)

@@ -88,6 +88,8 @@ _FLUSH_TETRAHEDRA = 1 << 14
 # A piece of a tetrahedron's energy range that holds more levels than this is added whole, as a
 # cubic in the level (CubicPieceSum: O(1), measured ~17 pairs in cost); fewer: pair by pair.
 _PAIR_LEVELS = 16
+# Memory bound of those running sums (several integrands of many levels: a group at a time).
+_MAX_RUNNING_SUM_BYTES = 1 << 29
 # The corner weights on a piece are cubics in t = (λ − centre)/half_width, found from their
 # values at 4 Chebyshev points: coefficients = _FROM_SAMPLES @ values.
 _CHEBYSHEV = np.cos((2 * np.arange(4) + 1) * np.pi / 8)
@@ -172,6 +174,16 @@ def fermi_surface_integral(
     if values.ndim != 4 or values.shape[1:] != energy.shape:
         expected = ", ".join(map(str, energy.shape))
         raise ValueError(f"values must have shape (nv, {expected}), got {values.shape}")
+    # the running sums of the pieces take ~32 bytes per level, integrand and block scale: bound
+    # them by taking the integrands a group at a time
+    scales = max(1.0, np.log2(levels.size / max(_PAIR_LEVELS, 1)))
+    group = max(1, int(_MAX_RUNNING_SUM_BYTES // (32 * levels.size * scales)))
+    if values.shape[0] > group:
+        return np.concatenate([
+            fermi_surface_integral(energy, values[i : i + group], axes, levels, periods,
+                                   mirror=mirror)
+            for i in range(0, values.shape[0], group)
+        ])
     # node-major copy: one batch's corner rows are gathered for all integrands at once
     node_values = np.ascontiguousarray(values.reshape(values.shape[0], -1).T)
     out = np.zeros((levels.size, values.shape[0]))
