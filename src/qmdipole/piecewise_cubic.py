@@ -56,8 +56,9 @@ class CubicPieceSum:
         # per block scale s: running-sum increments (4 coefficients, nv, levels padded to whole
         # blocks), allocated when a piece first needs that scale
         self._increments: dict[int, np.ndarray] = {}
-        self._direct = np.zeros((levels.size, self.node_values.shape[1]))
-        self._row = np.full(levels.size + 1, -1, dtype=np.int64)  # scratch: level -> row
+        # pieces evaluated level by level: values (1, nv, L)
+        self._direct = np.zeros((1, self.node_values.shape[1], levels.size))
+        self._row = np.full(levels.size, -1, dtype=np.int64)  # scratch: level -> row
 
     def add(self, first, stop, centre, half_width, cubics, nodes) -> None:
         """Add pieces, summed at the levels with index in [first[p], stop[p]):
@@ -85,11 +86,9 @@ class CubicPieceSum:
         level = np.concatenate([first, (end_block << scale)[crosses], stop[ends_inside]])
         sign = np.repeat([1.0, 1.0, -1.0], [first.size, crosses.sum(), ends_inside.sum()])
         s = scale[piece]
-        block = level >> s
-        lo = self.levels[np.minimum(block << s, n_levels - 1)]
-        hi = self.levels[np.minimum((block + 1) << s, n_levels) - 1]
-        delta = (0.5 * (lo + hi) - centre[piece]) / half_width[piece]
-        rho = 0.5 * (hi - lo) / half_width[piece]
+        block_centre, block_half = self._block(level, s)
+        delta = (block_centre - centre[piece]) / half_width[piece]
+        rho = block_half / half_width[piece]
         # pieces whose re-expansion would lose accuracy: level by level
         steep = np.zeros(first.size, dtype=bool)
         steep[piece[np.abs(delta) + rho > _MAX_REEXPANSION]] = True
@@ -104,6 +103,13 @@ class CubicPieceSum:
             at = np.flatnonzero(s == scale_s)
             self._deposit(self._scale(int(scale_s)), level[at], shifted[..., at],
                           nodes[:, piece[at]])
+
+    def _block(self, level, s):
+        """Centre and half-span of the levels of the block of 2^s levels that holds ``level``."""
+        start = (level >> s) << s
+        lo = self.levels[start]
+        hi = self.levels[np.minimum(start + (1 << s), self.levels.size) - 1]
+        return 0.5 * (lo + hi), 0.5 * (hi - lo)
 
     def _scale(self, s: int) -> np.ndarray:
         if s not in self._increments:
@@ -133,23 +139,17 @@ class CubicPieceSum:
         t = (self.levels[level] - centre[piece]) / half_width[piece]
         c = cubics[..., piece]
         value = ((c[3] * t + c[2]) * t + c[1]) * t + c[0]  # (m, pairs)
-        direct = self._direct[None].transpose(0, 2, 1)  # (1, nv, L) view
-        self._deposit(direct, level, value[None], nodes[:, piece])
+        self._deposit(self._direct, level, value[None], nodes[:, piece])
 
     def values(self) -> np.ndarray:
         """S[v, l], (nv, L): the running sums of every block scale at their levels."""
         n_levels = self.levels.size
-        out = self._direct.T.copy()
+        out = self._direct[0].copy()
         for s, increments in self._increments.items():
-            width = 1 << s
-            running = np.cumsum(increments.reshape(4, increments.shape[1], -1, width), axis=-1)
+            running = np.cumsum(increments.reshape(4, increments.shape[1], -1, 1 << s), axis=-1)
             running = running.reshape(increments.shape)[..., :n_levels]
-            block = np.arange(n_levels) >> s
-            lo = self.levels[block << s]
-            hi = self.levels[np.minimum((block + 1) << s, n_levels) - 1]
-            half = 0.5 * (hi - lo)
-            u = np.divide(self.levels - 0.5 * (lo + hi), half, out=np.zeros(n_levels),
-                          where=half > 0)
+            centre, half = self._block(np.arange(n_levels), s)
+            u = np.divide(self.levels - centre, half, out=np.zeros(n_levels), where=half > 0)
             out += ((running[3] * u + running[2]) * u + running[1]) * u + running[0]
         return out
 

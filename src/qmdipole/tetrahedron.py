@@ -446,8 +446,9 @@ def _sub_boxes(cells: tuple, limit: int) -> Iterator[tuple]:
 
 class Tetrahedra(NamedTuple):
     """A batch of tetrahedra: corner energies sorted, energy[0] <= ... <= energy[3], (4, nt);
-    their flat node indices, (4, nt); volume / 6 (the Jacobian-free weight) per tetrahedron;
-    the indices lo .. lo + count − 1 of the levels in [energy[0], energy[3])."""
+    their flat node indices, (4, nt); the volume of each in the grid's coordinates (its cell's
+    volume / 6, times 1/2 in a straddling cell); the indices lo .. lo + count − 1 of the levels
+    in [energy[0], energy[3]) (for a piece of the range: the levels of that piece)."""
 
     energy: np.ndarray
     node: np.ndarray
