@@ -86,8 +86,9 @@ _BLOCK_CHUNKS = 4
 _FLUSH_TETRAHEDRA = 1 << 14
 
 # A piece of a tetrahedron's energy range that holds more levels than this is added whole, as a
-# cubic in the level (CubicPieceSum: O(1), measured ~17 pairs in cost); fewer: pair by pair.
-_PAIR_LEVELS = 16
+# cubic in the level (CubicPieceSum: O(1), as costly as ~20 pairs); fewer: pair by pair. 32 was
+# fastest of 16, 32, 64 on the default valley-1 table at 3201 and 12801 levels.
+_PAIR_LEVELS = 32
 # Memory bound of those running sums (several integrands of many levels: a group at a time).
 _MAX_RUNNING_SUM_BYTES = 1 << 29
 # The corner weights on a piece are cubics in t = (λ − centre)/half_width, found from their
@@ -488,13 +489,14 @@ def _pairs(tetra: Tetrahedra, levels: np.ndarray) -> Iterator[tuple]:
         cnt = count[t0:t1]
         if np.all(cnt == 1):
             level_index = lo[t0:t1]
-            pick = slice(t0, t1)
+            energy, node, vol = tetra.energy[:, t0:t1], tetra.node[:, t0:t1], tetra.vol[t0:t1]
         else:
             pick = np.repeat(np.arange(t0, t1), cnt)
             first = np.cumsum(cnt) - cnt
             level_index = np.arange(pick.size) + np.repeat(lo[t0:t1] - first, cnt)
-        weights = _delta_weights(*tetra.energy[:, pick], levels[level_index], tetra.vol[pick])
-        yield level_index, tetra.node[:, pick], weights
+            energy, node, vol = (np.take(x, pick, axis=-1)
+                                 for x in (tetra.energy, tetra.node, tetra.vol))
+        yield level_index, node, _delta_weights(*energy, levels[level_index], vol)
 
 
 def _add_long_pieces(pieces: CubicPieceSum, tetra: Tetrahedra) -> Tetrahedra:
