@@ -512,8 +512,7 @@ def _add_long_pieces(pieces: CubicPieceSum, tetra: Tetrahedra) -> Tetrahedra:
     for branch_index, branch in enumerate(_BRANCHES):
         count = k[branch_index + 1] - k[branch_index]
         few = (count > 0) & (count <= _PAIR_LEVELS)
-        short.append(Tetrahedra(tetra.energy[:, few], tetra.node[:, few], tetra.vol[few],
-                                k[branch_index, few], count[few]))
+        short.append(tetra.subset(few)._replace(lo=k[branch_index, few], count=count[few]))
         many = np.flatnonzero(count > _PAIR_LEVELS)
         if many.size == 0:
             continue
