@@ -282,10 +282,15 @@ WINDOW_CASES = [
 ]
 
 
+def valley_window(params, energy_range, transition_max):
+    """The valley model of ``params`` and its k-window (ρ_max, k_z min, k_z max)."""
+    model = ValleyModel(**params)
+    return model, model.k_window(energy_range, transition_max)
+
+
 @pytest.mark.parametrize("params,energy_range,transition_max", WINDOW_CASES)
 def test_k_window_contains_every_needed_state(params, energy_range, transition_max):
-    model = ValleyModel(**params)
-    rho_max, kz_min, kz_max = model.k_window(energy_range, transition_max)
+    model, (rho_max, kz_min, kz_max) = valley_window(params, energy_range, transition_max)
     assert rho_max >= 0 and kz_min <= kz_max
     rng = np.random.default_rng(2)
     n = 400_000
@@ -307,8 +312,7 @@ def test_k_window_contains_every_needed_state(params, energy_range, transition_m
 @pytest.mark.parametrize("params,energy_range,transition_max", WINDOW_CASES[:4])
 def test_k_window_is_tight(params, energy_range, transition_max):
     """Needed states reach close to each face of the cylinder (it is not just huge)."""
-    model = ValleyModel(**params)
-    rho_max, kz_min, kz_max = model.k_window(energy_range, transition_max)
+    model, (rho_max, kz_min, kz_max) = valley_window(params, energy_range, transition_max)
     rng = np.random.default_rng(3)
     n = 400_000
     rho, kz = rng.uniform(0, rho_max, n), rng.uniform(kz_min, kz_max, n)
@@ -322,8 +326,7 @@ def test_k_window_is_tight(params, energy_range, transition_max):
 @pytest.mark.parametrize("params,energy_range,transition_max", WINDOW_CASES[:7])
 def test_k_window_kz_faces_are_exact(params, energy_range, transition_max):
     """Needed states come arbitrarily close to the k_z faces but never cross them."""
-    model = ValleyModel(**params)
-    rho_max, kz_min, kz_max = model.k_window(energy_range, transition_max)
+    model, (rho_max, kz_min, kz_max) = valley_window(params, energy_range, transition_max)
     rng = np.random.default_rng(4)
     n = 100_000
     span = kz_max - kz_min
