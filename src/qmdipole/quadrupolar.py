@@ -7,7 +7,8 @@ taken literally (DESIGN.md), e > 0, reported in units of e²/(16π²ħ): γ = (2
 
 T = 0: f′ = −δ(ε − μ), a Fermi-surface integral done with the linear tetrahedron method on the
 grid's own coordinates (converges as O(h²) with no smearing); every μ of the grid in one sweep
-over the tetrahedra, at a cost O(N_k + N_μ log N_μ) (:mod:`qmdipole.tetrahedron`).
+over the tetrahedra, at a cost that tends to O(N_k + N_μ log N_μ) as the μ grid gets dense
+(:mod:`qmdipole.tetrahedron`).
 
 T > 0: γ(μ, T) = ∫ dE (−∂f/∂E)(E − μ) γ(E, T = 0), the exact identity that follows from
 f′(ε) = ∫ dE f′(E) δ(ε − E); the T = 0 curve is evaluated on an energy grid fine against T.
