@@ -146,7 +146,8 @@ def test_cf_attributes_and_provenance(reference, grid):
     created = dt.datetime.fromisoformat(ds.attrs["created"])
     assert abs((dt.datetime.now(dt.timezone.utc) - created).total_seconds()) < 3600
     assert ds.attrs["grid_kind"] == "cylindrical" and int(ds.attrs["n_points"]) == grid.size
-    assert "'delta': 1.0" in ds.attrs["model"] and "'vprime': 1.0" in ds.attrs["model"]
+    model = json.loads(ds.attrs["model"])  # JSON, not a Python repr
+    assert model["delta"] == 1.0 and model["vprime"] == 1.0
     assert ds["energy"].attrs["units"] == "Delta"
 
 

@@ -202,16 +202,63 @@ def band_geometry(model, kx, ky, kz, method="auto", degeneracy_tol=DEFAULT_DEGEN
     """Geometry of ``model`` at the flat k-point arrays ``kx, ky, kz`` (each of shape ``(N,)``).
 
     ``method``: ``closed_form`` (two-band d·σ models), ``sum_over_states`` (any model), or
-    ``auto`` (closed form where the model offers a d-vector).
+    ``auto`` (closed form where the model offers a d-vector). What the model returns is checked at
+    every k-point (:func:`check_model_values`): shapes, finite values, Hermitian H and ∂H/∂k.
     """
     method = resolve_method(model, method)
+    k = (kx, ky, kz)
     if method == "closed_form":
         e0, d = model.d_vector(kx, ky, kz)
         grad_e0, grad_d = model.d_gradient(kx, ky, kz)
+        check_model_values(model, k, {"e0(k)": (e0, (None,)), "d(k)": (d, (3, None)),
+                                      "grad e0(k)": (grad_e0, (3, None)),
+                                      "grad d(k)": (grad_d, (3, 3, None))})
         return two_band_geometry(e0, d, grad_e0, grad_d, degeneracy_tol)
-    return sum_over_states_geometry(
-        model.hamiltonian(kx, ky, kz), model.hamiltonian_gradient(kx, ky, kz), degeneracy_tol
-    )
+    hamiltonian = model.hamiltonian(kx, ky, kz)
+    gradient = model.hamiltonian_gradient(kx, ky, kz)
+    n_bands = int(model.n_bands)
+    check_model_values(model, k, {"H(k)": (hamiltonian, (None, n_bands, n_bands)),
+                                  "dH/dk": (gradient, (3, None, n_bands, n_bands))})
+    return sum_over_states_geometry(hamiltonian, gradient, degeneracy_tol)
+
+
+def model_label(model) -> str:
+    """How errors name a model: its ``name`` and the class that implements it."""
+    cls = type(model)
+    return f"{getattr(model, 'name', cls.__name__)!r} ({cls.__module__}.{cls.__qualname__})"
+
+
+def check_model_values(model, k, arrays, hermitian_tol=1e-10) -> None:
+    """Raise :class:`qmdipole.models.ModelError` unless every array a model returned is of the
+    expected shape, finite at every k-point and, for matrices, Hermitian (or, for d-vectors, real).
+
+    ``arrays`` maps a label to ``(array, shape)``, where ``shape`` has ``None`` at the k-point axis:
+    ``(None, nb, nb)`` for H(k), ``(3, None, nb, nb)`` for ∂H/∂k, ``(3, None)`` for d(k). The first
+    bad k-point is named, so that a singular point of a model (a k/|k| term at k = 0) is found.
+    """
+    from .models import ModelError  # models does not import geometry: no cycle
+
+    n_points = len(np.ravel(k[0]))
+    for label, (array, shape) in arrays.items():
+        array = np.asarray(array)
+        axis = shape.index(None)
+        expected = shape[:axis] + (n_points,) + shape[axis + 1:]
+        if array.shape != expected:
+            raise ModelError(f"model {model_label(model)}: {label} has shape {array.shape} for "
+                             f"{n_points} k-points, expected {expected} (is n_bands right?)")
+        bad, what = ~np.isfinite(array), "is not finite"
+        if not bad.any() and axis == len(shape) - 3:  # matrices: the last two axes
+            scale = np.maximum(np.abs(array).max(axis=(-2, -1)), 1.0)
+            error = np.abs(array - np.conj(np.swapaxes(array, -1, -2))).max(axis=(-2, -1))
+            bad, what = error > hermitian_tol * scale, "is not Hermitian"
+        elif not bad.any() and np.iscomplexobj(array):  # d-vector components
+            bad, what = array.imag != 0, "is not real"
+        if bad.any():
+            points = np.moveaxis(bad, axis, 0).reshape(n_points, -1).any(axis=1)
+            first = int(np.argmax(points))
+            where = ", ".join(f"{c} = {float(np.ravel(v)[first]):.6g}" for c, v in zip("xyz", k))
+            raise ModelError(f"model {model_label(model)}: {label} {what} at "
+                             f"{int(points.sum())} of {n_points} k-points, the first at k = ({where})")
 
 
 def resolve_method(model, method="auto") -> str:

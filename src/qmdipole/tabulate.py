@@ -9,6 +9,7 @@ bounded by the slab size: the table is written slab by slab, never held whole.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 
 import dask
@@ -17,8 +18,8 @@ import netCDF4
 import numpy as np
 import xarray as xr
 
-from .geometry import DEFAULT_DEGENERACY_TOL, band_geometry, resolve_method
-from .io import write_netcdf
+from .geometry import DEFAULT_DEGENERACY_TOL, band_geometry, model_label, resolve_method
+from .io import DataError, check_made_for, open_dataset, write_netcdf
 from .kgrid import AXIS_LONG_NAMES, KGrid, grid_from_config
 from .models import ModelError, build_model
 
@@ -40,26 +41,6 @@ FIELD_DIMS = {
 }
 
 
-def check_hermitian(model, grid: KGrid, tol=1e-10, samples=512) -> None:
-    """Raise :class:`ModelError` if H(k) or ∂H/∂k is not Hermitian at a sample of the grid."""
-    rng = np.random.default_rng(0)
-    picks = [rng.integers(0, n, samples) for n in grid.shape]
-    u1, u2, u3 = (axis[p] for axis, p in zip(grid.axes, picks))
-    kx, ky, kz = (u1 * np.cos(u2), u1 * np.sin(u2), u3) if grid.kind == "cylindrical" else (u1, u2, u3)
-    for what, matrices in (
-        ("H(k)", model.hamiltonian(kx, ky, kz)),
-        ("dH/dk", model.hamiltonian_gradient(kx, ky, kz)),
-    ):
-        matrices = np.asarray(matrices)
-        scale = max(np.abs(matrices).max(), 1.0)
-        error = np.abs(matrices - np.conj(np.swapaxes(matrices, -1, -2))).max()
-        if not np.isfinite(error) or error > tol * scale:
-            raise ModelError(
-                f"model {getattr(model, 'name', model)!r}: {what} is not Hermitian "
-                f"(max |M - M^dagger| = {error:.3g})"
-            )
-
-
 def _slab_points(grid: KGrid, block_info=None):
     """Cartesian kx, ky, kz and the quadrature weight of one slab, stacked (4, n1', n2, n3)."""
     start, stop = block_info[None]["array-location"][1]
@@ -72,6 +53,13 @@ def _slab(grid: KGrid, model, method, degeneracy_tol, block_info=None):
     start, stop = block_info[None]["array-location"][1]
     kx, ky, kz = grid.cartesian(slice(start, stop))
     geometry = band_geometry(model, kx.ravel(), ky.ravel(), kz.ravel(), method, degeneracy_tol)
+    for name, *_ in FIELDS:
+        if not np.isfinite(geometry[name]).all():
+            bad = ~np.isfinite(geometry[name]).reshape(-1, kx.size).any(axis=0)
+            i = int(np.argmax(bad))
+            raise ModelError(
+                f"model {model_label(model)}: the {name} is not finite at {int(bad.sum())} "
+                f"k-points, the first at k = ({kx.flat[i]:.6g}, {ky.flat[i]:.6g}, {kz.flat[i]:.6g})")
     return np.concatenate(
         [geometry[name].reshape(-1, stop - start, *grid.shape[1:]) for name, *_ in FIELDS]
     )
@@ -79,8 +67,11 @@ def _slab(grid: KGrid, model, method, degeneracy_tol, block_info=None):
 
 def tabulate(model, grid: KGrid, *, method="auto", slab_points=2**18,
              degeneracy_tol=DEFAULT_DEGENERACY_TOL) -> xr.Dataset:
-    """The geometry table of ``model`` on ``grid`` as a lazy (Dask-backed) Dataset."""
-    check_hermitian(model, grid)
+    """The geometry table of ``model`` on ``grid`` as a lazy (Dask-backed) Dataset.
+
+    Every slab checks what the model returns at each of its k-points (finite, Hermitian, of
+    ``n_bands``; :func:`qmdipole.geometry.check_model_values`) and that the geometry is finite.
+    """
     method = resolve_method(model, method)
     n_bands = int(model.n_bands)
     n_fields = sum(int(np.prod(shape or (1,))) for _, shape, *_ in FIELDS) * n_bands
@@ -121,6 +112,33 @@ def tabulate(model, grid: KGrid, *, method="auto", slab_points=2**18,
                     {"units": "(Delta/(hbar v))^3", "long_name": "quadrature weight: sum(weight*F) = integral d^3k F"})
     ds.attrs.update({"grid_kind": grid.kind, "n_points": grid.size, "geometry_method": method,
                      "degeneracy_tol": degeneracy_tol})
+    return ds
+
+
+TABLE_VARIABLES = tuple(FIELD_DIMS) + ("weight",)
+
+
+def read_table(path, *, what="geometry table", slab_points=2**20, **made_for) -> xr.Dataset:
+    """Open the table at ``path``, refusing one that is incomplete, holds a non-finite number or
+    was made for other settings than ``made_for`` (e.g. ``model=`` the run's model section; see
+    :func:`qmdipole.io.check_made_for`). The data are read slab by slab (bounded memory)."""
+    ds = open_dataset(path, required=TABLE_VARIABLES, what=what)
+    try:
+        check_made_for(ds, path, what, **made_for)
+        rows = max(slab_points // max(ds.sizes["k2"] * ds.sizes["k3"], 1), 1)
+        for name in TABLE_VARIABLES:
+            axis = ds[name].get_axis_num("k1")
+            for start in range(0, ds.sizes["k1"], rows):
+                finite = np.isfinite(ds[name].isel(k1=slice(start, start + rows)).values)
+                if not finite.all():
+                    row = start + int(np.argmax(~np.moveaxis(finite, axis, 0).reshape(
+                        finite.shape[axis], -1).all(axis=1)))
+                    raise DataError(f"{what} {path}: {name} holds non-finite values at k1 index "
+                                    f"{row} ({ds['k1'].attrs.get('coordinate', 'k1')} = "
+                                    f"{float(ds['k1'][row]):.6g})")
+    except Exception:
+        ds.close()
+        raise
     return ds
 
 
@@ -173,7 +191,8 @@ def write_table(model, grid: KGrid, path, *, config=None, method="auto", slab_po
     degeneracy tolerance (see :mod:`qmdipole.geometry`).
     """
     ds = tabulate(model, grid, method=method, slab_points=slab_points)
-    ds.attrs["model"] = repr(model.describe() if hasattr(model, "describe") else model)
+    ds.attrs["model"] = json.dumps(model.describe() if hasattr(model, "describe") else
+                                   {"name": model_label(model)}, sort_keys=True, default=str)
     names = [*FIELD_DIMS, "kx", "ky", "kz", "weight"]
     encoding = {name: {"chunksizes": _disk_chunks(ds[name])} for name in names}
     netCDF4.set_chunk_cache(4 * 2**20)  # the default 64 MiB per variable only grows memory here
