@@ -71,9 +71,26 @@ def check_cf(ds: xr.Dataset) -> None:
         raise DataError(f"variables without units/long_name: {', '.join(map(str, missing))}")
 
 
+def check_finite(ds: xr.Dataset, path, allow_nan=()) -> None:
+    """Refuse to write non-finite numbers: a NaN or an infinity in a result is an error upstream,
+    never a value to store (``allow_nan`` names variables where NaN means "undefined")."""
+    for name, var in {**ds.data_vars, **ds.coords}.items():
+        if name in allow_nan or not np.issubdtype(var.dtype, np.number) or var.chunks is not None:
+            continue
+        values = np.asarray(var.values)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            first = np.unravel_index(int(np.argmax(bad)), values.shape)
+            where = ", ".join(
+                f"{dim}={var[dim].values[i] if dim in var.coords else i}"
+                for dim, i in zip(var.dims, first))
+            raise DataError(f"{path}: {name} holds {int(bad.sum())} non-finite value(s), the "
+                            f"first at {where or 'its only entry'}; nothing was written")
+
+
 def write_netcdf(ds: xr.Dataset, path, config: dict | None = None, title: str = "",
-                 finalize=None, **kwargs):
-    """Write ``ds`` to ``path`` atomically, with provenance.
+                 finalize=None, allow_nan=(), **kwargs):
+    """Write ``ds`` to ``path`` atomically, with provenance; non-finite numbers are refused.
 
     The file is written in a private temporary folder beside ``path`` and renamed into place;
     ``finalize(temporary_path)`` may amend it first. A failure leaves nothing at ``path`` (and the
@@ -83,6 +100,7 @@ def write_netcdf(ds: xr.Dataset, path, config: dict | None = None, title: str = 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     check_cf(ds)
+    check_finite(ds, path, allow_nan)
     ds = ds.copy()
     ds.attrs = {**ds.attrs, **provenance(config), **({"title": title} if title else {})}
     folder = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -112,3 +130,29 @@ def open_dataset(path, required=(), what="file", **kwargs) -> xr.Dataset:
         ds.close()
         raise DataError(f"{what} {path} lacks the variables {', '.join(missing)}")
     return ds
+
+
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, default=_json_default)
+
+
+def check_made_for(ds: xr.Dataset, path, what: str = "file", **expected) -> None:
+    """Refuse a file made for other settings than this run's.
+
+    ``expected`` maps sections of the settings that made the file (its ``config`` attribute, see
+    :func:`provenance`) to the values this run needs, e.g. ``model=...``: a table of another valley
+    or model copied into place, or left by another configuration, is an error, not an input.
+    """
+    try:
+        made = json.loads(ds.attrs.get("config") or "{}")
+    except json.JSONDecodeError as err:
+        raise DataError(f"{what} {path}: its 'config' attribute is not JSON ({err})") from err
+    for key, value in expected.items():
+        if key not in made:
+            raise DataError(f"{what} {path} does not record the {key} settings that made it: "
+                            "delete it and re-run")
+        if _canonical(made[key]) != _canonical(value):
+            raise DataError(
+                f"{what} {path} was made for {key} = {_canonical(made[key])}, but this run needs "
+                f"{key} = {_canonical(value)}: it belongs to another valley or configuration; "
+                "delete it and re-run")

@@ -27,7 +27,7 @@ import numpy as np
 import xarray as xr
 
 from .geometry import band_geometry
-from .io import DataError, open_dataset
+from .io import DataError, check_made_for, open_dataset
 
 KINDS = ("cylindrical", "cartesian", "brillouin_zone")
 AXIS_NAMES = {
@@ -162,10 +162,18 @@ class KGrid:
         )
 
 
-def read_kgrid(path) -> KGrid:
-    """The k-grid stored at ``path``; a missing, corrupt or incomplete file raises DataError."""
+def read_kgrid(path, **made_for) -> KGrid:
+    """The k-grid stored at ``path``; a missing, corrupt or incomplete file, one with non-finite
+    nodes or weights, or one made for other settings than ``made_for`` (e.g. ``model=`` the run's
+    model section, see :func:`qmdipole.io.check_made_for`) raises DataError."""
     required = [f"{v}{a}" for v in ("k", "weight") for a in (1, 2, 3)]
     with open_dataset(path, required=required, what="k-grid") as ds:
+        check_made_for(ds, path, "k-grid", **made_for)
+        for name in required:
+            values = ds[name].values
+            if not np.isfinite(values).all():
+                raise DataError(f"k-grid {path}: {name} holds a non-finite value at index "
+                                f"{int(np.argmax(~np.isfinite(values)))}")
         try:
             return KGrid.from_dataset(ds)
         except (GridError, ValueError) as err:

@@ -217,6 +217,13 @@ def valley_parameters(model_config: dict, valley: int) -> dict:
     return params
 
 
+def valley_section(model_config: dict, valley: int) -> dict:
+    """The ``model:`` section reduced to valley ``valley`` (0-based), as the only valley: what one
+    valley's files are made for (their provenance), independent of the other valleys."""
+    section = {key: value for key, value in model_config.items() if key != "valleys"}
+    return {**section, "valleys": [model_config["valleys"][valley]]}
+
+
 def build_model(model_config: dict, valley: int) -> Model:
     """The model of one valley from the ``model:`` section of the config."""
     kind = model_config.get("kind", "valley")

@@ -21,7 +21,7 @@ def combine_valleys(datasets, dim: str) -> xr.Dataset:
     out = xr.Dataset(coords={name: c for name, c in stacked.coords.items()})
     for name, var in stacked.data_vars.items():
         if dim in var.dims:
-            out[name] = var.sum("valley", keep_attrs=True)
+            out[name] = var.sum("valley", skipna=False, keep_attrs=True)  # a NaN stays a NaN
             out[f"{name}_valley"] = var.assign_attrs(long_name=f"{var.attrs['long_name']}, per valley")
         else:
             out[name] = var

@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+import qmdipole.io
 import qmdipole.models
 
 # kind: python models are imported by name ("package.module:function"): let that name resolve
@@ -52,6 +53,18 @@ def model(snakemake, valley=0):
 def models(snakemake):
     """The models of every valley of the rule's ``params.model``, valley 1 first."""
     return [model(snakemake, i) for i in range(len(snakemake.params.model["valleys"]))]
+
+
+def valley_reductions(snakemake):
+    """The per-valley reductions of the rule's input ``valleys``, each checked to be made for its
+    valley of the rule's ``params.model`` (a file of another valley or model is refused)."""
+    found = []
+    for i, path in enumerate(snakemake.input.valleys):
+        ds = qmdipole.io.open_dataset(path, what="valley reduction")
+        qmdipole.io.check_made_for(ds, path, "valley reduction",
+                                   model=qmdipole.models.valley_section(snakemake.params.model, i))
+        found.append(ds)
+    return found
 
 
 def sampling(section) -> "numpy.ndarray":

@@ -7,4 +7,4 @@ from _pipeline import logged, prefix
 with logged(snakemake):
     plot = getattr(qmdipole.figures, snakemake.params.plot)
     with qmdipole.io.open_dataset(snakemake.input.data, what="figure data") as ds:
-        plot(ds, prefix(snakemake), dpi=snakemake.params.dpi, style=snakemake.input.style)
+        plot(ds, prefix(snakemake), dpi=snakemake.params.dpi)

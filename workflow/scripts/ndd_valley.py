@@ -2,12 +2,14 @@
 
 import qmdipole.io
 import qmdipole.ndd
+import qmdipole.tabulate
 from _pipeline import logged, model, sampling, settings
 
 with logged(snakemake):
     section = snakemake.params.ndd
+    table = qmdipole.tabulate.read_table(snakemake.input.table, model=snakemake.params.model)
     ds = qmdipole.ndd.spectrum_from_table(
-        snakemake.input.table, model(snakemake), omega=sampling(section["omega"]),
+        table, model(snakemake), omega=sampling(section["omega"]),
         eta=section["eta"], mu=section["mu"], temperature=section["temperature"],
         transition_cutoff=section["transition_cutoff"], kubo=section["kubo_check"],
         dq=section["kubo_dq"],

@@ -2,10 +2,10 @@
 
 import qmdipole.io
 import qmdipole.valleys
-from _pipeline import logged, settings
+from _pipeline import logged, settings, valley_reductions
 
 with logged(snakemake):
-    valleys = [qmdipole.io.open_dataset(path, what="valley reduction") for path in snakemake.input.valleys]
+    valleys = valley_reductions(snakemake)
     ds = qmdipole.valleys.combine_valleys(valleys, dim="mu")
     qmdipole.io.write_netcdf(ds, snakemake.output[0], config=settings(snakemake),
                              title="quadrupolar current gamma_xxz")

@@ -2,12 +2,14 @@
 
 import qmdipole.io
 import qmdipole.quadrupolar
+import qmdipole.tabulate
 from _pipeline import logged, sampling, settings
 
 with logged(snakemake):
     section = snakemake.params.quadrupolar_current
+    table = qmdipole.tabulate.read_table(snakemake.input.table, model=snakemake.params.model)
     ds = qmdipole.quadrupolar.gamma_from_table(
-        snakemake.input.table, mu=sampling(section["mu"]), temperatures=section["temperatures"]
+        table, mu=sampling(section["mu"]), temperatures=section["temperatures"]
     )
     qmdipole.io.write_netcdf(ds, snakemake.output[0], config=settings(snakemake),
                              title="quadrupolar current, one valley")

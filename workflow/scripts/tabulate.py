@@ -5,7 +5,7 @@ import qmdipole.tabulate
 from _pipeline import logged, model, settings
 
 with logged(snakemake):
-    grid = qmdipole.kgrid.read_kgrid(snakemake.input.kgrid)
+    grid = qmdipole.kgrid.read_kgrid(snakemake.input.kgrid, model=snakemake.params.model)
     qmdipole.tabulate.write_table(
         model(snakemake), grid, snakemake.output[0], config=settings(snakemake),
         method=snakemake.params.method, slab_points=snakemake.params.slab_points,
