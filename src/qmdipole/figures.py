@@ -9,7 +9,7 @@ Rules kept here:
 * Figures are drawn only from the Dataset: no physics is computed in this module (it imports no
   model or geometry code). Labels take their units from the variables' ``units`` attributes.
 * One shared style, ``paper.mplstyle`` next to this module (single-column, 3.4 in wide); pass
-  ``style=`` to use another file (the Snakemake rule passes the style file it depends on).
+  ``style=`` to use another file.
 * Reproducible bytes: no creation dates in the PDF, no software tag in the PNG, files written
   atomically (temporary file + rename); rendering the same Dataset twice gives identical files.
 

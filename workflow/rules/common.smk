@@ -1,21 +1,13 @@
-# Helpers shared by the rules: config validation, per-valley parameters, package-code inputs.
-
-import ast
-from pathlib import Path
+# Helpers shared by the rules: config validation, per-valley parameters, code digests.
 
 import yaml
 
-import qmdipole
+import qmdipole.config
+import qmdipole.models
+import qmdipole.provenance
 from qmdipole.kgrid import requirements
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
-
-# Where the imported package lives (the checkout for `pip install -e .`, else site-packages).
-PACKAGE_DIR = Path(qmdipole.__file__).resolve().parent
-# Modules whose changes do not change any number: I/O and provenance.
-NOT_PHYSICS = {"__init__", "io"}
-# The plot style every figure rule reads (a change re-renders the figures and nothing else).
-STYLE = str(PACKAGE_DIR / "paper.mplstyle")
 
 
 def _retyped(value):
@@ -65,16 +57,7 @@ def check_config(config, schema):
         raise WorkflowError(
             f"invalid configuration: {key.lstrip('.') or '(top level)'}: {cause.message}"
         ) from None
-    problems = [
-        f"{section}.{key}.stop must be > {section}.{key}.start"
-        for section, key in (("quadrupolar_current", "mu"), ("ndd", "omega"))
-        if not config[section][key]["stop"] > config[section][key]["start"]
-    ]
-    if config["qmd_field"]["valley"] > len(config["model"]["valleys"]):
-        problems.append(
-            f"qmd_field.valley is {config['qmd_field']['valley']} but model.valleys has "
-            f"{len(config['model']['valleys'])} entries"
-        )
+    problems = qmdipole.config.problems(config)
     if problems:
         raise WorkflowError("invalid configuration: " + "; ".join(problems))
     canonical = _sorted_keys(config)
@@ -83,37 +66,28 @@ def check_config(config, schema):
 
 
 def valley_model(valley):
-    """The ``model:`` section reduced to valley ``valley`` (1-based), as valley 0 of a one-valley
-    model: a rule's params then change only when the global keys or this valley's entry change."""
-    section = {key: value for key, value in config["model"].items() if key != "valleys"}
-    return {**section, "valleys": [config["model"]["valleys"][int(valley) - 1]]}
+    """The ``model:`` section reduced to valley ``valley`` (1-based): a rule's params then change
+    only when the global keys or this valley's entry change."""
+    return qmdipole.models.valley_section(config["model"], int(valley) - 1)
 
 
-def pkg(*names):
-    """The package's source files of the modules ``names`` and of every package module they import
-    (transitively), I/O left out: as rule inputs they re-run a stage when its physics code changes."""
-    seen, todo = set(), list(names)  # the named modules are inputs even before they exist
-    while todo:
-        name = todo.pop()
-        if name in seen or name in NOT_PHYSICS:
-            continue
-        seen.add(name)
-        path = PACKAGE_DIR / f"{name}.py"
-        if not path.exists():
-            continue  # reported by Snakemake as a missing input of the rule
-        imported = []
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                if node.module:
-                    imported.append(node.module.split(".")[0])
-                else:
-                    imported.extend(alias.name for alias in node.names)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                modules = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
-                imported.extend(m.split(".")[1] for m in modules if m and m.startswith("qmdipole."))
-        # `from . import x` may import a name of __init__, not a module: keep real modules only
-        todo.extend(m for m in imported if (PACKAGE_DIR / f"{m}.py").exists())
-    return sorted(str(PACKAGE_DIR / f"{name}.py") for name in seen)
+def code(*modules, data=()):
+    """Content digest of the package modules ``modules`` (with what they import, I/O left out) and
+    of package data files: as a rule param it re-runs the rule when, and only when, that code
+    changes (not when the package is re-installed or moves)."""
+    return qmdipole.provenance.code_digest(*modules, data=data)
+
+
+def model_code():
+    """Content digest of a kind: python model's own source (its module and what that imports from
+    the run directory); built-in models are covered by code("models")."""
+    model = config["model"]
+    if model.get("kind") != "python":
+        return "built-in"
+    try:
+        return qmdipole.provenance.user_code_digest(model["factory"])
+    except qmdipole.provenance.CodeError as err:
+        raise WorkflowError(f"invalid configuration: {err}") from None
 
 
 wildcard_constraints:

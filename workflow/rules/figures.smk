@@ -5,8 +5,6 @@
 rule fig2_band_structure:
     input:
         data="results/reductions/band_structure.nc",
-        style=STYLE,
-        code=pkg("figures"),
     output:
         report(
             multiext("results/figures/fig2_band_structure", ".pdf", ".png"),
@@ -14,6 +12,7 @@ rule fig2_band_structure:
             category="Figures",
         ),
     params:
+        code=code("figures", data=("paper.mplstyle",)),
         plot="plot_band_structure",
         dpi=config["figures"]["dpi"],
     log:
@@ -28,8 +27,6 @@ rule fig2_band_structure:
 rule fig3_qmd_streamlines:
     input:
         data="results/reductions/qmd_field.nc",
-        style=STYLE,
-        code=pkg("figures"),
     output:
         report(
             multiext("results/figures/fig3_qmd_streamlines", ".pdf", ".png"),
@@ -37,6 +34,7 @@ rule fig3_qmd_streamlines:
             category="Figures",
         ),
     params:
+        code=code("figures", data=("paper.mplstyle",)),
         plot="plot_qmd_field",
         dpi=config["figures"]["dpi"],
     log:
@@ -51,8 +49,6 @@ rule fig3_qmd_streamlines:
 rule fig4a_ndd_spectrum:
     input:
         data="results/reductions/ndd_spectrum.nc",
-        style=STYLE,
-        code=pkg("figures"),
     output:
         report(
             multiext("results/figures/fig4a_ndd_spectrum", ".pdf", ".png"),
@@ -60,6 +56,7 @@ rule fig4a_ndd_spectrum:
             category="Figures",
         ),
     params:
+        code=code("figures", data=("paper.mplstyle",)),
         plot="plot_ndd_spectrum",
         dpi=config["figures"]["dpi"],
     log:
@@ -74,8 +71,6 @@ rule fig4a_ndd_spectrum:
 rule fig4b_quadrupolar_current:
     input:
         data="results/reductions/quadrupolar_current.nc",
-        style=STYLE,
-        code=pkg("figures"),
     output:
         report(
             multiext("results/figures/fig4b_quadrupolar_current", ".pdf", ".png"),
@@ -83,6 +78,7 @@ rule fig4b_quadrupolar_current:
             category="Figures",
         ),
     params:
+        code=code("figures", data=("paper.mplstyle",)),
         plot="plot_quadrupolar_current",
         dpi=config["figures"]["dpi"],
     log:

@@ -3,11 +3,11 @@
 
 
 rule kgrid:
-    input:
-        code=pkg("kgrid", "models"),
     output:
         "results/kgrid/valley{valley}.nc",
     params:
+        code=code("kgrid", "models"),
+        model_code=model_code(),
         model=lambda wildcards: valley_model(wildcards.valley),
         kgrid=config["kgrid"],
         needs=GRID_NEEDS,

@@ -5,10 +5,11 @@
 rule quadrupolar_valley:
     input:
         table="results/tables/valley{valley}.nc",
-        code=pkg("quadrupolar"),
     output:
         "results/reductions/valley{valley}/quadrupolar_current.nc",
     params:
+        code=code("quadrupolar"),
+        model=lambda wildcards: valley_model(wildcards.valley),
         quadrupolar_current=config["quadrupolar_current"],
     log:
         "logs/reductions/valley{valley}/quadrupolar_current.log",
@@ -23,10 +24,10 @@ rule quadrupolar_current:
         valleys=expand(
             "results/reductions/valley{valley}/quadrupolar_current.nc", valley=VALLEYS
         ),
-        code=pkg("valleys"),
     output:
         "results/reductions/quadrupolar_current.nc",
     params:
+        code=code("valleys"),
         model=config["model"],
         quadrupolar_current=config["quadrupolar_current"],
     log:
@@ -41,10 +42,11 @@ rule quadrupolar_current:
 rule ndd_valley:
     input:
         table="results/tables/valley{valley}.nc",
-        code=pkg("ndd", "models"),
     output:
         "results/reductions/valley{valley}/ndd_spectrum.nc",
     params:
+        code=code("ndd", "models"),
+        model_code=model_code(),
         model=lambda wildcards: valley_model(wildcards.valley),
         ndd=config["ndd"],
     log:
@@ -58,10 +60,10 @@ rule ndd_valley:
 rule ndd_spectrum:
     input:
         valleys=expand("results/reductions/valley{valley}/ndd_spectrum.nc", valley=VALLEYS),
-        code=pkg("valleys"),
     output:
         "results/reductions/ndd_spectrum.nc",
     params:
+        code=code("valleys"),
         model=config["model"],
         ndd=config["ndd"],
     log:
@@ -74,11 +76,11 @@ rule ndd_spectrum:
 
 
 rule band_structure:
-    input:
-        code=pkg("band_structure", "models"),
     output:
         "results/reductions/band_structure.nc",
     params:
+        code=code("band_structure", "models"),
+        model_code=model_code(),
         model=config["model"],
         band_structure=config["band_structure"],
     log:
@@ -90,11 +92,11 @@ rule band_structure:
 
 
 rule qmd_field:
-    input:
-        code=pkg("qmd_field", "models"),
     output:
         "results/reductions/qmd_field.nc",
     params:
+        code=code("qmd_field", "models"),
+        model_code=model_code(),
         model=valley_model(config["qmd_field"]["valley"]),
         qmd_field=config["qmd_field"],
     log:

@@ -5,10 +5,11 @@
 rule tabulate:
     input:
         kgrid="results/kgrid/valley{valley}.nc",
-        code=pkg("tabulate", "models"),
     output:
         "results/tables/valley{valley}.nc",
     params:
+        code=code("tabulate", "models"),
+        model_code=model_code(),
         model=lambda wildcards: valley_model(wildcards.valley),
         method=config["tabulate"]["method"],
         slab_points=config["tabulate"]["slab_points"],

@@ -3,8 +3,6 @@
 
 
 rule gamma_convergence:
-    input:
-        code=pkg("validation"),
     output:
         data="results/validation/gamma_convergence.nc",
         table=report(
@@ -13,6 +11,7 @@ rule gamma_convergence:
             category="Validation",
         ),
     params:
+        code=code("validation"),
         model=config["model"],
         kgrid=config["kgrid"],
         needs=GRID_NEEDS,
@@ -29,8 +28,6 @@ rule gamma_convergence:
 rule fig_gamma_convergence:
     input:
         data="results/validation/gamma_convergence.nc",
-        style=STYLE,
-        code=pkg("figures"),
     output:
         report(
             multiext("results/figures/validation_gamma_convergence", ".pdf", ".png"),
@@ -38,6 +35,7 @@ rule fig_gamma_convergence:
             category="Validation",
         ),
     params:
+        code=code("figures", data=("paper.mplstyle",)),
         plot="plot_convergence",
         dpi=config["figures"]["dpi"],
     log:
