@@ -174,19 +174,19 @@ def read_hr(path, mp_grid=None, hermitian_rtol: float = HERMITIAN_RTOL) -> HrDat
     bad = (ints[:, :, :3] != r_vectors[:, None]).any(-1)
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        raise f.error(lines[i, j], f"R = {tuple(ints[i, j, :3])} inside the block of "
-                                   f"R = {tuple(r_vectors[i])} (line {lines[i, 0]}); each block "
+        raise f.error(lines[i, j], f"R = {tuple(ints[i, j, :3].tolist())} inside the block of "
+                                   f"R = {tuple(r_vectors[i].tolist())} (line {lines[i, 0]}); each block "
                                    f"of num_wann² = {nb * nb} rows holds one R")
     bad = (ints[:, :, 3:] != expected).any(-1)
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        raise f.error(lines[i, j], f"(m, n) = {tuple(ints[i, j, 3:])} where Wannier90's order "
-                                   f"(m fastest, then n) has {tuple(expected[j])}")
+        raise f.error(lines[i, j], f"(m, n) = {tuple(ints[i, j, 3:].tolist())} where Wannier90's order "
+                                   f"(m fastest, then n) has {tuple(expected[j].tolist())}")
     _, first, inverse = np.unique(r_vectors, axis=0, return_index=True, return_inverse=True)
     repeated = np.flatnonzero(first[inverse.ravel()] != np.arange(nrpts))
     if repeated.size:
         i = repeated[0]
-        raise f.error(lines[i, 0], f"R = {tuple(r_vectors[i])} repeats the block at line "
+        raise f.error(lines[i, 0], f"R = {tuple(r_vectors[i].tolist())} repeats the block at line "
                                    f"{lines[first[inverse.ravel()[i]], 0]}")
 
     hoppings = (values[:, 0] + 1j * values[:, 1]).reshape(nrpts, nb, nb).transpose(0, 2, 1)
@@ -224,7 +224,7 @@ def _hermiticity_problem(hoppings, r_vectors, rtol):
     partners = _partners(r_vectors)
     if (partners < 0).any():
         i = int(np.argmax(partners < 0))
-        return i, -1, 0, 0, (f"R = {tuple(r_vectors[i])} has no partner −R; a Hermitian H needs "
+        return i, -1, 0, 0, (f"R = {tuple(r_vectors[i].tolist())} has no partner −R; a Hermitian H needs "
                              f"H(−R) = H(R)†")
     deviation = np.abs(hoppings - np.conj(hoppings[partners].transpose(0, 2, 1)))
     i, m, n = np.unravel_index(np.argmax(deviation), deviation.shape)
@@ -233,8 +233,8 @@ def _hermiticity_problem(hoppings, r_vectors, rtol):
         return None
     j = partners[i]
     return i, j, m, n, (
-        f"H is not Hermitian: H_{m + 1},{n + 1}(R = {tuple(r_vectors[i])}) = "
-        f"{hoppings[i, m, n]:.6g} but conj H_{n + 1},{m + 1}(−R = {tuple(r_vectors[j])}) = "
+        f"H is not Hermitian: H_{m + 1},{n + 1}(R = {tuple(r_vectors[i].tolist())}) = "
+        f"{hoppings[i, m, n]:.6g} but conj H_{n + 1},{m + 1}(−R = {tuple(r_vectors[j].tolist())}) = "
         f"{np.conj(hoppings[j, n, m]):.6g} (|difference| {deviation[i, m, n]:.3g} > {tol:.3g})")
 
 
@@ -251,9 +251,8 @@ def read_centres(path, num_wann: int | None = None) -> np.ndarray:
     (count,) = f.integers(1, head, "the XYZ row count")
     rows = list(f.rest())
     if len(rows) != count:
-        where = rows[-1][0] if rows else 2
-        raise f.error(where, f"line 1 announces {count} rows but the file has {len(rows)} "
-                             "after the comment line")
+        raise f.error(1, f"the count {count} differs from the {len(rows)} rows after the "
+                         "comment line")
     centres = []
     for lineno, fields in rows:
         if len(fields) != 4:
@@ -309,7 +308,7 @@ def read_wsvec(path) -> WsVec:
         shifts[i, key[3] - 1, key[4] - 1, :len(block)] = block
     if (counts == 0).any():
         i, m, n = np.argwhere(counts == 0)[0]
-        raise Wannier90Error(f"{path}: no block for (R, m, n) = ({tuple(r_vectors[i])}, {m + 1}, "
+        raise Wannier90Error(f"{path}: no block for (R, m, n) = ({tuple(r_vectors[i].tolist())}, {m + 1}, "
                              f"{n + 1}); every R needs all num_wann² = {nb * nb} pairs")
     return WsVec(str(path), r_vectors, counts, shifts)
 
