@@ -33,6 +33,7 @@ up to that gauge. ``centres=None`` puts every centre at the origin (H(k) periodi
 from __future__ import annotations
 
 import hashlib
+import itertools
 from pathlib import Path
 from typing import NamedTuple
 
@@ -150,21 +151,21 @@ def read_hr(path, mp_grid=None, hermitian_rtol: float = HERMITIAN_RTOL) -> HrDat
     _check_grid_size(f, ndegen_line, ndegen, mp_grid)
 
     n_rows = nrpts * nb * nb
-    ints = np.empty((n_rows, 5), int)
-    values = np.empty((n_rows, 2))
-    lines = np.empty(n_rows, int)
-    for row in range(n_rows):
-        lineno, fields = f.next(f"row {row + 1} of nrpts·num_wann² = {n_rows} "
-                                f"(nrpts = {nrpts}, num_wann = {nb})")
-        if len(fields) != 7:
-            raise f.error(lineno, f"expected 7 fields 'R1 R2 R3 m n Re(H) Im(H)', "
-                                  f"found {len(fields)}: {' '.join(fields)!r}")
-        ints[row] = f.integers(lineno, fields[:5], "R1 R2 R3 m n")
-        values[row] = f.floats(lineno, fields[5:], "Re(H) Im(H)")
-        lines[row] = lineno
+    counts = f"nrpts·num_wann² = {n_rows} (nrpts = {nrpts}, num_wann = {nb})"
+    rows = list(itertools.islice(f.rest(), n_rows))
+    if len(rows) < n_rows:
+        raise f.error(len(f.lines) + 1, f"file ends before row {len(rows) + 1} of {counts} "
+                                        "(truncated?)")
+    lines = np.array([lineno for lineno, _ in rows])
+    widths = np.array([len(fields) for _, fields in rows])
+    if (widths != 7).any():
+        i = int(np.argmax(widths != 7))
+        raise f.error(lines[i], f"expected 7 fields 'R1 R2 R3 m n Re(H) Im(H)', found "
+                                f"{widths[i]}: {' '.join(rows[i][1])!r}")
+    ints = _convert(f, [fields[:5] for _, fields in rows], lines, int, "R1 R2 R3 m n")
+    values = _convert(f, [fields[5:] for _, fields in rows], lines, float, "Re(H) Im(H)")
     for lineno, fields in f.rest():
-        raise f.error(lineno, f"more rows than nrpts·num_wann² = {n_rows} (nrpts = {nrpts}, "
-                              f"num_wann = {nb}): {' '.join(fields)!r}")
+        raise f.error(lineno, f"more rows than {counts}: {' '.join(fields)!r}")
 
     # rows of block iR: n = row // nb, m = row % nb (m fastest); store as [iR, m, n]
     ints, lines = ints.reshape(nrpts, nb * nb, 5), lines.reshape(nrpts, nb * nb)
@@ -197,6 +198,18 @@ def read_hr(path, mp_grid=None, hermitian_rtol: float = HERMITIAN_RTOL) -> HrDat
         partner = "" if j < 0 else f" (row at line {lines.reshape(nrpts, nb, nb)[j, m, n]})"
         raise f.error(where, text + partner)
     return HrData(np.ascontiguousarray(hoppings), r_vectors.copy(), ndegen, comment)
+
+
+def _convert(f: _TextFile, table: list[list[str]], lines: np.ndarray, kind: type, what: str):
+    """Rows of equally many strings as an array of ``kind``; a bad row is located by its line."""
+    try:
+        array = np.fromiter(map(kind, itertools.chain.from_iterable(table)), kind)
+        if kind is int or np.isfinite(array).all():
+            return array.reshape(len(table), -1)
+    except ValueError:
+        pass
+    check = f.integers if kind is int else f.floats  # row by row: raises at the first bad line
+    return np.array([check(lineno, fields, what) for fields, lineno in zip(table, lines)], kind)
 
 
 def _check_grid_size(f: _TextFile, lineno: int, ndegen: np.ndarray, mp_grid) -> None:
