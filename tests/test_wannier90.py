@@ -309,8 +309,9 @@ def test_wrong_header_counts(hr_lines):
     _expect(path, lines[:2] + ["10"] + lines[3:], r"line 4: more degeneracies than nrpts = 10")
     _expect(path, lines[:2] + ["12"] + lines[3:], r"line 5: more degeneracies than nrpts = 12")
     _expect(path, lines + ["  0 0 0 1 1 0.5 0.0"], r"line 49: more rows than nrpts·num_wann²")
-    _expect(path, lines[:1] + ["3"] + lines[2:], r"line 49: file ends before row 45 of "
-                                                 r"nrpts·num_wann² = 99 \(nrpts = 11, num_wann = 3\)")
+    _expect(path, lines[:1] + ["3"] + lines[2:],
+            r"line 49: file ends before row 45 of nrpts·num_wann² = 99 "
+            r"\(nrpts = 11, num_wann = 3\)")
 
 
 def test_non_hermitian_pair(hr_lines):

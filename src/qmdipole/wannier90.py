@@ -175,20 +175,21 @@ def read_hr(path, mp_grid=None, hermitian_rtol: float = HERMITIAN_RTOL) -> HrDat
     bad = (ints[:, :, :3] != r_vectors[:, None]).any(-1)
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        raise f.error(lines[i, j], f"R = {tuple(ints[i, j, :3].tolist())} inside the block of "
-                                   f"R = {tuple(r_vectors[i].tolist())} (line {lines[i, 0]}); each block "
+        raise f.error(lines[i, j], f"R = {_ints(ints[i, j, :3])} inside the block of "
+                                   f"R = {_ints(r_vectors[i])} (line {lines[i, 0]}); each block "
                                    f"of num_wann² = {nb * nb} rows holds one R")
     bad = (ints[:, :, 3:] != expected).any(-1)
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        raise f.error(lines[i, j], f"(m, n) = {tuple(ints[i, j, 3:].tolist())} where Wannier90's order "
-                                   f"(m fastest, then n) has {tuple(expected[j].tolist())}")
+        raise f.error(lines[i, j], f"(m, n) = {_ints(ints[i, j, 3:])} where Wannier90's order "
+                                   f"(m fastest, then n) has {_ints(expected[j])}")
     _, first, inverse = np.unique(r_vectors, axis=0, return_index=True, return_inverse=True)
-    repeated = np.flatnonzero(first[inverse.ravel()] != np.arange(nrpts))
+    owner = first[inverse.ravel()]  # the first block with the same R
+    repeated = np.flatnonzero(owner != np.arange(nrpts))
     if repeated.size:
         i = repeated[0]
-        raise f.error(lines[i, 0], f"R = {tuple(r_vectors[i].tolist())} repeats the block at line "
-                                   f"{lines[first[inverse.ravel()[i]], 0]}")
+        raise f.error(lines[i, 0], f"R = {_ints(r_vectors[i])} repeats the block at line "
+                                   f"{lines[owner[i], 0]}")
 
     hoppings = (values[:, 0] + 1j * values[:, 1]).reshape(nrpts, nb, nb).transpose(0, 2, 1)
     problem = _hermiticity_problem(hoppings, r_vectors, hermitian_rtol)
@@ -223,6 +224,11 @@ def _check_grid_size(f: _TextFile, lineno: int, ndegen: np.ndarray, mp_grid) -> 
                               f"{int(np.prod(mp_grid))} k-points of mp_grid = {list(mp_grid)}")
 
 
+def _ints(vector) -> tuple[int, ...]:
+    """A lattice vector or index pair as a plain tuple, for messages."""
+    return tuple(int(x) for x in vector)
+
+
 def _partners(r_vectors: np.ndarray) -> np.ndarray:
     """Index of −R for every R, −1 where −R is absent."""
     index = {tuple(r): i for i, r in enumerate(r_vectors.tolist())}
@@ -237,7 +243,7 @@ def _hermiticity_problem(hoppings, r_vectors, rtol):
     partners = _partners(r_vectors)
     if (partners < 0).any():
         i = int(np.argmax(partners < 0))
-        return i, -1, 0, 0, (f"R = {tuple(r_vectors[i].tolist())} has no partner −R; a Hermitian H needs "
+        return i, -1, 0, 0, (f"R = {_ints(r_vectors[i])} has no partner −R; a Hermitian H needs "
                              f"H(−R) = H(R)†")
     deviation = np.abs(hoppings - np.conj(hoppings[partners].transpose(0, 2, 1)))
     i, m, n = np.unravel_index(np.argmax(deviation), deviation.shape)
@@ -246,8 +252,8 @@ def _hermiticity_problem(hoppings, r_vectors, rtol):
         return None
     j = partners[i]
     return i, j, m, n, (
-        f"H is not Hermitian: H_{m + 1},{n + 1}(R = {tuple(r_vectors[i].tolist())}) = "
-        f"{hoppings[i, m, n]:.6g} but conj H_{n + 1},{m + 1}(−R = {tuple(r_vectors[j].tolist())}) = "
+        f"H is not Hermitian: H_{m + 1},{n + 1}(R = {_ints(r_vectors[i])}) = "
+        f"{hoppings[i, m, n]:.6g} but conj H_{n + 1},{m + 1}(−R = {_ints(r_vectors[j])}) = "
         f"{np.conj(hoppings[j, n, m]):.6g} (|difference| {deviation[i, m, n]:.3g} > {tol:.3g})")
 
 
@@ -321,7 +327,7 @@ def read_wsvec(path) -> WsVec:
         shifts[i, key[3] - 1, key[4] - 1, :len(block)] = block
     if (counts == 0).any():
         i, m, n = np.argwhere(counts == 0)[0]
-        raise Wannier90Error(f"{path}: no block for (R, m, n) = ({tuple(r_vectors[i].tolist())}, {m + 1}, "
+        raise Wannier90Error(f"{path}: no block for (R, m, n) = ({_ints(r_vectors[i])}, {m + 1}, "
                              f"{n + 1}); every R needs all num_wann² = {nb * nb} pairs")
     return WsVec(str(path), r_vectors, counts, shifts)
 
