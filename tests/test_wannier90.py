@@ -371,6 +371,8 @@ def test_model_checks_its_arrays():
         Wannier90Model(hoppings, r_vectors, LATTICE, centres=centres[:3])
     with pytest.raises(Wannier90Error, match="linearly dependent"):
         Wannier90Model(hoppings, r_vectors, [[1, 0, 0], [0, 1, 0], [1, 1, 0]])
+    with pytest.raises(Wannier90Error, match="linearly dependent"):
+        Wannier90Model(hoppings, r_vectors, np.zeros((3, 3)))
     with pytest.raises(Wannier90Error, match=r"R = \(1, 0, 0\) has no partner −R"):
         Wannier90Model(hoppings[:2], r_vectors[:2], LATTICE)
     broken = hoppings.copy()

@@ -396,7 +396,7 @@ class Wannier90Model(Model):
         if (ndegen < 1).any():
             raise Wannier90Error(f"ndegen must be ≥ 1, got {ndegen[ndegen < 1][0]}")
         lattice = _float_array(lattice_vectors, (3, 3), "lattice_vectors (rows a1, a2, a3 in Å)")
-        if abs(np.linalg.det(lattice)) < 1e-12 * np.abs(lattice).max() ** 3:
+        if abs(np.linalg.det(lattice)) <= 1e-12 * np.abs(lattice).max() ** 3:
             raise Wannier90Error(f"lattice_vectors are linearly dependent: {lattice.tolist()}")
         centres = np.zeros((nb, 3)) if centres is None else _float_array(
             centres, (nb, 3), "centres (num_wann × 3, Å)")
