@@ -1,6 +1,6 @@
 """Band structure along k_z at k_x = k_y = 0 and its gap markers (the data of Fig. 2).
 
-Conventions (DESIGN.md): ħ = 1, energies in units of Δ ≡ Δ₁, momenta in Δ/(ħv).
+Conventions (docs/conventions.md): ħ = 1, energies in units of Δ ≡ Δ₁, momenta in Δ/(ħv).
 
 For each valley model the bands ε_m(0, 0, k_z) are evaluated through the generic model interface
 (:func:`qmdipole.geometry.band_geometry`), and the gap markers are found numerically, so that any

@@ -13,7 +13,7 @@ Rules kept here:
 * Reproducible bytes: no creation dates in the PDF, no software tag in the PNG, files written
   atomically (temporary file + rename); rendering the same Dataset twice gives identical files.
 
-Variable names follow the data contract of DESIGN.md:
+Variable names follow the data contract of the README ("What lands where"):
 
 * Fig. 2, :func:`plot_band_structure`: the output of :func:`qmdipole.band_structure.band_structure`.
 * Fig. 3, :func:`plot_qmd_field`: the output of :func:`qmdipole.qmd_field.qmd_field`.

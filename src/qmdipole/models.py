@@ -1,6 +1,6 @@
 """Band models: H(k) and its k-gradient for batches of k-points.
 
-Conventions (see DESIGN.md): ħ = 1, energies in units of Δ ≡ Δ₁, momenta in units fixed by the
+Conventions (docs/conventions.md): ħ = 1, energies in units of Δ ≡ Δ₁, momenta in units fixed by the
 model's own velocity ``v`` (the reported responses do not depend on that choice).
 
 Every model answers two calls for arrays ``kx, ky, kz`` of one common shape ``S``:

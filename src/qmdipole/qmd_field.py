@@ -7,7 +7,7 @@ For one band m the dipoles of g_xx form the vector (G_xxx, G_yxx, G_zxx) with G_
 
 as streamlines of (G_yxx^{(k_x)}, G_zxx^{(k_x)}) coloured by |(G_y, G_z)|.
 
-Conventions (DESIGN.md): ħ = 1, energies in Δ ≡ Δ₁, momenta in k₀ = Δ/(ħv); v_i g_xx then has units
+Conventions (docs/conventions.md): ħ = 1, energies in Δ ≡ Δ₁, momenta in k₀ = Δ/(ħv); v_i g_xx then has units
 Δ/k₀³ and the k_x integral Δ/k₀² = ħ²v²/Δ ("Delta (hbar v/Delta)^2").
 
 Quadrature. The integrand decays as a power law in k_x (for Eq. 14, g_xx ~ k_x⁻⁴, so G_zxx ~ v' k_x⁻⁴
