@@ -233,7 +233,8 @@ def check_model_values(model, k, arrays, hermitian_tol=1e-10) -> None:
     expected shape, finite at every k-point and, for matrices, Hermitian (or, for d-vectors, real).
 
     ``arrays`` maps a label to ``(array, shape)``, where ``shape`` has ``None`` at the k-point axis:
-    ``(None, nb, nb)`` for H(k), ``(3, None, nb, nb)`` for ∂H/∂k, ``(3, None)`` for d(k). The first
+    ``(None, nb, nb)`` for H(k), ``(3, None, nb, nb)`` for ∂H/∂k, ``(3, None)`` for d(k). Hermitian
+    means |M − M†| ≤ ``hermitian_tol`` · max(1, max |M| over the batch) element-wise. The first
     bad k-point is named, so that a singular point of a model (a k/|k| term at k = 0) is found.
     """
     from .models import ModelError  # models does not import geometry: no cycle
@@ -246,14 +247,18 @@ def check_model_values(model, k, arrays, hermitian_tol=1e-10) -> None:
         if array.shape != expected:
             raise ModelError(f"model {model_label(model)}: {label} has shape {array.shape} for "
                              f"{n_points} k-points, expected {expected} (is n_bands right?)")
-        bad, what = ~np.isfinite(array), "is not finite"
-        if not bad.any() and axis == len(shape) - 3:  # matrices: the last two axes
-            scale = np.maximum(np.abs(array).max(axis=(-2, -1)), 1.0)
-            error = np.abs(array - np.conj(np.swapaxes(array, -1, -2))).max(axis=(-2, -1))
-            bad, what = error > hermitian_tol * scale, "is not Hermitian"
-        elif not bad.any() and np.iscomplexobj(array):  # d-vector components
+        bad, what = None, ""
+        if not np.isfinite(array).all():
+            bad, what = ~np.isfinite(array), "is not finite"
+        elif axis == len(shape) - 3:  # matrices (the last two axes): Hermitian to round-off
+            misfit = array - np.conj(np.swapaxes(array, -1, -2))
+            misfit2 = misfit.real**2 + misfit.imag**2
+            limit2 = hermitian_tol**2 * max((array.real**2 + array.imag**2).max(initial=0.0), 1.0)
+            if misfit2.max(initial=0.0) > limit2:
+                bad, what = misfit2 > limit2, "is not Hermitian"
+        elif np.iscomplexobj(array) and np.any(array.imag):  # d-vector components
             bad, what = array.imag != 0, "is not real"
-        if bad.any():
+        if bad is not None:
             points = np.moveaxis(bad, axis, 0).reshape(n_points, -1).any(axis=1)
             first = int(np.argmax(points))
             where = ", ".join(f"{c} = {float(np.ravel(v)[first]):.6g}" for c, v in zip("xyz", k))
