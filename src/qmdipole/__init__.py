@@ -7,4 +7,7 @@ weights), :mod:`~qmdipole.geometry` (ε, v, g, Ω per band), :mod:`~qmdipole.tab
 Eq. 14), :mod:`~qmdipole.figures`, :mod:`~qmdipole.io`.
 """
 
-__version__ = "0.1.0"
+try:  # written by setuptools-scm when the package is built or installed
+    from ._version import __version__
+except ImportError:  # a source tree that was never installed
+    __version__ = "0+unknown"

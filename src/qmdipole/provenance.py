@@ -10,14 +10,52 @@ regular install or a moved checkout re-runs nothing.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import os
+import subprocess
 import sys
 from pathlib import Path
+
+from . import __version__
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Modules whose changes cannot change a number: I/O and provenance themselves.
 NOT_PHYSICS = frozenset({"__init__", "io", "provenance"})
+
+
+def _git(*args) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=PACKAGE_DIR, capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+@functools.cache
+def revision() -> dict:
+    """Version, git commit and dirty flag of the code that runs.
+
+    From a source checkout of qmdipole itself (an editable install), git is asked; otherwise the
+    commit that setuptools-scm recorded when the package was built. The commit of an unrelated
+    repository that happens to enclose an installed package is never reported.
+    """
+    top = _git("rev-parse", "--show-toplevel")
+    project = Path(top) / "pyproject.toml" if top else None
+    if (project is not None and project.is_file() and PACKAGE_DIR == Path(top) / "src" / "qmdipole"
+            and 'name = "qmdipole"' in project.read_text()):
+        commit = _git("rev-parse", "HEAD") or "unknown"
+        status = _git("status", "--porcelain", "--untracked-files=no")
+        return {"version": __version__, "git_commit": commit,
+                "git_dirty": "unknown" if status is None else str(bool(status)).lower()}
+    try:
+        from ._version import commit_id
+    except ImportError:
+        commit_id = None
+    return {"version": __version__,
+            "git_commit": commit_id[1:] if commit_id and commit_id.startswith("g") else "unknown",
+            "git_dirty": str(".d" in __version__).lower() if commit_id else "unknown"}
 
 
 class CodeError(ValueError):
