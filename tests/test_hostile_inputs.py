@@ -305,7 +305,8 @@ def test_singular_user_model_fails_the_run(workspace):
     proc = workspace.snakemake("results/reductions/quadrupolar_current.nc", "--cores", "2",
                                "--configfile", config, check=False)
     assert proc.returncode != 0
-    log = (workspace.root / "logs/tabulate/valley1.log").read_text()
+    # both valleys are singular at k = 0; whichever table ran first stopped the run
+    log = "".join(p.read_text() for p in (workspace.root / "logs/tabulate").glob("*.log"))
     assert "dH/dk is not finite" in log and "k = (x = 0, y = 0, z = 0)" in log, log[-3000:]
     assert not [p for p in _final_results(workspace.root) if "tables" in p or "reductions" in p]
 
