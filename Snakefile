@@ -27,8 +27,9 @@ include: "workflow/rules/common.smk"
 
 check_config(config, "workflow/schemas/config.schema.yaml")
 
-# Valley numbers (1-based, the {valley} wildcard) and what the reductions need from a k-grid
-# (energy and spectral windows, eta): only these, not the whole reduction settings, shape the grid.
+# Valley numbers (1-based, the {valley} wildcard; a kind: wannier90 model is one, see check_config)
+# and what the reductions need from a k-grid (energy and spectral windows, eta): only these, not the
+# whole reduction settings, shape the grid.
 VALLEYS = list(range(1, len(config["model"]["valleys"]) + 1))
 GRID_NEEDS = requirements(config)
 

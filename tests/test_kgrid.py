@@ -108,10 +108,12 @@ def test_weight_of_slab_rows_matches_full_grid():
 def test_brillouin_zone_trapezoid_exact_for_trigonometric_polynomials():
     a = LATTICE.lattice_constant
     grid = build_kgrid(LATTICE, "brillouin_zone", (8, 6, 10), None)
-    assert grid.periods == (2 * np.pi / a,) * 3
+    assert grid.periods == (1.0,) * 3  # reduced coordinates u, k = u 2π/a on the cube
     for nodes, n in zip(grid.axes, (8, 6, 10)):
-        np.testing.assert_allclose(nodes, -np.pi / a + 2 * np.pi / a * np.arange(n) / n, atol=1e-14)
+        np.testing.assert_allclose(nodes, -0.5 + np.arange(n) / n, atol=1e-15)
     kx, ky, kz = grid.cartesian()
+    for k, n in zip((kx[:, 0, 0], ky[0, :, 0], kz[0, 0, :]), (8, 6, 10)):
+        np.testing.assert_allclose(k, -np.pi / a + 2 * np.pi / a * np.arange(n) / n, atol=1e-14)
     w = grid.weight()
     volume = (2 * np.pi / a) ** 3
     f = (1 + np.cos(a * kx) * np.cos(2 * a * ky) + np.sin(a * kx) ** 2 * np.cos(a * kz) ** 2

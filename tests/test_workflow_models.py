@@ -20,7 +20,8 @@ def test_lattice_model_end_to_end(workspace):
     with xr.open_dataset(workspace.root / "results/tables/valley1.nc") as table:
         assert table.attrs["grid_kind"] == "brillouin_zone"
         # the grid is the whole zone [-pi/a, pi/a)^3 (a = 1)
-        assert np.isclose(float(table["k1"].min()), -np.pi)
+        assert np.isclose(float(table["k1"].min()), -0.5)  # reduced coordinate u1 = kx a / 2π
+        assert np.isclose(float(table["kx"].min()), -np.pi)
         assert np.isclose(float(table["weight"].sum()), (2 * np.pi) ** 3)
 
 

@@ -7,7 +7,12 @@ A grid is the product of three 1-D axes (u1, u2, u3) mapped to Cartesian k:
   polynomials of low degree in φ, so a handful of φ nodes integrate it exactly and all resolution
   goes to (ρ, k_z): the grid that converges fastest for it (see the convergence study).
 * ``cartesian`` — a box (k_x, k_y, k_z), for user models without rotational structure.
-* ``brillouin_zone`` — the periodic cube [−π/a, π/a)³ of a lattice model.
+* ``brillouin_zone`` — the whole Brillouin zone of a lattice model, in reduced coordinates
+  u_a ∈ [−½, ½) (periodic, period 1): k = Σ_a u_a b_a with the reciprocal vectors b_a (rows of
+  B = 2π A^{−T}, A the lattice vectors as rows), Jacobian |det B| = (2π)³/V_cell. For the cubic
+  lattice of ``kind: lattice``, B = (2π/a) 𝟙 and the nodes are those of the cube [−π/a, π/a)³.
+
+Each grid records its ``basis`` B (rows ∂k/∂u_a; the identity for the other kinds).
 
 Weights: trapezoid rule on each (possibly non-uniform) axis, periodic where the axis is, times the
 Jacobian, so that ``Σ weight · F ≈ ∫ d³k F``.
@@ -33,7 +38,7 @@ KINDS = ("cylindrical", "cartesian", "brillouin_zone")
 AXIS_NAMES = {
     "cylindrical": ("rho", "phi", "kz"),
     "cartesian": ("kx", "ky", "kz"),
-    "brillouin_zone": ("kx", "ky", "kz"),
+    "brillouin_zone": ("u1", "u2", "u3"),
 }
 AXIS_LONG_NAMES = {
     "rho": "in-plane radial momentum rho = sqrt(kx^2 + ky^2)",
@@ -41,6 +46,9 @@ AXIS_LONG_NAMES = {
     "kx": "crystal momentum along x",
     "ky": "crystal momentum along y",
     "kz": "crystal momentum along z",
+    "u1": "reduced crystal momentum along b1 (k = u1 b1 + u2 b2 + u3 b3)",
+    "u2": "reduced crystal momentum along b2 (k = u1 b1 + u2 b2 + u3 b3)",
+    "u3": "reduced crystal momentum along b3 (k = u1 b1 + u2 b2 + u3 b3)",
 }
 
 
@@ -50,12 +58,24 @@ class GridError(ValueError):
 
 @dataclass(frozen=True)
 class KGrid:
-    """A product k-grid: node coordinates, 1-D weights and periods of its three axes."""
+    """A product k-grid: node coordinates, 1-D weights and periods of its three axes.
+
+    ``basis`` (3, 3): rows ∂k/∂u_a of the linear kinds (k = Σ_a u_a basis[a]); ``None`` gives the
+    identity. Only ``brillouin_zone`` grids use another (the reciprocal vectors b_a).
+    """
 
     kind: str
     axes: tuple[np.ndarray, np.ndarray, np.ndarray]
     axis_weights: tuple[np.ndarray, np.ndarray, np.ndarray]
     periods: tuple[float | None, float | None, float | None]
+    basis: np.ndarray | None = None
+
+    def __post_init__(self):
+        basis = np.eye(3) if self.basis is None else np.array(self.basis, float)
+        if basis.shape != (3, 3) or not np.isfinite(basis).all() or np.linalg.det(basis) == 0:
+            raise GridError(f"k-grid basis must be a finite, invertible 3 x 3 matrix, got "
+                            f"{np.asarray(self.basis).tolist()}")
+        object.__setattr__(self, "basis", basis)
 
     @property
     def names(self) -> tuple[str, str, str]:
@@ -74,13 +94,21 @@ class KGrid:
         u1, u2, u3 = np.meshgrid(self.axes[0][k1], self.axes[1], self.axes[2], indexing="ij")
         if self.kind == "cylindrical":
             return u1 * np.cos(u2), u1 * np.sin(u2), u3
-        return u1, u2, u3
+        if np.array_equal(self.basis, np.eye(3)):
+            return u1, u2, u3
+        b = self.basis
+        return tuple(u1 * b[0, c] + u2 * b[1, c] + u3 * b[2, c] for c in range(3))
 
     def jacobian(self, k1=slice(None)):
-        """|∂k/∂u| at the nodes, shape (n1', n2, n3)."""
+        """|∂k/∂u| at the nodes, shape (n1', n2, n3): ρ on a cylinder, else |det basis|."""
         u1 = self.axes[0][k1][:, None, None]
         shape = (len(u1), len(self.axes[1]), len(self.axes[2]))
-        return np.broadcast_to(np.abs(u1) if self.kind == "cylindrical" else 1.0, shape)
+        return np.broadcast_to(np.abs(u1) if self.kind == "cylindrical" else self._volume, shape)
+
+    @property
+    def _volume(self) -> float:
+        """|det basis|: the k-volume of a unit cell of the (linear) u-coordinates."""
+        return float(abs(np.linalg.det(self.basis)))
 
     def weight(self, k1=slice(None)):
         """Quadrature weights (units k³) with Σ weight·F ≈ ∫ d³k F, shape (n1', n2, n3).
@@ -91,7 +119,7 @@ class KGrid:
         the ρ = 0 node (J = 0 there), making the radial rule O(h⁴) at the axis.
         """
         w1, w2, w3 = self.axis_weights
-        radial = w1 * (np.abs(self.axes[0]) if self.kind == "cylindrical" else 1.0)
+        radial = w1 * (np.abs(self.axes[0]) if self.kind == "cylindrical" else self._volume)
         if self.kind == "cylindrical" and self.axes[0][0] == 0.0:
             radial = radial.copy()
             radial[0] = w1[0] ** 2 / 3  # h₀²/12 with the trapezoid weight w1[0] = h₀/2
@@ -106,8 +134,7 @@ class KGrid:
             out[1, 0], out[1, 1] = -u1 * np.sin(u2), u1 * np.cos(u2)
             out[2, 2] = 1.0
         else:
-            for a in range(3):
-                out[a, a] = 1.0
+            out[:] = self.basis[:, :, None, None, None]
         return out
 
     def boundary(self) -> np.ndarray:
@@ -130,12 +157,13 @@ class KGrid:
         for a, (name, nodes, weights, period) in enumerate(
             zip(self.names, self.axes, self.axis_weights, self.periods), start=1
         ):
-            units = "rad" if name == "phi" else "Delta/(hbar v)"
+            units = {"phi": "rad", "u1": "1", "u2": "1", "u3": "1"}.get(name, "Delta/(hbar v)")
             coords[f"k{a}"] = (
                 f"k{a}",
                 nodes,
                 {"units": units, "long_name": AXIS_LONG_NAMES[name], "coordinate": name,
-                 **({} if period is None else {"period": float(period)})},
+                 **({} if period is None else {"period": float(period)}),
+                 **({"basis_vector": self.basis[a - 1]} if self.kind == "brillouin_zone" else {})},
             )
             data[f"weight{a}"] = (
                 f"k{a}",
@@ -154,11 +182,17 @@ class KGrid:
             raise GridError(f"k-grid dataset has grid_kind {kind!r}, expected one of {KINDS}")
         periods = [ds[f"k{a}"].attrs.get("period") for a in (1, 2, 3)]
         periods = [None if p is None else float(p) for p in periods]
+        vectors = [ds[f"k{a}"].attrs.get("basis_vector") for a in (1, 2, 3)]
+        if kind == "brillouin_zone" and any(v is None for v in vectors):
+            raise GridError("a brillouin_zone k-grid dataset needs the attribute basis_vector "
+                            f"(the reciprocal vector b_a) on k1, k2 and k3; it is missing on "
+                            f"k{1 + [v is None for v in vectors].index(True)}")
         return cls(
             kind,
             tuple(np.asarray(ds[f"k{a}"].values, float) for a in (1, 2, 3)),
             tuple(np.asarray(ds[f"weight{a}"].values, float) for a in (1, 2, 3)),
             tuple(periods),
+            None if kind != "brillouin_zone" else np.array(vectors, float).reshape(3, 3),
         )
 
 
@@ -226,7 +260,8 @@ def build_kgrid(model, kind, n, window, *, omega_range=None, eta=None, points_pe
     if kind == "cylindrical" and n[1] < 3:
         raise GridError(f"kgrid.n[1] (azimuthal nodes) must be >= 3 on a cylindrical grid, got {n[1]}: "
                         "fewer cannot integrate cos^2(phi)")
-    periods = _periods(kind, model)
+    periods = _periods(kind)
+    basis = reciprocal_basis(model) if kind == "brillouin_zone" else None
     bounds = []
     for a, period in enumerate(periods):
         if period is not None:
@@ -241,8 +276,8 @@ def build_kgrid(model, kind, n, window, *, omega_range=None, eta=None, points_pe
     if points_per_eta and omega_range is not None:
         if not eta or eta <= 0:
             raise GridError(f"ndd.eta must be > 0 to refine the k-grid, got {eta!r}")
-        uniform = _refine(model, kind, bounds, periods, n, omega_range, eta, points_per_eta,
-                          probe_points)
+        uniform = _refine(model, kind, basis, bounds, periods, n, omega_range, eta,
+                          points_per_eta, probe_points)
     axes = tuple(uniform)
     size = int(np.prod([len(a) for a in axes]))
     if size > max_points:
@@ -252,31 +287,43 @@ def build_kgrid(model, kind, n, window, *, omega_range=None, eta=None, points_pe
             "kgrid.points_per_eta or kgrid.n, or raise kgrid.max_points"
         )
     weights = tuple(trapezoid_weights(a, p) for a, p in zip(axes, periods))
-    return KGrid(kind, axes, weights, periods)
+    return KGrid(kind, axes, weights, periods, basis)
 
 
-def _periods(kind, model):
+def _periods(kind):
     if kind == "cylindrical":
         return (None, 2 * np.pi, None)
     if kind == "brillouin_zone":
-        a = getattr(model, "lattice_constant", None)
-        if a is None:
-            raise GridError("kgrid.kind brillouin_zone needs a lattice model (model.lattice_constant)")
-        return (2 * np.pi / a,) * 3
+        return (1.0,) * 3  # reduced coordinates
     return (None, None, None)
+
+
+def reciprocal_basis(model) -> np.ndarray:
+    """Rows b_1, b_2, b_3 of a lattice model: its ``reciprocal_vectors``, or (2π/a) 𝟙 for a
+    cubic lattice given by ``lattice_constant`` a."""
+    vectors = getattr(model, "reciprocal_vectors", None)
+    if vectors is not None:
+        return np.array(vectors, float)
+    a = getattr(model, "lattice_constant", None)
+    if a is None:
+        raise GridError("kgrid.kind brillouin_zone needs a lattice model (one with "
+                        "reciprocal_vectors, or model.lattice_constant)")
+    return 2 * np.pi / float(a) * np.eye(3)
 
 
 def _uniform(lo, hi, count, periodic):
     return np.linspace(lo, hi, count, endpoint=not periodic)
 
 
-def _refine(model, kind, bounds, periods, n, omega_range, eta, points_per_eta, probe_points):
+def _refine(model, kind, basis, bounds, periods, n, omega_range, eta, points_per_eta,
+            probe_points):
     """Axes whose node density resolves the transition energies in the window finer than η."""
     probe_axes = [
         _uniform(lo, hi, max(count, probe), p is not None)
         for (lo, hi), count, probe, p in zip(bounds, n, probe_points, periods)
     ]
-    probe = KGrid(kind, tuple(probe_axes), tuple(np.ones(len(a)) for a in probe_axes), periods)
+    probe = KGrid(kind, tuple(probe_axes), tuple(np.ones(len(a)) for a in probe_axes), periods,
+                  basis)
     kx, ky, kz = probe.cartesian()
     geometry = band_geometry(model, kx.ravel(), ky.ravel(), kz.ravel())
     energy = geometry["energy"].reshape((-1,) + probe.shape)
@@ -328,7 +375,8 @@ def requirements(config: dict) -> dict:
 
 def default_kind(model_kind: str) -> str:
     """The grid kind that suits a model kind."""
-    return {"valley": "cylindrical", "lattice": "brillouin_zone"}.get(model_kind, "cartesian")
+    return {"valley": "cylindrical", "lattice": "brillouin_zone",
+            "wannier90": "brillouin_zone"}.get(model_kind, "cartesian")
 
 
 def grid_from_config(model, model_kind: str, kgrid_config: dict, needs: dict) -> KGrid:
@@ -380,7 +428,7 @@ def slabs(grid: KGrid, slab_points: int):
 
     def sub(index, axis1):
         return KGrid(grid.kind, (axis1,) + grid.axes[1:], (weights[index],) + grid.axis_weights[1:],
-                     (None,) + grid.periods[1:])
+                     (None,) + grid.periods[1:], grid.basis)
 
     for start in range(0, n1, rows):
         first = max(start - 1, 0)

@@ -15,13 +15,18 @@ gradient, which :mod:`qmdipole.geometry` uses for its closed-form path.
 called with ``options`` (a dict) merged with the valley entry, and must return an object with the
 two calls above and an ``n_bands`` attribute (subclassing :class:`Model` or :class:`TwoBandModel`
 is the easy way). See ``examples/user_model.py``.
+
+``kind: wannier90`` reads a Wannier90 tight-binding model (:mod:`qmdipole.wannier90`) from
+``hr_file``; the whole model is one component (the pipeline's single "valley").
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -206,6 +211,49 @@ def _check_positive(**values):
             raise ModelError(f"model.{key} must be > 0, got {value!r}")
 
 
+def wannier90_files(model_config: dict) -> dict[str, Path]:
+    """The files of a ``kind: wannier90`` model, each checked to exist (paths as given, relative
+    to the run directory): ``hr_file``; ``centres_file`` (the key, else ``seed_centres.xyz``
+    beside the hr file when present); ``wsvec_file`` (``seed_wsvec.dat`` when present);
+    ``tb_file`` (``seed_tb.dat``, only read when ``model.lattice_vectors`` is not given)."""
+    from .wannier90 import seed_files
+
+    hr_file = model_config.get("hr_file")
+    if not hr_file:
+        raise ModelError("model.hr_file must name the seedname_hr.dat file for kind: wannier90")
+    files = {"hr_file": Path(hr_file)}
+    if model_config.get("centres_file"):
+        files["centres_file"] = Path(model_config["centres_file"])
+    for key, path in files.items():
+        if not path.is_file():
+            raise ModelError(f"model.{key}: no such file {str(path)!r} (paths are relative to "
+                             "the run directory)")
+    companions = seed_files(files["hr_file"])
+    files = {**{k: v for k, v in companions.items() if k != "tb_file"}, **files}
+    if model_config.get("lattice_vectors") is None:
+        if "tb_file" not in companions:
+            raise ModelError(
+                f"model.lattice_vectors is not given and no seedname_tb.dat lies beside "
+                f"model.hr_file {str(hr_file)!r}: set model.lattice_vectors (rows a1, a2, a3 in Å)")
+        files["tb_file"] = companions["tb_file"]
+    return files
+
+
+def wannier90_digests(model_config: dict) -> dict[str, str]:
+    """SHA-256 of each file of a ``kind: wannier90`` model, by its key (where it lies does not
+    count): the model changes exactly when one of these does."""
+    return {key: hashlib.sha256(path.read_bytes()).hexdigest()
+            for key, path in sorted(wannier90_files(model_config).items())}
+
+
+def components(model_config: dict) -> list[dict]:
+    """The ``valleys`` the pipeline runs for ``model_config``: one entry per valley, and a single
+    empty entry for ``kind: wannier90`` (the whole model is one component; ``valleys`` unused)."""
+    if model_config.get("kind") == "wannier90":
+        return [{}]
+    return list(model_config.get("valleys") or [])
+
+
 def valley_parameters(model_config: dict, valley: int) -> dict:
     """The parameters of valley ``valley`` (0-based): the valley entry over the global keys."""
     valleys = model_config.get("valleys") or []
@@ -227,6 +275,10 @@ def valley_section(model_config: dict, valley: int) -> dict:
 def build_model(model_config: dict, valley: int) -> Model:
     """The model of one valley from the ``model:`` section of the config."""
     kind = model_config.get("kind", "valley")
+    if kind == "wannier90":
+        if valley != 0:
+            raise ModelError(f"a kind: wannier90 model is one component (valley 0), not {valley}")
+        return _wannier90_model(model_config)
     params = valley_parameters(model_config, valley)
     keys = ("delta", "vprime", "tau", "v", "mass")
     if kind == "valley":
@@ -236,7 +288,18 @@ def build_model(model_config: dict, valley: int) -> Model:
         return LatticeValleyModel(**{k: params[k] for k in keys if k in params}, lattice_constant=a)
     if kind == "python":
         return _import_model(model_config, params)
-    raise ModelError(f"model.kind must be one of valley, lattice, python; got {kind!r}")
+    raise ModelError(f"model.kind must be one of valley, lattice, python, wannier90; got {kind!r}")
+
+
+def _wannier90_model(model_config: dict) -> Model:
+    from .wannier90 import Wannier90Model
+
+    files = wannier90_files(model_config)
+    mp_grid = model_config.get("mp_grid")
+    return Wannier90Model.from_files(
+        files["hr_file"], files.get("centres_file"), files.get("wsvec_file"),
+        lattice_vectors=model_config.get("lattice_vectors"),
+        mp_grid=None if mp_grid is None else tuple(mp_grid))
 
 
 def _import_model(model_config: dict, params: dict) -> Model:

@@ -57,6 +57,13 @@ def check_config(config, schema):
         raise WorkflowError(
             f"invalid configuration: {key.lstrip('.') or '(top level)'}: {cause.message}"
         ) from None
+    # kind: wannier90 is one component; its files must exist (checked here, at dry run too)
+    config["model"]["valleys"] = qmdipole.models.components(config["model"])
+    if config["model"]["kind"] == "wannier90":
+        try:
+            qmdipole.models.wannier90_files(config["model"])
+        except qmdipole.models.ModelError as err:
+            raise WorkflowError(f"invalid configuration: {err}") from None
     problems = qmdipole.config.problems(config)
     if problems:
         raise WorkflowError("invalid configuration: " + "; ".join(problems))
@@ -80,8 +87,14 @@ def code(*modules, data=()):
 
 def model_code():
     """Content digest of a kind: python model's own source (its module and what that imports from
-    the run directory); built-in models are covered by code("models")."""
+    the run directory), or of a kind: wannier90 model's files; built-in models are covered by
+    code("models")."""
     model = config["model"]
+    if model.get("kind") == "wannier90":
+        try:
+            return qmdipole.models.wannier90_digests(model)
+        except qmdipole.models.ModelError as err:
+            raise WorkflowError(f"invalid configuration: {err}") from None
     if model.get("kind") != "python":
         return "built-in"
     try:
