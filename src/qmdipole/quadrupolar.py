@@ -12,6 +12,11 @@ over the tetrahedra, at a cost that tends to O(N_k + N_μ log N_μ) as the μ gr
 
 T > 0: γ(μ, T) = ∫ dE (−∂f/∂E)(E − μ) γ(E, T = 0), the exact identity that follows from
 f′(ε) = ∫ dE f′(E) δ(ε − E); the T = 0 curve is evaluated on an energy grid fine against T.
+
+Every curve NAME comes with NAME_error, an absolute estimate of its grid error: at T = 0 from
+the same reduction on the table's half-density subgrid (Richardson, :mod:`qmdipole.errors`),
+sampled on an energy grid fine against the subgrid's energy step w; at T > 0 the thermal average
+of the T = 0 estimate (a bound if the T = 0 estimate is one: −∂f/∂E > 0).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ T0_ERROR = (
     "subgrid of the same table (every other node of each axis but the azimuth of a cylindrical "
     "grid), error_window = its largest energy step between neighbouring nodes"
 )
+LEVELS_PER_WINDOW = 8  # samples of γ_h − γ_2h per error window (its oscillations are ~ a window wide)
 FINITE_T_ERROR = "thermal convolution (as for the curve) of the T = 0 error estimate of gamma_xxz"
 
 
@@ -96,25 +102,26 @@ def gamma_tensor(ds: xr.Dataset, levels, slab_points=2**18) -> np.ndarray:
     return tensor
 
 
-def gamma_tensor_error(ds: xr.Dataset, levels, tensor, slab_points=2**18, *, energy=None,
-                       levels_per_window=8):
-    """Absolute error of ``tensor = gamma_tensor(ds, levels)`` and the window w it used.
+def error_window(grid: KGrid, energy, lo: float, hi: float) -> float:
+    """w: the half-density subgrid's largest energy step between neighbouring nodes, over the
+    node pairs spanning energies in [lo, hi] (:func:`qmdipole.errors.energy_resolution`)."""
+    _, index = grid.half_density()
+    return errors.energy_resolution(energy[np.ix_(np.arange(len(energy)), *index)], lo, hi)
+
+
+def gamma_tensor_error(ds: xr.Dataset, levels, tensor, width: float,
+                       slab_points=2**18) -> np.ndarray:
+    """Absolute error of ``tensor = gamma_tensor(ds, levels)``, array (j, i, k, level).
 
     γ on the half-density subgrid (:func:`qmdipole.kgrid.half_density_table`) at the levels
-    nearest to a spacing w/``levels_per_window`` (w the subgrid's largest energy step,
-    :func:`qmdipole.errors.energy_resolution`; all levels if they are sparser) gives the
-    Richardson estimate of :func:`qmdipole.errors.estimate`. ``energy``: the table's energies if
-    already loaded.
+    nearest to a spacing w/LEVELS_PER_WINDOW (``width`` = w of :func:`error_window`) gives the
+    Richardson estimate of :func:`qmdipole.errors.estimate`, spread over |λ′ − λ| <= w.
     """
     levels = np.asarray(levels, float)
-    _, index = KGrid.from_dataset(ds).half_density()
-    energy = ds["energy"].values if energy is None else energy
-    width = errors.energy_resolution(energy[np.ix_(np.arange(len(energy)), *index)],
-                                     levels[0], levels[-1])
-    marks = np.arange(levels[0], levels[-1], width / levels_per_window) if width > 0 else levels
+    marks = np.arange(levels[0], levels[-1], width / LEVELS_PER_WINDOW) if width > 0 else levels
     pick = np.unique(np.append(np.searchsorted(levels, marks), len(levels) - 1))
     coarse = gamma_tensor(half_density_table(ds), levels[pick], slab_points)
-    return errors.estimate(levels, tensor, levels[pick], coarse, width), width
+    return errors.estimate(levels, tensor, levels[pick], coarse, width)
 
 
 def thermal_average(curve_energy, curve, mu, temperature):
@@ -136,16 +143,20 @@ def gamma_from_table(table, *, mu, temperatures=(), slab_points=2**18) -> xr.Dat
     grid = KGrid.from_dataset(ds)
     energy = ds["energy"].values
 
-    spacing = np.min(np.diff(mu)) if len(mu) > 1 else 0.01
     reach = 20 * max(temperatures, default=0.0)
+    lo, hi = mu[0] - reach, mu[-1] + reach
+    width = error_window(grid, energy, lo, hi)
+    spacing = np.min(np.diff(mu)) if len(mu) > 1 else 0.01
     if temperatures:
         spacing = min(spacing, min(temperatures) / 4)
-    levels = np.arange(mu[0] - reach, mu[-1] + reach + spacing / 2, spacing)
+    if width > 0:
+        spacing = min(spacing, width / LEVELS_PER_WINDOW)
+    levels = np.arange(lo, hi + spacing / 2, spacing)
     levels = np.unique(np.concatenate([levels, mu]))
     check_energy_window(grid, energy, levels[0], levels[-1])
 
     tensor = gamma_tensor(ds, levels, slab_points)
-    tensor_error, width = gamma_tensor_error(ds, levels, tensor, slab_points, energy=energy)
+    tensor_error = gamma_tensor_error(ds, levels, tensor, width, slab_points)
     on_mu = np.searchsorted(levels, mu)
     gamma_xxz, gamma_xxz_error = tensor[0, 0, 2], tensor_error[0, 0, 2]
 
