@@ -36,15 +36,13 @@ GAMMA_UNIT = 2 / np.pi  # (e²/ħ)/(8π³) in units of e²/(16π²ħ)
 DIRS = ("x", "y", "z")
 PAIRS = tuple(itertools.combinations_with_replacement(range(3), 2))  # (j, k) with j <= k
 TABLE_VARIABLES = ("energy", "velocity", "quantum_metric")
-
-
+LEVELS_PER_WINDOW = 8  # samples of γ_h − γ_2h per error window (its oscillations are ~ a window wide)
 T0_ERROR = (
     f"Richardson: {errors.SAFETY:g} x max over |mu' - mu| <= error_window of "
     f"|gamma_h(mu') - gamma_2h(mu')| / (2^{errors.ORDER} - 1), gamma_2h on the half-density "
     "subgrid of the same table (every other node of each axis but the azimuth of a cylindrical "
     "grid), error_window = its largest energy step between neighbouring nodes"
 )
-LEVELS_PER_WINDOW = 8  # samples of γ_h − γ_2h per error window (its oscillations are ~ a window wide)
 FINITE_T_ERROR = "thermal convolution (as for the curve) of the T = 0 error estimate of gamma_xxz"
 
 
@@ -131,7 +129,11 @@ def thermal_average(curve_energy, curve, mu, temperature):
 
 
 def gamma_from_table(table, *, mu, temperatures=(), slab_points=2**18) -> xr.Dataset:
-    """γ_jik(μ) at T = 0 (whole tensor) and γ_xxz(μ, T) at the given temperatures, one valley."""
+    """γ_jik(μ) at T = 0 (whole tensor) and γ_xxz(μ, T) at the given temperatures, one valley.
+
+    Each curve NAME comes with NAME_error (absolute, same units; see the module docstring). The
+    energy levels are spaced by at most the μ spacing, T/4 and w/LEVELS_PER_WINDOW.
+    """
     mu = np.asarray(mu, float)
     temperatures = [float(t) for t in temperatures]
     if mu.ndim != 1 or len(mu) < 1 or np.any(np.diff(mu) <= 0):
