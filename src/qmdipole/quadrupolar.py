@@ -12,6 +12,11 @@ over the tetrahedra, at a cost that tends to O(N_k + N_μ log N_μ) as the μ gr
 
 T > 0: γ(μ, T) = ∫ dE (−∂f/∂E)(E − μ) γ(E, T = 0), the exact identity that follows from
 f′(ε) = ∫ dE f′(E) δ(ε − E); the T = 0 curve is evaluated on an energy grid fine against T.
+
+Every curve NAME comes with NAME_error, an absolute estimate of its grid error: at T = 0 from
+the same reduction on the table's half-density subgrid (Richardson, :mod:`qmdipole.errors`),
+sampled on an energy grid fine against the subgrid's energy step w; at T > 0 the thermal average
+of the T = 0 estimate (a bound if the T = 0 estimate is one: −∂f/∂E > 0).
 """
 
 from __future__ import annotations
@@ -21,15 +26,24 @@ import itertools
 import numpy as np
 import xarray as xr
 
+from . import errors
 from .fermi import fermi_derivative, grid_mirror
 from .io import open_dataset
-from .kgrid import KGrid, slabs
+from .kgrid import KGrid, half_density_table, slabs
 from .tetrahedron import fermi_surface_integral
 
 GAMMA_UNIT = 2 / np.pi  # (e²/ħ)/(8π³) in units of e²/(16π²ħ)
 DIRS = ("x", "y", "z")
 PAIRS = tuple(itertools.combinations_with_replacement(range(3), 2))  # (j, k) with j <= k
 TABLE_VARIABLES = ("energy", "velocity", "quantum_metric")
+LEVELS_PER_WINDOW = 8  # samples of γ_h − γ_2h per error window (its oscillations are ~ a window wide)
+T0_ERROR = (
+    f"Richardson: {errors.SAFETY:g} x max over |mu' - mu| <= error_window of "
+    f"|gamma_h(mu') - gamma_2h(mu')| / (2^{errors.ORDER} - 1), gamma_2h on the half-density "
+    "subgrid of the same table (every other node of each axis but the azimuth of a cylindrical "
+    "grid), error_window = its largest energy step between neighbouring nodes"
+)
+FINITE_T_ERROR = "thermal convolution (as for the curve) of the T = 0 error estimate of gamma_xxz"
 
 
 class WindowError(ValueError):
@@ -76,6 +90,38 @@ def fermi_surface_dipoles(ds: xr.Dataset, levels, slab_points=2**18):
     return out
 
 
+def gamma_tensor(ds: xr.Dataset, levels, slab_points=2**18) -> np.ndarray:
+    """γ_jik(λ) at T = 0 for every level λ, array (j, i, k, level) in e²/(16π²ħ)."""
+    dipoles = fermi_surface_dipoles(ds, levels, slab_points).sum(axis=0)  # (i, pair, level)
+    tensor = np.empty((3, 3, 3, len(levels)))
+    for p, (j, k) in enumerate(PAIRS):
+        for i in range(3):
+            tensor[j, i, k] = tensor[k, i, j] = -GAMMA_UNIT * dipoles[i, p]
+    return tensor
+
+
+def error_window(grid: KGrid, energy, lo: float, hi: float) -> float:
+    """w: the half-density subgrid's largest energy step between neighbouring nodes, over the
+    node pairs spanning energies in [lo, hi] (:func:`qmdipole.errors.energy_resolution`)."""
+    _, index = grid.half_density()
+    return errors.energy_resolution(energy[np.ix_(np.arange(len(energy)), *index)], lo, hi)
+
+
+def gamma_tensor_error(ds: xr.Dataset, levels, tensor, width: float,
+                       slab_points=2**18) -> np.ndarray:
+    """Absolute error of ``tensor = gamma_tensor(ds, levels)``, array (j, i, k, level).
+
+    γ on the half-density subgrid (:func:`qmdipole.kgrid.half_density_table`) at the levels
+    nearest to a spacing w/LEVELS_PER_WINDOW (``width`` = w of :func:`error_window`) gives the
+    Richardson estimate of :func:`qmdipole.errors.estimate`, spread over |λ′ − λ| <= w.
+    """
+    levels = np.asarray(levels, float)
+    marks = np.arange(levels[0], levels[-1], width / LEVELS_PER_WINDOW) if width > 0 else levels
+    pick = np.unique(np.append(np.searchsorted(levels, marks), len(levels) - 1))
+    coarse = gamma_tensor(half_density_table(ds), levels[pick], slab_points)
+    return errors.estimate(levels, tensor, levels[pick], coarse, width)
+
+
 def thermal_average(curve_energy, curve, mu, temperature):
     """∫ dE (−∂f/∂E)(E − μ) curve(E) by the trapezoid rule on the curve's energies."""
     kernel = -fermi_derivative(curve_energy[None, :], mu[:, None], temperature)
@@ -83,7 +129,11 @@ def thermal_average(curve_energy, curve, mu, temperature):
 
 
 def gamma_from_table(table, *, mu, temperatures=(), slab_points=2**18) -> xr.Dataset:
-    """γ_jik(μ) at T = 0 (whole tensor) and γ_xxz(μ, T) at the given temperatures, one valley."""
+    """γ_jik(μ) at T = 0 (whole tensor) and γ_xxz(μ, T) at the given temperatures, one valley.
+
+    Each curve NAME comes with NAME_error (absolute, same units; see the module docstring). The
+    energy levels are spaced by at most the μ spacing, T/4 and w/LEVELS_PER_WINDOW.
+    """
     mu = np.asarray(mu, float)
     temperatures = [float(t) for t in temperatures]
     if mu.ndim != 1 or len(mu) < 1 or np.any(np.diff(mu) <= 0):
@@ -95,29 +145,45 @@ def gamma_from_table(table, *, mu, temperatures=(), slab_points=2**18) -> xr.Dat
     grid = KGrid.from_dataset(ds)
     energy = ds["energy"].values
 
-    spacing = np.min(np.diff(mu)) if len(mu) > 1 else 0.01
     reach = 20 * max(temperatures, default=0.0)
+    lo, hi = mu[0] - reach, mu[-1] + reach
+    width = error_window(grid, energy, lo, hi)
+    spacing = np.min(np.diff(mu)) if len(mu) > 1 else 0.01
     if temperatures:
         spacing = min(spacing, min(temperatures) / 4)
-    levels = np.arange(mu[0] - reach, mu[-1] + reach + spacing / 2, spacing)
+    if width > 0:
+        spacing = min(spacing, width / LEVELS_PER_WINDOW)
+    levels = np.arange(lo, hi + spacing / 2, spacing)
     levels = np.unique(np.concatenate([levels, mu]))
     check_energy_window(grid, energy, levels[0], levels[-1])
 
-    dipoles = fermi_surface_dipoles(ds, levels, slab_points).sum(axis=0)  # (i, pair, level)
+    tensor = gamma_tensor(ds, levels, slab_points)
+    tensor_error = gamma_tensor_error(ds, levels, tensor, width, slab_points)
     on_mu = np.searchsorted(levels, mu)
-    tensor = np.empty((3, 3, 3, len(levels)))  # (j, i, k)
-    for p, (j, k) in enumerate(PAIRS):
-        for i in range(3):
-            tensor[j, i, k] = tensor[k, i, j] = -GAMMA_UNIT * dipoles[i, p]
-    gamma_xxz = tensor[0, 0, 2]
+    gamma_xxz, gamma_xxz_error = tensor[0, 0, 2], tensor_error[0, 0, 2]
 
+    shape = (len(temperatures), len(mu))
     finite = np.array([thermal_average(levels, gamma_xxz, mu, t) for t in temperatures])
+    finite_error = np.array([thermal_average(levels, gamma_xxz_error, mu, t) for t in temperatures])
     unit = "e^2/(16 pi^2 hbar)"
+    names = {
+        "gamma_xxz": "quadrupolar current coefficient gamma_xxz at T = 0 (Eq. 10)",
+        "gamma": "quadrupolar current tensor gamma_jik at T = 0 (Eq. 10)",
+        "gamma_xxz_temperature": "gamma_xxz at finite temperature (Eq. 10)",
+    }
+    curves = {
+        "gamma_xxz": ("mu", gamma_xxz[on_mu], gamma_xxz_error[on_mu], T0_ERROR),
+        "gamma": (("dir_j", "dir_i", "dir_k", "mu"), tensor[..., on_mu], tensor_error[..., on_mu], T0_ERROR),
+        "gamma_xxz_temperature": (("temperature", "mu"), finite.reshape(shape), finite_error.reshape(shape), FINITE_T_ERROR),
+    }
+    variables = {}
+    for name, (dims, curve, error, method) in curves.items():
+        variables[name] = (dims, curve, {"units": unit, "long_name": names[name]})
+        variables[f"{name}_error"] = (dims, error, errors.attributes(
+            names[name], unit, method, errors.relative_to_peak(error, curve)))
     out = xr.Dataset(
         {
-            "gamma_xxz": ("mu", gamma_xxz[on_mu], {"units": unit, "long_name": "quadrupolar current coefficient gamma_xxz at T = 0 (Eq. 10)"}),
-            "gamma": (("dir_j", "dir_i", "dir_k", "mu"), tensor[..., on_mu], {"units": unit, "long_name": "quadrupolar current tensor gamma_jik at T = 0 (Eq. 10)"}),
-            "gamma_xxz_temperature": (("temperature", "mu"), finite.reshape(len(temperatures), len(mu)), {"units": unit, "long_name": "gamma_xxz at finite temperature (Eq. 10)"}),
+            **variables,
             "band_edge_conduction": ((), float(energy[-1].min()), {"units": "Delta", "long_name": "conduction band minimum on the grid"}),
             "band_edge_valence": ((), float(energy[0].max()), {"units": "Delta", "long_name": "valence band maximum on the grid"}),
         },
@@ -129,4 +195,6 @@ def gamma_from_table(table, *, mu, temperatures=(), slab_points=2**18) -> xr.Dat
     )
     out.attrs["fermi_surface_method"] = "linear tetrahedron (T = 0); thermal convolution of the T = 0 curve (T > 0)"
     out.attrs["energy_spacing"] = float(spacing)
+    out.attrs["error_window"] = width
+    out.attrs["error_safety_factor"] = errors.SAFETY
     return out
