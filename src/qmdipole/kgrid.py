@@ -200,7 +200,7 @@ class KGrid:
             index.append(keep if period is not None else np.unique(np.append(keep, n - 1)))
         axes = tuple(nodes[keep] for nodes, keep in zip(self.axes, index))
         weights = tuple(trapezoid_weights(u, p) for u, p in zip(axes, self.periods))
-        return KGrid(self.kind, axes, weights, self.periods), tuple(index)
+        return KGrid(self.kind, axes, weights, self.periods, self.basis), tuple(index)
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset) -> KGrid:
