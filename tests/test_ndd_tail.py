@@ -88,7 +88,7 @@ PARAMETER_SETS = {
     "three valleys": dict(valleys=[{"delta": 1.0, "vprime": -0.7, "tau": 1},
                                    {"delta": 1.3, "vprime": 0.9, "tau": -1},
                                    {"delta": 2.2, "vprime": -1.1, "tau": 1}], mass=3.0, eta=0.1,
-                          omega=(0.2, 4.6, 221)),  # X₁ of valley 3 set by its bands, not by 2ω_max
+                          omega=(0.2, 4.6, 221)),  # X₁ of valleys 2, 3 set by their bands
     # a mass per valley, μ and T inside both gaps (|μ| + 40T enters the split)
     "masses, mu, T": dict(valleys=[{"delta": 0.8, "vprime": 0.5, "tau": 1, "mass": 4.0},
                                    {"delta": 1.2, "vprime": -1.3, "tau": -1, "mass": 1.0}],
@@ -116,7 +116,7 @@ def test_auto_matches_the_full_integral(case):
         assert error <= 5e-3, (p, error)
         start = ds.attrs["high_energy_tail_start"]
         assert ds.attrs["transition_cutoff"] == "none"
-        assert start >= 2 * omega[-1] + 10 * eta
+        assert start >= omega[-1] + 20 * eta
         assert ds.attrs["high_energy_tail_end"] == pytest.approx(1.5 * start)
         assert 0.01 < ds.attrs["high_energy_tail_share"] < 1
         cut = delta_n(spectrum(config, model, table, transition_cutoff=start))
@@ -136,19 +136,20 @@ class LaterSplit(ValleyModel):
 
 
 def test_split_point_does_not_matter():
-    """X₁ → 1.5·X₁: the transitions between the two splits move from the closed form to the grid;
-    Δn moves by ≤ 1e-3 of its peak (measured 2e-5)."""
-    config = make_config(PAPER[:1], eta=0.1, n=(40, 4, 80))
-    (_, ds), = spectra(config)
-    model = LaterSplit(**{k: v for k, v in valley_parameters(config["model"], 0).items()})
-    tail = model.transition_tail(mu=0.0, temperature=0.0, omega_max=config["ndd"]["omega"]["stop"],
+    """X₁ → 1.5·X₁ on one table: the transitions between the two splits move from the closed form
+    to the grid; Δn moves by ≤ 1e-3 of its peak."""
+    config = make_config(PAPER[:1], eta=0.1)
+    params = valley_parameters(config["model"], 0)
+    model, later = ValleyModel(**params), LaterSplit(**params)
+    tail = later.transition_tail(mu=0.0, temperature=0.0, omega_max=config["ndd"]["omega"]["stop"],
                                  eta=config["ndd"]["eta"])
     needs = {**kgrid.requirements(config), "transition_cutoff": tail.end}
-    grid = kgrid.grid_from_config(model, "valley", config["kgrid"], needs)
-    table = tabulate.tabulate(model, grid).compute()
-    (_, later), = spectra(config, tables=[(model, grid, table)])
-    assert later.attrs["high_energy_tail_start"] == pytest.approx(1.5 * ds.attrs["high_energy_tail_start"])
-    change = rel(delta_n(later), delta_n(ds), delta_n(ds))
+    grid = kgrid.grid_from_config(later, "valley", config["kgrid"], needs)
+    table = tabulate.tabulate(later, grid).compute()
+    first, second = (spectrum(config, m, table) for m in (model, later))
+    assert second.attrs["high_energy_tail_start"] == pytest.approx(
+        1.5 * first.attrs["high_energy_tail_start"])
+    change = rel(delta_n(second), delta_n(first), delta_n(first))
     assert change <= 1e-3, f"moving the split changes Delta n by {change:.2e} of its peak"
     print(f"split X1 -> 1.5 X1: max change {change:.1e} of max|Delta n|")
 
@@ -180,10 +181,12 @@ def test_explicit_number_is_a_hard_cutoff():
 # ---------------------------------------------------------------------------------- the tail
 
 def test_tail_quadrature_matches_adaptive_quad():
-    """ndd.tail_delta_n (Gauss–Legendre, mapped to ∞) against scipy quad of its defining integral."""
+    """ndd.tail_delta_n (Gauss–Legendre, mapped to ∞) against scipy quad of its defining integral,
+    with a resonance just below the split."""
     model = ValleyModel(delta=1.0, vprime=-1.2, mass=0.6)
-    tail = model.transition_tail(mu=0.0, temperature=0.0, omega_max=8.0, eta=0.05)
-    omega, eta = np.array([0.3, 2.0, 5.0, 8.0]), 0.05
+    omega, eta = np.array([0.3, 2.0, 5.0, 7.9, 8.0]), 0.02
+    tail = model.transition_tail(mu=0.0, temperature=0.0, omega_max=8.0, eta=eta)
+    assert tail.start == pytest.approx(8.0 + 20 * eta)  # the nearest resonance: 20η below the split
     fast = ndd.tail_delta_n(tail, omega, eta)
 
     def integrand(x, w, part):
@@ -217,7 +220,7 @@ def test_tail_starts_where_every_transition_is_insulating(params, mu, temperatur
     exceed 40 k_BT + Δ/2, so f_v − f_c = 1 there and no Fermi surface is cut by the split."""
     model = ValleyModel(**params)
     tail = model.transition_tail(mu=mu, temperature=temperature, omega_max=omega_max, eta=0.02)
-    assert tail.start >= 2 * omega_max + 0.2 and tail.end == 1.5 * tail.start
+    assert tail.start >= omega_max + 20 * 0.02 and tail.end == 1.5 * tail.start
     energy = np.linspace(tail.start / 2, 20 * tail.start, 20001)[:, None]
     kz = np.sqrt(2 * model.mass * (energy - model.delta)) * np.linspace(-1, 1, 401)[None, :]
     conduction, valence = model.vprime * kz + energy, model.vprime * kz - energy

@@ -185,8 +185,9 @@ class ValleyModel(TwoBandModel):
         With s = √(E − Δ), E − |v'|√(2m) s ≥ c is s² − bs + Δ − c ≥ 0 (b = |v'|√(2m)), true for
         every s ≥ s₊ = (b + √(b² − 4(Δ − c)))/2. Taking c = |μ| + 40 k_BT + Δ/2 (Fermi factors
         below e⁻⁴⁰, and a margin), every transition x ≥ 2(Δ + s₊²) has f_v − f_c = 1 and no
-        Fermi surface. ``start`` is also ≥ 2ω_max + 10η, away from every resonance of the
-        spectrum; ``end`` = 1.5·start. ``None`` for Δ ≤ 0 (the closed form assumes d_z > 0).
+        Fermi surface. ``start`` is also ≥ ω_max + 20η, so that the k-grid holds every resonance
+        x ≈ ω of the spectrum; ``end`` = 1.5·start. ``None`` for Δ ≤ 0 (the closed form assumes
+        d_z > 0).
         """
         if not self.delta > 0:
             return None
@@ -194,7 +195,7 @@ class ValleyModel(TwoBandModel):
         c = abs(mu) + 40 * temperature + 0.5 * self.delta
         disc = b * b - 4 * (self.delta - c)
         s_plus = 0.5 * (b + math.sqrt(disc)) if disc > 0 else 0.0
-        start = max(2 * (self.delta + s_plus**2), 2 * omega_max + 10 * eta)
+        start = max(2 * (self.delta + s_plus**2), omega_max + 20 * eta)
         gbar = functools.partial(analytic.avg_qmd_insulator, delta=self.delta,
                                  vprime=self.vprime, mass=self.mass, v=self.v)
         return TransitionTail(start, 1.5 * start, gbar)
