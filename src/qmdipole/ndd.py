@@ -367,7 +367,7 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
                                 "the k-grid's share tapers smoothly from 1 there to 0 at "
                                 "high_energy_tail_end",
             "high_energy_tail_start": float(tail.start), "high_energy_tail_end": float(tail.end),
-            "high_energy_tail_share": float(np.abs(high).max() / np.abs(delta_n).max()),
+            "high_energy_tail_share": float(np.abs(high).max() / max(np.abs(delta_n).max(), 1e-300)),
         })
     if kubo and n_bands == 2:
         scale = np.abs(delta_n).max()
