@@ -89,7 +89,7 @@ def default_spectra():
     params = [valley_parameters(CONFIG["model"], v) for v in range(len(per_valley))]
     return {"omega": omega_grid(CONFIG), "per_valley": per_valley, "params": params,
             "total": valleys.combine_valleys(per_valley, dim="omega"), "eta": section["eta"],
-            "cutoff": section["transition_cutoff"]}
+            "x_max": None if section["transition_cutoff"] == "auto" else section["transition_cutoff"]}
 
 
 @pytest.mark.slow
@@ -112,14 +112,15 @@ def test_default_avg_qmd_matches_closed_form(default_spectra):
 @pytest.mark.slow
 def test_default_delta_n_matches_reduction(default_spectra):
     """Issue 6 acceptance: Δn (two valleys) within 1 % of max|Δn| over ω in [0.2, 8], against the
-    1-D reduction with the same η and transition cut-off (x_max); also per valley."""
-    omega, eta, cutoff = default_spectra["omega"], default_spectra["eta"], default_spectra["cutoff"]
+    1-D reduction with the same η and transition cut-off (x_max; none for auto, the full
+    integral); also per valley."""
+    omega, eta, x_max = default_spectra["omega"], default_spectra["eta"], default_spectra["x_max"]
     total = complex_delta_n(default_spectra["total"])
     reference = analytic.valley_sum(analytic.delta_n_insulator, omega, default_spectra["params"],
-                                    eta=eta, x_max=cutoff)
+                                    eta=eta, x_max=x_max)
     error = rel(total, reference)
     per_valley = [rel(complex_delta_n(ds),
-                      analytic.delta_n_insulator(omega, eta=eta, x_max=cutoff, **p))
+                      analytic.delta_n_insulator(omega, eta=eta, x_max=x_max, **p))
                   for ds, p in zip(default_spectra["per_valley"], default_spectra["params"])]
     assert error <= 1e-2, f"Delta n: max error {error:.3e} of max|Delta n| (limit 1e-2)"
     assert max(per_valley) <= 1e-2, f"Delta n per valley: max errors {per_valley}"

@@ -33,6 +33,7 @@ import xarray as xr
 
 from .geometry import band_geometry
 from .io import DataError, check_made_for, open_dataset
+from .models import build_model
 
 KINDS = ("cylindrical", "cartesian", "brillouin_zone")
 AXIS_NAMES = {
@@ -409,15 +410,29 @@ def requirements(config: dict) -> dict:
 
     ``energy_range`` holds every chemical potential the reductions use, widened by 20 k_B T so
     that Fermi tails are inside; ``omega_range`` and ``eta`` come from the NDD section.
+    ``transition_cutoff`` is the highest transition energy the grid must hold: a number
+    ``ndd.transition_cutoff`` as given; for ``auto`` on Eq. (14) (kind valley) the largest end of
+    the valleys' closed-form tails (:meth:`~qmdipole.models.ValleyModel.transition_tail`, the
+    split the NDD reduction uses), else ``None`` (no bound known from the config alone).
     """
     gamma = config["quadrupolar_current"]
     ndd = config["ndd"]
     t_max = max([0.0, ndd.get("temperature", 0.0), *gamma.get("temperatures", [])])
     mus = [gamma["mu"]["start"], gamma["mu"]["stop"], ndd.get("mu", 0.0)]
+    cutoff = ndd.get("transition_cutoff", "auto")
+    if cutoff == "auto":
+        cutoff = None
+        if config["model"].get("kind", "valley") == "valley":
+            tails = [build_model(config["model"], valley).transition_tail(
+                mu=ndd.get("mu", 0.0), temperature=ndd.get("temperature", 0.0),
+                omega_max=ndd["omega"]["stop"], eta=ndd["eta"])
+                for valley in range(len(config["model"]["valleys"]))]
+            ends = [tail.end for tail in tails if tail is not None]
+            cutoff = max(ends) if ends else None
     return {
         "energy_range": [min(mus) - 20 * t_max, max(mus) + 20 * t_max],
         "omega_range": [ndd["omega"]["start"], ndd["omega"]["stop"]],
-        "transition_cutoff": ndd["transition_cutoff"],
+        "transition_cutoff": cutoff,
         "eta": ndd["eta"],
     }
 

@@ -23,12 +23,17 @@ is the easy way). See ``examples/user_model.py``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
+
+from . import analytic
 
 PAULI = np.array(
     [[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]], dtype=complex
@@ -37,6 +42,19 @@ PAULI = np.array(
 
 class ModelError(ValueError):
     """A model could not be built or behaves badly (not Hermitian, wrong shapes, ...)."""
+
+
+class TransitionTail(NamedTuple):
+    """Transitions x ≥ ``start`` of an insulating model whose ⟨G⟩(x) (Eq. 13) is known in closed form.
+
+    Every state with transition energy x ≥ ``start`` has f_v − f_c = 1 and no Fermi surface, so its
+    part of Δn is −8π ∫ dx x ⟨G⟩(x)/(x² − z²)² (α). ``avg_qmd`` maps an array of x to ⟨G⟩(x);
+    ``end`` (> start) is where the k-grid's share of the transitions has tapered to zero.
+    """
+
+    start: float
+    end: float
+    avg_qmd: Callable
 
 
 class Model:
@@ -55,6 +73,15 @@ class Model:
         """Cylinder ``(rho_max, kz_min, kz_max)`` holding every state the reductions need.
 
         Models that cannot answer return ``None``; the k-grid then needs an explicit window.
+        """
+        return None
+
+    def transition_tail(self, *, mu: float, temperature: float, omega_max: float,
+                        eta: float) -> TransitionTail | None:
+        """The high-energy transitions of Δn in closed form, or ``None`` (the default: none known).
+
+        Models with unbounded transition energies (continuum models) answer this so that Δn is
+        the model's converged limit rather than that of a transition cut-off.
         """
         return None
 
@@ -155,6 +182,28 @@ class ValleyModel(TwoBandModel):
         room = e_star**2 - d_z**2
         rho_max = np.sqrt(room.max()) / self.v if (room > 0).any() else 0.0
         return float(rho_max), float(kz_min), float(kz_max)
+
+    def transition_tail(self, *, mu, temperature, omega_max, eta):
+        """Transitions x ≥ start in closed form (⟨G⟩ of the insulator, ``analytic.avg_qmd_insulator``).
+
+        States with x = 2E have |k_z| ≤ K(E) = √(2m(E − Δ)), so |ε± − μ| ≥ E − |v'|K(E) − |μ|.
+        With s = √(E − Δ), E − |v'|√(2m) s ≥ c is s² − bs + Δ − c ≥ 0 (b = |v'|√(2m)), true for
+        every s ≥ s₊ = (b + √(b² − 4(Δ − c)))/2. Taking c = |μ| + 40 k_BT + Δ/2 (Fermi factors
+        below e⁻⁴⁰, and a margin), every transition x ≥ 2(Δ + s₊²) has f_v − f_c = 1 and no
+        Fermi surface. ``start`` is also ≥ ω_max + 20η, so that the k-grid holds every resonance
+        x ≈ ω of the spectrum; ``end`` = 1.5·start. ``None`` for Δ ≤ 0 (the closed form assumes
+        d_z > 0).
+        """
+        if not self.delta > 0:
+            return None
+        b = abs(self.vprime) * math.sqrt(2 * self.mass)
+        c = abs(mu) + 40 * temperature + 0.5 * self.delta
+        disc = b * b - 4 * (self.delta - c)
+        s_plus = 0.5 * (b + math.sqrt(disc)) if disc > 0 else 0.0
+        start = max(2 * (self.delta + s_plus**2), omega_max + 20 * eta)
+        gbar = functools.partial(analytic.avg_qmd_insulator, delta=self.delta,
+                                 vprime=self.vprime, mass=self.mass, v=self.v)
+        return TransitionTail(start, 1.5 * start, gbar)
 
 
 

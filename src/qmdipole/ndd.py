@@ -33,6 +33,13 @@ separately.
 a spectral density in the transition energy x = ε_c − ε_v, integrated exactly (no broadening)
 with the linear tetrahedron method.
 
+**High-energy transitions.** A continuum model's transitions are unbounded and, per valley, the
+part of Re Δn above a cut-off X falls only as X^(−1/2). ``transition_cutoff="auto"`` therefore
+splits the x axis with a C^∞ partition of unity: the k-grid carries w(x)·(its deposits), on both
+routes, and the model's closed-form tail (:meth:`~qmdipole.models.Model.transition_tail`, where
+f_v − f_c = 1 exactly) adds −8π ∫ dx (1 − w) x ⟨G⟩(x)/(x² − z²)², Eq. (12) with f′ = 0,
+Δf = −1, G^C_c + G^C_v = 0. A number X is a hard cut-off instead (transitions x > X left out).
+
 **Cost O(N_k + N_ω).** Every k-point deposits its weights on a uniform grid of transition energies
 (spacing η/``bins_per_eta``) with 4-point Lagrange interpolation weights (exact for cubics); the
 kernels are then applied once per bin. The error of this step is that of cubic interpolation of
@@ -62,18 +69,23 @@ class SpectrumError(ValueError):
 
 
 class SpectralAccumulator:
-    """Weights deposited on a uniform grid of transition energies x (cubic Lagrange spreading)."""
+    """Weights deposited on a uniform grid of transition energies x (cubic Lagrange spreading).
 
-    def __init__(self, cutoff: float, spacing: float, names):
-        self.spacing, self.cutoff = spacing, cutoff
-        self.nodes = np.arange(-2, int(np.ceil(cutoff / spacing)) + 4) * spacing
+    Transitions above ``top`` are left out; with ``taper = (start, end)`` (end ≤ top) every
+    deposit is multiplied by :func:`partition_of_unity` w(x), the k-grid's share of x.
+    """
+
+    def __init__(self, top: float, spacing: float, names, taper=None):
+        self.spacing, self.top, self.taper = spacing, top, taper
+        self.nodes = np.arange(-2, int(np.ceil(top / spacing)) + 4) * spacing
         self.sums = {name: np.zeros(len(self.nodes)) for name in names}
 
     def add(self, x, **values):
-        """Deposit ``values`` at transition energies ``x``; those above the cutoff are left out."""
+        """Deposit ``values`` at transition energies ``x`` (times w(x) if tapered)."""
         x = np.asarray(x).ravel()
-        keep = x <= self.cutoff
-        values = {name: np.asarray(value).ravel()[keep] for name, value in values.items()}
+        keep = x <= self.top
+        share = 1.0 if self.taper is None else partition_of_unity(x[keep], *self.taper)
+        values = {name: np.asarray(value).ravel()[keep] * share for name, value in values.items()}
         s = x[keep] / self.spacing + 2.0
         j = np.floor(s).astype(np.int64)
         t = s - j
@@ -87,6 +99,39 @@ class SpectralAccumulator:
         for name, value in values.items():
             for offset, weight in zip((-1, 0, 1, 2), stencil):
                 self.sums[name] += np.bincount(j + offset, weights=value * weight, minlength=size)
+
+
+def partition_of_unity(x, start, end):
+    """C^∞ step w(x): 1 for x ≤ start, 0 for x ≥ end; w = ψ(1 − t)/(ψ(1 − t) + ψ(t)) between,
+    t = (x − start)/(end − start), ψ(t) = exp(−1/t) for t > 0 (every derivative vanishes at both ends).
+    """
+    t = np.clip((np.asarray(x, float) - start) / (end - start), 0.0, 1.0)
+    with np.errstate(divide="ignore"):
+        rising = np.where(t > 0, np.exp(-1 / np.where(t > 0, t, 1.0)), 0.0)
+        falling = np.where(t < 1, np.exp(-1 / np.where(t < 1, 1 - t, 1.0)), 0.0)
+    return falling / (falling + rising)
+
+
+def tail_delta_n(tail, omega, eta, nodes=64):
+    """Δn/α of the transitions the k-grid leaves to ``tail`` (a :class:`~qmdipole.models.TransitionTail`):
+
+        −8π ∫_{start}^∞ dx (1 − w(x)) x ⟨G⟩(x)/(x² − z²)²,   z = ω + iη,
+
+    Eq. (12) with f′ = 0, f_c − f_v = −1 and G^C_c + G^C_v = 0. Gauss–Legendre with ``nodes``
+    nodes on (start, end) and on u = x^(−1/2) ∈ (0, end^(−1/2)), where x⟨G⟩/(x² − z²)² dx is smooth
+    (⟨G⟩ ~ x^(3/2)); 1 − w vanishes to all orders at start ≥ ω + 20η, so a resonance just below
+    the split costs no accuracy (64 nodes: ~1e-12 relative or better).
+    """
+    t, weight = np.polynomial.legendre.leggauss(nodes)
+    start, end = tail.start, tail.end
+    x_body = start + 0.5 * (end - start) * (t + 1)
+    w_body = 0.5 * (end - start) * weight * (1 - partition_of_unity(x_body, start, end))
+    u_max = end**-0.5
+    u = 0.5 * u_max * (t + 1)
+    x_far, w_far = u**-2, 0.5 * u_max * weight * 2 * u**-3
+    x, w = np.concatenate([x_body, x_far]), np.concatenate([w_body, w_far])
+    z2 = (np.asarray(omega, float) + 1j * eta)[:, None] ** 2
+    return -8 * np.pi * ((w * x * tail.avg_qmd(x))[None, :] / (x**2 - z2) ** 2).sum(axis=1)
 
 
 def apply_kernels(acc: SpectralAccumulator, omega, eta, chunk=64):
@@ -160,20 +205,24 @@ def kubo_weights(model, kx, ky, kz, weight, fprime, mu, temperature, dq):
     return pairs
 
 
-def check_window(grid: KGrid, energy, omega_max, eta, mu, temperature, cutoff):
-    """Refuse spectra whose transitions or Fermi surface are cut off by the k-window."""
-    if omega_max + 10 * eta > cutoff:
+def check_window(grid: KGrid, energy, omega_max, eta, mu, temperature, top, label):
+    """Refuse spectra whose transitions or Fermi surface are cut off by the k-window.
+
+    ``top``: the highest transition energy the k-grid must hold (None: no bound); ``label`` says
+    where it comes from, for the messages.
+    """
+    if top is not None and omega_max + 10 * eta > top:
         raise SpectrumError(
-            f"ndd.omega reaches {omega_max:g}, beyond ndd.transition_cutoff - 10 eta = "
-            f"{cutoff - 10 * eta:.4g}: raise ndd.transition_cutoff or lower ndd.omega.stop"
+            f"ndd.omega reaches {omega_max:g}, within 10 eta of the highest transition kept, "
+            f"{label}: raise ndd.transition_cutoff or lower ndd.omega.stop"
         )
     boundary = grid.boundary()
     if not boundary.any():
         return
     x_edge = (energy[-1] - energy[0])[boundary]
-    if x_edge.min() < cutoff:
+    if top is not None and x_edge.min() < top:
         raise SpectrumError(
-            f"ndd.transition_cutoff = {cutoff:g} but the tabulated k-window holds transitions only "
+            f"{label} but the tabulated k-window holds transitions only "
             f"up to {x_edge.min():.4g} at its edge: transitions would be cut off by the grid, not "
             "by the cutoff; enlarge kgrid.window (or use window: auto) or lower the cutoff"
         )
@@ -187,14 +236,47 @@ def check_window(grid: KGrid, energy, omega_max, eta, mu, temperature, cutoff):
             )
 
 
+def resolve_cutoff(grid: KGrid, model, transition_cutoff, *, mu, temperature, omega_max, eta):
+    """What ``ndd.transition_cutoff`` means on this grid: ``(top, tail, label)``.
+
+    A number X is a hard cut-off (transitions x > X left out, ``tail`` None). ``"auto"`` is the
+    model's converged limit: no cut-off on a Brillouin zone (transitions are bounded; ``top``
+    None); on a finite k-window the model's :meth:`~qmdipole.models.Model.transition_tail`
+    takes over the high transitions (``top`` = its end), and a model without one is refused.
+    """
+    if transition_cutoff == "auto":
+        if grid.kind == "brillouin_zone":
+            return None, None, "ndd.transition_cutoff: auto (no cut-off)"
+        tail_of = getattr(model, "transition_tail", None)
+        tail = tail_of(mu=mu, temperature=temperature, omega_max=omega_max, eta=eta) if callable(
+            tail_of) else None
+        if tail is None:
+            raise SpectrumError(
+                f"ndd.transition_cutoff is 'auto' but the model ({getattr(model, 'name', model)!r}) "
+                f"on a finite {grid.kind} k-window offers no closed-form high-energy tail "
+                "(transition_tail): set ndd.transition_cutoff to a number, an explicit UV cut-off "
+                "on the transition energy (the result then depends on it)"
+            )
+        return tail.end, tail, (f"ndd.transition_cutoff: auto (the grid's share of the "
+                                f"transitions ends at {tail.end:.4g})")
+    if isinstance(transition_cutoff, bool) or not isinstance(transition_cutoff, (int, float)) or \
+            not transition_cutoff > 0:
+        raise SpectrumError(f"ndd.transition_cutoff must be 'auto' or a positive number, "
+                            f"got {transition_cutoff!r}")
+    cutoff = float(transition_cutoff)
+    return cutoff, None, f"ndd.transition_cutoff = {cutoff:g}"
+
+
 def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, kubo=True,
-                        dq=1e-4, transition_cutoff=16.0, bins_per_eta=8,
+                        dq=1e-4, transition_cutoff="auto", bins_per_eta=8,
                         slab_points=2**18) -> xr.Dataset:
     """Δn(ω) (Eq. 12, and Eq. 11 if ``kubo``) and ⟨G⟩(ω) (Eq. 13) of one valley's table.
 
-    Transitions above ``transition_cutoff`` (Δ) are left out of Δn: the continuum model's Re Δn
-    has a slowly convergent high-energy background (∝ X^(−1/2) for a cutoff X), so the cutoff is
-    a stated parameter of the result, and the k-window must hold every transition below it.
+    ``transition_cutoff``: ``"auto"`` (default) gives every transition (see :func:`resolve_cutoff`):
+    the continuum model's Re Δn converges only as X^(−1/2) in a cut-off X, so the k-grid carries
+    w(x)·(its deposits), w a C^∞ step from 1 at the tail's start to 0 at its end, and
+    :func:`tail_delta_n` adds the rest in closed form. A number X is an explicit UV cut-off:
+    transitions x > X are left out. The k-window must hold every transition the grid deposits.
     """
     omega = np.asarray(omega, float)
     if omega.ndim != 1 or omega.size < 1 or np.any(np.diff(omega) <= 0) or omega[0] < 0:
@@ -211,14 +293,18 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
     if n_bands != 2 and not kubo:
         raise SpectrumError("Eq. (12) is a two-band formula; set ndd.kubo_check: true for "
                             f"this {n_bands}-band model (the Kubo route is then the result)")
-    check_window(grid, energy, omega.max(), eta, mu, temperature, transition_cutoff)
+    top, tail, label = resolve_cutoff(grid, model, transition_cutoff, mu=mu, temperature=temperature,
+                                      omega_max=omega.max(), eta=eta)
+    check_window(grid, energy, omega.max(), eta, mu, temperature, top, label)
     fprime = np.stack([fermi_surface_weights(grid, e, mu, temperature) for e in energy])
 
     x_all = energy[-1] - energy[0]
     names = ("single", "double")
     spacing = eta / bins_per_eta
-    geometric = SpectralAccumulator(transition_cutoff, spacing, names)
-    kubo_acc = SpectralAccumulator(transition_cutoff, spacing, names) if kubo else None
+    top = float(x_all.max()) if top is None else top  # no cut-off: every transition of the grid
+    taper = None if tail is None else (tail.start, tail.end)
+    geometric = SpectralAccumulator(top, spacing, names, taper)
+    kubo_acc = SpectralAccumulator(top, spacing, names, taper) if kubo else None
     avg = np.zeros(len(omega))
     intraband = 0.0
     mirror = grid_mirror(grid)
@@ -243,13 +329,14 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
                 kubo_acc.add(x_pair, **deposits)
 
     z = omega + 1j * eta
+    high = 0.0 if tail is None else tail_delta_n(tail, omega, eta)
     variables = {}
     if n_bands == 2:
-        delta_n = apply_kernels(geometric, omega, eta)
+        delta_n = apply_kernels(geometric, omega, eta) + high
         variables["avg_qmd"] = (AVG_PREFACTOR * avg, "Delta^2",
                                 "averaged quantum metric dipole <G_zxx,m + G_zxx,n> at lambda = -omega (Eq. 13)")
     if kubo:
-        delta_n_kubo = apply_kernels(kubo_acc, omega, eta)
+        delta_n_kubo = apply_kernels(kubo_acc, omega, eta) + high
         variables["re_delta_n_kubo"] = (delta_n_kubo.real, "alpha", "Re Delta n from the Kubo formula (Eqs. 4, 11)")
         variables["im_delta_n_kubo"] = (delta_n_kubo.imag, "alpha", "Im Delta n from the Kubo formula (Eqs. 4, 11)")
         if n_bands != 2:
@@ -267,8 +354,21 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
     )
     out["optical_gap"] = ((), float(x_all.min()), {"units": "Delta", "long_name": "minimum transition energy on the grid"})
     out.attrs.update({"eta": eta, "mu": mu, "temperature": temperature,
-                      "transition_cutoff": transition_cutoff, "spectral_bin_width": spacing,
+                      "transition_cutoff": "none" if transition_cutoff == "auto" else top,
+                      "spectral_bin_width": spacing,
                       "transition_step_over_eta": transition_step(grid, x_all, omega, eta) / eta})
+    if tail is None:
+        out.attrs["high_energy_tail"] = ("none: every transition is on the k-grid"
+                                         if transition_cutoff == "auto" else
+                                         "none: transitions above transition_cutoff are left out")
+    else:
+        out.attrs.update({
+            "high_energy_tail": "closed form (insulator <G>, Eq. 12) beyond high_energy_tail_start; "
+                                "the k-grid's share tapers smoothly from 1 there to 0 at "
+                                "high_energy_tail_end",
+            "high_energy_tail_start": float(tail.start), "high_energy_tail_end": float(tail.end),
+            "high_energy_tail_share": float(np.abs(high).max() / max(np.abs(delta_n).max(), 1e-300)),
+        })
     if kubo and n_bands == 2:
         scale = np.abs(delta_n).max()
         out.attrs["kubo_max_relative_difference"] = float(np.abs(delta_n - delta_n_kubo).max() / scale) if scale else 0.0
