@@ -32,6 +32,7 @@ check_config(config, "workflow/schemas/config.schema.yaml")
 # whole reduction settings, shape the grid.
 VALLEYS = list(range(1, len(config["model"]["valleys"]) + 1))
 GRID_NEEDS = requirements(config)
+GAMMA_NEEDS = qmdipole.accuracy.gamma_requirements(config)
 
 
 include: "workflow/rules/kgrid.smk"

@@ -2,6 +2,7 @@
 
 import yaml
 
+import qmdipole.accuracy
 import qmdipole.config
 import qmdipole.models
 import qmdipole.provenance

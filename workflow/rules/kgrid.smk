@@ -17,3 +17,24 @@ rule kgrid:
         "../envs/qmdipole.yaml"
     script:
         "../scripts/kgrid.py"
+
+
+rule kgrid_gamma:
+    # gamma's own grid: no eta refinement, a window holding the Fermi surfaces of its mu range,
+    # node counts from a pilot run so that gamma's estimated error meets accuracy.rtol
+    output:
+        "results/kgrid/gamma/valley{valley}.nc",
+    params:
+        code=code("accuracy", "models"),
+        model_code=model_code(),
+        model=lambda wildcards: valley_model(wildcards.valley),
+        kgrid=config["kgrid"],
+        needs=GAMMA_NEEDS,
+        quadrupolar_current=config["quadrupolar_current"],
+        rtol=config["accuracy"]["rtol"],
+    log:
+        "logs/kgrid/gamma/valley{valley}.log",
+    conda:
+        "../envs/qmdipole.yaml"
+    script:
+        "../scripts/kgrid_gamma.py"

@@ -4,13 +4,14 @@
 
 rule quadrupolar_valley:
     input:
-        table="results/tables/valley{valley}.nc",
+        table="results/tables/gamma/valley{valley}.nc",
     output:
         "results/reductions/valley{valley}/quadrupolar_current.nc",
     params:
-        code=code("quadrupolar"),
+        code=code("quadrupolar", "accuracy"),
         model=lambda wildcards: valley_model(wildcards.valley),
         quadrupolar_current=config["quadrupolar_current"],
+        accuracy=config["accuracy"],
     log:
         "logs/reductions/valley{valley}/quadrupolar_current.log",
     conda:
@@ -27,9 +28,10 @@ rule quadrupolar_current:
     output:
         "results/reductions/quadrupolar_current.nc",
     params:
-        code=code("valleys"),
+        code=code("valleys", "accuracy"),
         model=config["model"],
         quadrupolar_current=config["quadrupolar_current"],
+        accuracy=config["accuracy"],
     log:
         "logs/reductions/quadrupolar_current.log",
     localrule: True

@@ -23,3 +23,12 @@ rule tabulate:
         "../envs/qmdipole.yaml"
     script:
         "../scripts/tabulate.py"
+
+
+use rule tabulate as tabulate_gamma with:
+    input:
+        kgrid="results/kgrid/gamma/valley{valley}.nc",
+    output:
+        "results/tables/gamma/valley{valley}.nc",
+    log:
+        "logs/tabulate/gamma/valley{valley}.log",

@@ -14,7 +14,7 @@ rule gamma_convergence:
         code=code("validation"),
         model=config["model"],
         kgrid=config["kgrid"],
-        needs=GRID_NEEDS,
+        needs=GAMMA_NEEDS,
         mu=config["quadrupolar_current"]["mu"],
         scales=config["validation"]["scales"],
     log:

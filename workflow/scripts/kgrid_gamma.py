@@ -1,0 +1,17 @@
+"""Rule kgrid_gamma: gamma's k-grid of one valley, refined for accuracy.rtol by a pilot run."""
+
+import qmdipole.accuracy
+import qmdipole.io
+from _pipeline import logged, model, sampling, settings
+
+with logged(snakemake):
+    params = snakemake.params
+    section = params.quadrupolar_current
+    grid, record = qmdipole.accuracy.gamma_grid(
+        model(snakemake), params.model["kind"], params.kgrid, params.needs,
+        mu=sampling(section["mu"]), temperatures=section["temperatures"], rtol=params.rtol,
+    )
+    ds = grid.to_dataset()
+    ds.attrs.update({f"accuracy_{key}": str(value) for key, value in record.items()})
+    qmdipole.io.write_netcdf(ds, snakemake.output[0], config=settings(snakemake),
+                             title="k-grid of gamma")
