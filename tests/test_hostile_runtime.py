@@ -8,6 +8,7 @@ full disk is reported as such, naming the file. In every case nothing is left at
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -17,7 +18,7 @@ import sys
 import textwrap
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,16 +38,29 @@ GRID = build_kgrid(MODEL, "cylindrical", (21, 4, 33), ((0.0, 3.0), None, (-2.5, 
 
 @dataclass
 class SlowModel(ValleyModel):
-    """:class:`ValleyModel` that takes ``pause`` seconds per Hamiltonian call (one per slab)."""
+    """:class:`ValleyModel` taking ``pause`` seconds per d-vector call (one per slab)."""
 
     pause: float = 0.2
 
-    def hamiltonian(self, kx, ky, kz):
+    def d_vector(self, kx, ky, kz):
         time.sleep(self.pause)
-        return super().hamiltonian(kx, ky, kz)
+        return super().d_vector(kx, ky, kz)
 
 
-SLOW = SlowModel(delta=1.0, vprime=1.0, tau=1, v=1.0, mass=1.9)
+@dataclass
+class FatalModel(ValleyModel):
+    """:class:`ValleyModel` that kills any process but the one that made it (a Dask worker)."""
+
+    home: int = field(default_factory=os.getpid)
+
+    def d_vector(self, kx, ky, kz):
+        if os.getpid() != self.home:
+            os._exit(1)
+        return super().d_vector(kx, ky, kz)
+
+
+PARAMETERS = {"delta": 1.0, "vprime": 1.0, "tau": 1, "v": 1.0, "mass": 1.9}
+SLOW = SlowModel(**PARAMETERS)
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -103,6 +117,77 @@ def test_cluster_losing_its_last_worker_fails_within_worker_timeout(tmp_path):
     assert _leftovers(out) == []
 
 
+CLUSTER_SCRIPT = """
+import sys
+import dask
+from distributed import LocalCluster
+
+if __name__ == "__main__":
+    dask.config.set({{"distributed.scheduler.allowed-failures": 0}})
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes={processes},
+                           protocol="tcp", host="127.0.0.1", dashboard_address=None)
+    print(cluster.scheduler_address, flush=True)
+    sys.stdin.read()  # serve until the test closes our stdin
+    cluster.close()
+"""
+
+
+@contextlib.contextmanager
+def _cluster_process(processes: bool):
+    """``(address, process)`` of a Dask cluster run by another process that imports this module."""
+    pytest.importorskip("distributed")
+    path = [str(REPO / "src"), str(Path(__file__).parent), os.environ.get("PYTHONPATH")]
+    cluster = subprocess.Popen([sys.executable, "-c", CLUSTER_SCRIPT.format(processes=processes)],
+                               env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))},
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        address = cluster.stdout.readline().strip()
+        assert address.startswith("tcp://127.0.0.1:"), address
+        yield address, cluster
+    finally:
+        cluster.stdin.close()
+        try:
+            cluster.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            cluster.kill()
+            cluster.wait()
+
+
+def test_cluster_losing_its_scheduler_fails_within_a_bounded_time(tmp_path):
+    out = tmp_path / "tables"
+    with _cluster_process(processes=False) as (address, cluster):
+        kill = threading.Timer(1.0, cluster.kill)  # scheduler and worker die at once
+        kill.start()
+        start = time.monotonic()
+        try:
+            with pytest.raises(SchedulerError) as failure:
+                write_table(SLOW, GRID, out / "valley1.nc", slab_points=132, address=address,
+                            worker_timeout=2.0)
+        finally:
+            kill.cancel()
+        elapsed = time.monotonic() - start
+    assert elapsed < 30, elapsed
+    message = str(failure.value)
+    assert address in message and ("cancelled" in message or "unreachable" in message)
+    assert _leftovers(out) == []
+
+
+def test_workers_dying_on_every_task_fail_at_once(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    out = tmp_path / "tables"
+    with _cluster_process(processes=True) as (address, _):
+        start = time.monotonic()
+        with pytest.raises(SchedulerError) as failure:
+            write_table(FatalModel(**PARAMETERS), GRID, out / "valley1.nc", address=address,
+                        worker_timeout=60.0)
+        elapsed = time.monotonic() - start
+    assert elapsed < 30, elapsed  # well within worker_timeout: KilledWorker ends the wait
+    message = str(failure.value)
+    assert address in message and "kept dying" in message
+    assert isinstance(failure.value.__cause__, distributed.KilledWorker)
+    assert _leftovers(out) == []
+
+
 def test_scheduler_that_does_not_answer_fails_within_worker_timeout(tmp_path):
     pytest.importorskip("distributed")
     out = tmp_path / "tables"
@@ -127,7 +212,7 @@ def test_scheduler_that_does_not_answer_fails_within_worker_timeout(tmp_path):
 
 SIGTERMED_SCRIPT = """
 import sys, time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 sys.path.insert(0, {scripts!r})
@@ -141,9 +226,9 @@ from qmdipole.tabulate import write_table
 class SlowModel(ValleyModel):
     pause: float = 0.2
 
-    def hamiltonian(self, kx, ky, kz):
+    def d_vector(self, kx, ky, kz):
         time.sleep(self.pause)
-        return super().hamiltonian(kx, ky, kz)
+        return super().d_vector(kx, ky, kz)
 
 
 model = SlowModel(delta=1.0, vprime=1.0, tau=1, v=1.0, mass=1.9)
