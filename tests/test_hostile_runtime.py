@@ -211,7 +211,8 @@ def test_scheduler_that_does_not_answer_fails_within_worker_timeout(tmp_path):
 # ------------------------------------------------------------------------------------------
 
 SIGTERMED_SCRIPT = """
-import sys, time
+import faulthandler, signal, sys, time
+faulthandler.register(signal.SIGUSR1, file=open({stacks!r}, "w"), all_threads=True)
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -241,9 +242,9 @@ with logged(job):
 
 def test_sigterm_during_a_table_write_leaves_no_part_folder(tmp_path):
     out, log = tmp_path / "tables" / "valley1.nc", tmp_path / "tabulate.log"
-    script = tmp_path / "job.py"
+    stacks, script = tmp_path / "stacks.txt", tmp_path / "job.py"
     script.write_text(SIGTERMED_SCRIPT.format(scripts=str(REPO / "workflow" / "scripts"),
-                                              log=str(log), out=str(out)))
+                                              log=str(log), out=str(out), stacks=str(stacks)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH")) if p)}
     job = subprocess.Popen([sys.executable, str(script)], env=env)
@@ -254,7 +255,12 @@ def test_sigterm_during_a_table_write_leaves_no_part_folder(tmp_path):
             time.sleep(0.05)
         time.sleep(0.5)
         job.send_signal(signal.SIGTERM)
-        status = job.wait(timeout=30)
+        try:
+            status = job.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            job.send_signal(signal.SIGUSR1)  # where it hangs, for the failure report
+            time.sleep(1)
+            pytest.fail(f"SIGTERM did not stop the job:\n{stacks.read_text()}\n{log.read_text()}")
     finally:
         if job.poll() is None:
             job.kill()
