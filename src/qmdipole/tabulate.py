@@ -216,22 +216,18 @@ def _watched_compute(client, address: str, collection, worker_timeout: float, po
             except TimeoutError:
                 pass
             now = time.monotonic()
-            if client.scheduler_info().get("workers"):  # (empty once the scheduler is lost)
+            if client.scheduler_info()["workers"]:
                 idle_since = None
             elif idle_since is None:
                 idle_since = now
             elif now - idle_since >= worker_timeout:
                 raise SchedulerError(
-                    f"the Dask scheduler at {address} has had no workers, or been unreachable, "
-                    f"for {worker_timeout:g} s (tabulate.worker_timeout); the computation was "
-                    "cancelled"
+                    f"the Dask scheduler at {address} has had no workers for {worker_timeout:g} s "
+                    "(tabulate.worker_timeout); the computation was cancelled"
                 )
     except KilledWorker as err:
-        raise SchedulerError(f"workers of the Dask scheduler at {address} kept dying: {err}") from err
-    except concurrent.futures.CancelledError as err:  # e.g. by the client, on losing the scheduler
         raise SchedulerError(
-            f"the computation on the Dask scheduler at {address} was cancelled (client "
-            f"{client.status}): {err}"
+            f"workers of the Dask scheduler at {address} kept dying: {err}"
         ) from err
     finally:
         future.cancel()
