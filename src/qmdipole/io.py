@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
+import logging
 import os
+import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -14,27 +16,24 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
+from .provenance import revision
 
 CONVENTIONS = "CF-1.10"
+
+log = logging.getLogger(__name__)
 
 
 class DataError(ValueError):
     """An input file is missing, unreadable or does not hold what the data contract promises."""
 
 
-def git_commit() -> str:
-    """The commit of the source tree this package runs from, or 'unknown'."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 else "unknown"
+class DiskFullError(OSError):
+    """Writing a file failed because the disk it goes to is full."""
+
+
+# A write that failed for want of space leaves less than one chunk free (the tables' largest
+# chunk is ~10 MB): a failed write with less than this free is reported as a full disk.
+LOW_DISK_BYTES = 64 * 2**20
 
 
 def provenance(config: dict | None = None) -> dict:
@@ -44,7 +43,8 @@ def provenance(config: dict | None = None) -> dict:
         "institution": "qmdipole",
         "source": f"qmdipole {__version__}",
         "qmdipole_version": __version__,
-        "git_commit": git_commit(),
+        "git_commit": revision()["git_commit"],
+        "git_dirty": revision()["git_dirty"],
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "config": json.dumps(config or {}, sort_keys=True, default=_json_default),
         "references": "Y. Gao and D. Xiao, Nonreciprocal directional dichroism induced by the "
@@ -89,13 +89,17 @@ def check_finite(ds: xr.Dataset, path, allow_nan=()) -> None:
 
 
 def write_netcdf(ds: xr.Dataset, path, config: dict | None = None, title: str = "",
-                 finalize=None, allow_nan=(), **kwargs):
-    """Write ``ds`` to ``path`` atomically, with provenance; non-finite numbers are refused.
+                 finalize=None, compute=None, allow_nan=(), **kwargs):
+    """Write ``ds`` to ``path`` atomically, with provenance; non-finite numbers are refused
+    (``allow_nan`` names variables where NaN means "undefined").
 
-    The file is written in a private temporary folder beside ``path`` and renamed into place;
-    ``finalize(temporary_path)`` may amend it first. A failure leaves nothing at ``path`` (and the
-    folder is removed, so a writer thread still running cannot re-create a stray file).
-    ``kwargs`` go to :meth:`xarray.Dataset.to_netcdf`.
+    The file is written in a private temporary folder ``.{name}.XXXX.part`` beside ``path`` and
+    renamed into place; ``finalize(temporary_path)`` may amend it first. Such folders left by a
+    killed earlier write of the same ``path`` are removed first (one writer per path at a time).
+    A failure leaves nothing at ``path`` (and the folder is removed, so a writer thread still
+    running cannot re-create a stray file); a failure on a full disk raises
+    :class:`DiskFullError`. ``compute(delayed)``, if given, runs the write of a Dask-backed
+    ``ds`` (e.g. on a watched cluster); ``kwargs`` go to :meth:`xarray.Dataset.to_netcdf`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,17 +107,53 @@ def write_netcdf(ds: xr.Dataset, path, config: dict | None = None, title: str = 
     check_finite(ds, path, allow_nan)
     ds = ds.copy()
     ds.attrs = {**ds.attrs, **provenance(config), **({"title": title} if title else {})}
+    _remove_stale_parts(path)
     folder = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     tmp = os.path.join(folder, path.name)
     try:
-        ds.to_netcdf(tmp, engine="netcdf4", **kwargs)
+        if compute is None:
+            ds.to_netcdf(tmp, engine="netcdf4", **kwargs)
+        else:
+            compute(ds.to_netcdf(tmp, engine="netcdf4", compute=False, **kwargs))
         if finalize is not None:
             finalize(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except Exception as err:
+        full = _disk_full(err, path)  # while the partial file still takes its space
+        if full is None:
+            raise
+        raise full from err
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return path
+
+
+def _remove_stale_parts(path: Path) -> None:
+    """Remove the temporary folders ``.{name}.XXXX.part`` that killed writes of ``path`` left."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[^.]+\.part")
+    for folder in path.parent.glob(".*.part"):
+        if pattern.fullmatch(folder.name) and folder.is_dir():
+            log.info("removing %s, left by an interrupted write of %s", folder, path)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _disk_full(err: BaseException, path: Path) -> DiskFullError | None:
+    """A :class:`DiskFullError` naming ``path`` if ``err`` came from a full disk, else None."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    chain, cause = [], err
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    enospc = any(isinstance(e, OSError) and e.errno == errno.ENOSPC for e in chain)
+    if enospc or (free is not None and free < LOW_DISK_BYTES):
+        left = "" if free is None else f" ({free} bytes free)"
+        return DiskFullError(f"cannot write {path}: the disk holding {path.parent} is full{left}; "
+                             f"the write failed with: {err}")
+    return None
 
 
 def open_dataset(path, required=(), what="file", **kwargs) -> xr.Dataset:

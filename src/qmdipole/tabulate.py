@@ -8,9 +8,12 @@ bounded by the slab size: the table is written slab by slab, never held whole.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
+import time
 
 import dask
 import dask.array as da
@@ -163,32 +166,98 @@ def _chunk_sizes(total, size):
     return tuple(sizes)
 
 
+class SchedulerError(RuntimeError):
+    """The Dask distributed scheduler does not answer, or has no workers left to compute on."""
+
+
 @contextlib.contextmanager
-def dask_scheduler(threads: int = 1, address: str | None = None, progress: bool = True):
-    """Run Dask computations on ``threads`` local threads, or on the cluster at ``address``."""
+def dask_scheduler(threads: int = 1, address: str | None = None, progress: bool = True,
+                   worker_timeout: float = 60.0):
+    """Run Dask computations on ``threads`` local threads, or on the cluster at ``address``.
+
+    Yields ``compute(collection)``, which runs a Dask collection there. On a cluster it fails
+    with :class:`SchedulerError` rather than wait for ever: when the scheduler does not answer
+    within ``worker_timeout`` seconds, when it has had no worker for ``worker_timeout`` seconds
+    (the computation is then cancelled), or when workers keep dying on a task.
+    """
     if address:
         from distributed import Client
 
-        with Client(address) as client, dask.config.set(scheduler=client):
+        try:
+            _handshake(address, worker_timeout)
+            client = Client(address, timeout=worker_timeout)
+        except (OSError, asyncio.TimeoutError) as err:
+            raise SchedulerError(
+                f"the Dask scheduler at {address} did not answer within {worker_timeout:g} s "
+                f"(tabulate.worker_timeout): {err!r}"
+            ) from err
+        with client, dask.config.set(scheduler=client):
             log.info("tabulating on the distributed scheduler at %s", address)
-            yield client
+            yield lambda collection: _watched_compute(client, address, collection, worker_timeout)
         return
     with dask.config.set(scheduler="threads", num_workers=max(int(threads), 1)):
         if progress:
             from dask.diagnostics import ProgressBar
 
             with ProgressBar(dt=1.0, minimum=2.0):
-                yield None
+                yield dask.compute
         else:
-            yield None
+            yield dask.compute
+
+
+def _handshake(address: str, timeout: float) -> None:
+    """Connect to the Dask server at ``address`` and shake hands, within ``timeout`` seconds.
+
+    ``distributed.Client(timeout=...)`` bounds the connection but not the handshake after it,
+    so a peer that accepts and stays silent would block it for ever.
+    """
+    from distributed.comm import connect
+
+    async def shake():
+        comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
+        await comm.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # own event loop, whatever the caller's
+        pool.submit(asyncio.run, shake()).result()
+
+
+def _watched_compute(client, address: str, collection, worker_timeout: float, poll: float = 0.5):
+    """``collection`` computed on ``client``, waiting for workers at most ``worker_timeout`` s."""
+    from distributed import KilledWorker
+
+    future = client.compute(collection)
+    idle_since = None
+    try:
+        while True:
+            try:
+                return future.result(timeout=poll)
+            except TimeoutError:
+                pass
+            now = time.monotonic()
+            if client.scheduler_info()["workers"]:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = now
+            elif now - idle_since >= worker_timeout:
+                raise SchedulerError(
+                    f"the Dask scheduler at {address} has had no workers for {worker_timeout:g} s "
+                    "(tabulate.worker_timeout); the computation was cancelled"
+                )
+    except KilledWorker as err:
+        raise SchedulerError(
+            f"workers of the Dask scheduler at {address} kept dying: {err}"
+        ) from err
+    finally:
+        future.cancel()
 
 
 def write_table(model, grid: KGrid, path, *, config=None, method="auto", slab_points=2**18,
-                threads=1, address=None, progress=True):
+                threads=1, address=None, progress=True, worker_timeout=60.0):
     """Tabulate ``model`` on ``grid`` and write the table to ``path`` (NetCDF, slab by slab).
 
     The table records ``n_degenerate``: k-points where two bands are closer than the
-    degeneracy tolerance (see :mod:`qmdipole.geometry`).
+    degeneracy tolerance (see :mod:`qmdipole.geometry`). On a cluster (``address``) a scheduler
+    without workers for ``worker_timeout`` seconds raises :class:`SchedulerError`.
     """
     ds = tabulate(model, grid, method=method, slab_points=slab_points)
     ds.attrs["model"] = json.dumps(model.describe() if hasattr(model, "describe") else
@@ -196,9 +265,9 @@ def write_table(model, grid: KGrid, path, *, config=None, method="auto", slab_po
     names = [*FIELD_DIMS, "kx", "ky", "kz", "weight"]
     encoding = {name: {"chunksizes": _disk_chunks(ds[name])} for name in names}
     netCDF4.set_chunk_cache(4 * 2**20)  # the default 64 MiB per variable only grows memory here
-    with dask_scheduler(threads, address, progress):
+    with dask_scheduler(threads, address, progress, worker_timeout) as compute:
         write_netcdf(ds, path, config=config, title="band-geometry table", encoding=encoding,
-                     finalize=_record_degeneracies)
+                     finalize=_record_degeneracies, compute=compute)
     return path
 
 

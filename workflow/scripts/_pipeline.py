@@ -6,6 +6,7 @@ Snakemake puts this directory on ``sys.path`` of every script it runs from here.
 import contextlib
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -18,26 +19,42 @@ if os.getcwd() not in sys.path:
     sys.path.append(os.getcwd())
 
 
+def _stop(signum, frame):
+    """Turn a termination signal into SystemExit(128 + signum), so ``finally`` blocks run."""
+    raise SystemExit(128 + signum)
+
+
 @contextlib.contextmanager
 def logged(snakemake):
-    """Send logging, stdout and stderr of the block to the rule's log file; log a failure too."""
+    """Send logging, stdout and stderr of the block to the rule's log file; log a failure too.
+
+    SIGTERM (how Snakemake stops a job) ends the block like an exception, with exit status 143,
+    so partial outputs are cleaned up on the way out.
+    """
     path = Path(snakemake.log[0])
     path.parent.mkdir(parents=True, exist_ok=True)
+    pipeline = logging.getLogger("qmdipole.pipeline")
     with open(path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         logging.basicConfig(
             stream=log, level=logging.INFO, force=True,
             format="%(asctime)s %(name)s %(levelname)s: %(message)s",
         )
-        logging.getLogger("qmdipole.pipeline").info(
+        pipeline.info(
             "rule %s, wildcards %s, threads %d", snakemake.rule, dict(snakemake.wildcards.items()),
             snakemake.threads,
         )
+        previous = signal.signal(signal.SIGTERM, _stop)
         try:
             yield
         except Exception:
-            logging.getLogger("qmdipole.pipeline").exception("rule %s failed", snakemake.rule)
+            pipeline.exception("rule %s failed", snakemake.rule)
             raise
-        logging.getLogger("qmdipole.pipeline").info("rule %s done", snakemake.rule)
+        except SystemExit as stop:
+            pipeline.error("rule %s stopped (exit status %s)", snakemake.rule, stop.code)
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        pipeline.info("rule %s done", snakemake.rule)
 
 
 def settings(snakemake) -> dict:
