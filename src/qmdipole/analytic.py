@@ -1,7 +1,7 @@
 r"""Semi-analytic reductions of the paper's model (Eq. 14): an independent route for the tests.
 
 One valley, ħ = 1: H = v' k_z + v τ k_x σ_x + v k_y σ_y + (Δ + k_z²/2m) σ_z, Δ > 0, m > 0.
-Energies (μ, T = k_B T, ω, η, x) share the unit of ``delta`` (Δ₁ = 1 gives the DESIGN.md units);
+Energies (μ, T = k_B T, ω, η, x) share the unit of ``delta`` (Δ₁ = 1 gives the units of docs/conventions.md);
 momenta are in the model's own units. Valleys add: see :func:`valley_sum`.
 
 Derivation (each step is checked against brute-force 3-D quadrature in tests/test_analytic.py)

@@ -1,6 +1,6 @@
 """Nonreciprocal directional dichroism Δn(ω) and the averaged quantum metric dipole ⟨G⟩(ω).
 
-Conventions (DESIGN.md): ħ = 1, ω → z = ω + iη everywhere, Δn in units of α (e²cμ₀/ħ = 4πα),
+Conventions (docs/conventions.md): ħ = 1, ω → z = ω + iη everywhere, Δn in units of α (e²cμ₀/ħ = 4πα),
 ⟨G⟩ in units of Δ².
 
 **Eq. (4) with the Kubo formula (11).** With z everywhere, σ_xx(z, q) − σ*_xx(−z*, q) turns every

@@ -2,7 +2,7 @@
 
     γ_jik = (e²/ħ) Σ_m ∫ d³k/(8π³) G_ijk,m f′_m,   G_ijk,m = v_i,m g_jk,m,
 
-taken literally (DESIGN.md), e > 0, reported in units of e²/(16π²ħ): γ = (2/π) Σ_m ∫ d³k G f′.
+taken literally (docs/conventions.md), e > 0, reported in units of e²/(16π²ħ): γ = (2/π) Σ_m ∫ d³k G f′.
 γ_xxz, the coefficient of J_x = γ_xxz ∂_z E_x, uses G_xxz = v_x g_xz.
 
 T = 0: f′ = −δ(ε − μ), a Fermi-surface integral done with the linear tetrahedron method on the
