@@ -29,12 +29,12 @@ def test_user_model_through_kgrid_and_tabulate(workspace):
     workspace.snakemake(
         "results/tables/valley1.nc", "results/tables/valley2.nc",
         "--cores", "2", "--configfile", "examples/user_model.yaml",
-        "--config", "kgrid={n: [12, 12, 12]}",
+        "--config", "kgrid={n: [12, 4, 12]}",
     )
     for valley, delta in ((1, 1.0), (2, 1.5)):
         with xr.open_dataset(workspace.root / f"results/tables/valley{valley}.nc") as table:
             assert "tilted_dirac" in table.attrs["model"]
-            assert table.attrs["grid_kind"] == "cartesian"
+            assert table.attrs["grid_kind"] == "cylindrical"
             energy = table["energy"].values
             assert np.isfinite(energy).all() and np.isfinite(table["quantum_metric"].values).all()
             # gap of H = w.k + v(kx sx + ky sy) + (delta + k^2/2m) sz is at least 2 delta
