@@ -142,11 +142,11 @@ def fermi_surface_integral(
         expected = ", ".join(map(str, energy.shape))
         raise ValueError(f"values must have shape (nv, {expected}), got {values.shape}")
     node_values = np.ascontiguousarray(values.reshape(values.shape[0], energy.size).T)
-    out = np.zeros((levels.size, values.shape[0]))
+    out = np.zeros((values.shape[0], levels.size))
     if values.shape[0]:
         fermi_surface_sum(energy, np.searchsorted(levels, energy, side="left"),
                           *_cell_widths(axes, periods, orientation), levels, node_values, out)
-    return out.T
+    return out
 
 
 def fermi_surface_node_weights(
