@@ -141,12 +141,12 @@ def fermi_surface_integral(
     if values.ndim != 4 or values.shape[1:] != energy.shape:
         expected = ", ".join(map(str, energy.shape))
         raise ValueError(f"values must have shape (nv, {expected}), got {values.shape}")
-    node_values = np.ascontiguousarray(values.reshape(values.shape[0], energy.size).T)
-    out = np.zeros((values.shape[0], levels.size))
+    node_values = np.ascontiguousarray(values.reshape(values.shape[0], energy.size))
+    out = np.zeros((levels.size, values.shape[0]))
     if values.shape[0]:
         fermi_surface_sum(energy, np.searchsorted(levels, energy, side="left"),
                           *_cell_widths(axes, periods, orientation), levels, node_values, out)
-    return out
+    return out.T
 
 
 def fermi_surface_node_weights(
