@@ -51,8 +51,10 @@ For smooth ε and h the error is O(h²) in the grid spacing.
 
 Cost. One compiled pass (:mod:`qmdipole.kernels`) over the cells, their orientations, the 6
 tetrahedra of each and the levels in each tetrahedron's energy range (found from each node's
-index in the sorted levels): O(N_tet + N_pairs · n_v) time for N_pairs (tetrahedron, level) pairs
-and n_v integrands, and no memory beyond the inputs and the result.
+index in the sorted levels) sums the corner weights per (node, level); each node's sums then
+multiply its integrands once. Time O(N_tet + N_pairs + N_nodelevels · n_v) for N_pairs
+(tetrahedron, level) pairs, N_nodelevels (node, level) pairs and n_v integrands; memory beyond
+the inputs and the result: three integers per node and the sums of two planes of nodes.
 """
 
 from __future__ import annotations
