@@ -140,12 +140,17 @@ def _level_windows(k_flat, node0, node1, node2):
 @njit(cache=True)
 def _add_plane(p, plane, first, stop, base, sums, node_values, out):
     """out[l, :] += S[n, l] · node_values[:, n] for the nodes n of plane p; clear their S."""
+    h = np.empty(node_values.shape[0])  # the node's integrands, contiguous
     for n in range(p * plane, (p + 1) * plane):
+        if stop[n] == first[n]:
+            continue
+        for v in range(h.size):
+            h[v] = node_values[v, n]
         for level in range(first[n], stop[n]):
             s = sums[base[n] + level]
             sums[base[n] + level] = 0.0
-            for v in range(node_values.shape[0]):
-                out[level, v] += s * node_values[v, n]
+            for v in range(h.size):
+                out[level, v] += s * h[v]
 
 
 @njit(cache=True)
