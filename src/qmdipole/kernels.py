@@ -82,13 +82,7 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
     for i in range(widths0.shape[1]):
         for j in range(widths1.shape[1]):
             for k in range(widths2.shape[1]):
-                for c in range(8):
-                    corner[c] = node0[c >> 2, i] + node1[(c >> 1) & 1, j] + node2[c & 1, k]
-                lo_cell = hi_cell = k_flat[corner[0]]
-                for c in range(1, 8):
-                    lo_cell = min(lo_cell, k_flat[corner[c]])
-                    hi_cell = max(hi_cell, k_flat[corner[c]])
-                if lo_cell == hi_cell:  # no level in the cell's energy range
+                if not _cell_corners(corner, i, j, k, node0, node1, node2, k_flat):
                     continue
                 for r in range(8):  # orientation bits r0 r1 r2, 1 = reflected along that axis
                     vol = widths0[r >> 2, i] * widths1[(r >> 1) & 1, j] * widths2[r & 1, k] / 6.0
@@ -111,6 +105,18 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
                    out)
 
 
+@njit(cache=True, inline="always")
+def _cell_corners(corner, i, j, k, node0, node1, node2, k_flat):
+    """Fill ``corner`` (8,) with the flat nodes of cell (i, j, k), corner bits d0 d1 d2 as
+    d0·4 + d1·2 + d2; whether a level lies in the cell's energy range."""
+    for c in range(8):
+        corner[c] = node0[c >> 2, i] + node1[(c >> 1) & 1, j] + node2[c & 1, k]
+    for c in range(1, 8):
+        if k_flat[corner[c]] != k_flat[corner[0]]:
+            return True
+    return False
+
+
 @njit(cache=True)
 def _level_windows(k_flat, node0, node1, node2):
     """Per node, the range [first, stop) of the levels of the cells it is a corner of."""
@@ -120,14 +126,12 @@ def _level_windows(k_flat, node0, node1, node2):
     for i in range(node0.shape[1]):
         for j in range(node1.shape[1]):
             for k in range(node2.shape[1]):
+                if not _cell_corners(corner, i, j, k, node0, node1, node2, k_flat):
+                    continue
+                lo_cell, hi_cell = k_flat[corner[0]], k_flat[corner[7]]
                 for c in range(8):
-                    corner[c] = node0[c >> 2, i] + node1[(c >> 1) & 1, j] + node2[c & 1, k]
-                lo_cell = hi_cell = k_flat[corner[0]]
-                for c in range(1, 8):
                     lo_cell = min(lo_cell, k_flat[corner[c]])
                     hi_cell = max(hi_cell, k_flat[corner[c]])
-                if lo_cell == hi_cell:
-                    continue
                 for c in range(8):
                     first[corner[c]] = min(first[corner[c]], lo_cell)
                     stop[corner[c]] = max(stop[corner[c]], hi_cell)
