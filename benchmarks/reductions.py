@@ -14,11 +14,9 @@ of the whole run, the accuracy against the independent routes of :mod:`qmdipole.
 (γ_xxz at T = 0 and at the configured temperatures: max error / max|γ|; ⟨G⟩: max error / max⟨G⟩;
 Δn: max|error| / max|Δn| with x_max = transition cut-off; Kubo vs Eq. 12), and the run time of
 ``gamma_from_table`` against the number of chemical potentials N_μ (T = 0), with
-the marginal cost per added μ between consecutive N_μ. Summing the tetrahedron method level by
-level would make that marginal cost constant, ~N_k^(2/3) (the tetrahedra a level's surface
-crosses); adding pieces of the tetrahedra whole once they hold many levels
-(:mod:`qmdipole.piecewise_cubic`) makes it fall as the levels get dense: the cost tends to
-O(N_k + N_μ log N_μ).
+the marginal cost per added μ between consecutive N_μ, and the T = 0 γ run time before (the
+tetrahedron module of a git revision, ``--before``) and after (this checkout) in k-points/s per
+core (CPU time, median of 3) at the config's μ grid.
 """
 
 from __future__ import annotations
@@ -37,7 +35,7 @@ import numpy as np
 import psutil
 import yaml
 
-from qmdipole import analytic, kgrid, ndd, quadrupolar, tabulate, valleys
+from qmdipole import analytic, kgrid, ndd, quadrupolar, tabulate, tetrahedron, valleys
 from qmdipole.models import build_model, valley_parameters
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,6 +98,9 @@ def main(argv=None) -> int:
     parser.add_argument("--mu-points", type=int, nargs="*", default=[201, 801, 3201, 12801],
                         help="N_mu of the gamma_from_table scaling runs (T = 0); none to skip")
     parser.add_argument("--keep", action="store_true", help="keep the temporary tables")
+    parser.add_argument("--before", default="auto",
+                        help="git revision of the 'before' tetrahedron module (auto: the last "
+                             "NumPy one; none: skip the comparison)")
     args = parser.parse_args(argv)
 
     config = load_config(args.configfile)
@@ -167,11 +168,45 @@ def main(argv=None) -> int:
             marginal = np.diff(times) / np.diff(args.mu_points)
             line += "  " + ", ".join(f"{1e3 * m:.2f}" for m in marginal) + " ms"
             print(line)
+    if args.before != "none":
+        before_after(paths, sizes, mu, None if args.before == "auto" else args.before)
     if not args.keep:
         import shutil
 
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def before_after(paths, sizes, mu, rev):
+    """γ at T = 0 per valley with the tetrahedron module of ``rev`` and with this checkout's."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from tetrahedron import load_revision  # benchmarks/tetrahedron.py
+
+    before = load_revision(rev)
+
+    def old_integral(*args, mirror=None, **kwargs):  # the same mirrors, as the old module's type
+        mirror = tuple(before.AxisMirror(m.point, m.nodes, m.period)
+                       if isinstance(m, tetrahedron.AxisMirror) else m for m in mirror)
+        return before.fermi_surface_integral(*args, mirror=mirror, **kwargs)
+
+    print(f"\ngamma_from_table at T = 0, {len(mu)} mu: before (revision {before.revision}) vs "
+          "after, CPU time, median of 3")
+    current = quadrupolar.fermi_surface_integral
+    for v, path in enumerate(paths):
+        row, results = f"  valley {v + 1} ({sizes[v]:,} k-points):", {}
+        for name, integral in (("before", old_integral), ("after", current)):
+            quadrupolar.fermi_surface_integral = integral
+            try:
+                times = []
+                for _ in range(3):
+                    start = time.process_time()
+                    results[name] = quadrupolar.gamma_from_table(path, mu=mu)["gamma_xxz"].values
+                    times.append(time.process_time() - start)
+            finally:
+                quadrupolar.fermi_surface_integral = current
+            cpu = float(np.median(times))
+            row += f"  {name} {cpu:7.2f} s = {sizes[v] / cpu:10,.0f} k-points/s per core;"
+        print(row + f"  difference {rel(results['after'], results['before']):.1e}")
 
 
 def report_accuracy(config, kind, gammas, spectra, mu, temperatures, omega, ndd_cfg):

@@ -1,43 +1,96 @@
-"""Throughput of the linear-tetrahedron Fermi-surface integrator on a realistic grid.
+"""Throughput of the linear-tetrahedron Fermi-surface integrator, before (a git revision's NumPy
+implementation) and after (the compiled loop of this checkout), side by side in one run.
 
-Cylindrical grid ρ ∈ [0, 10] (300 nodes), φ periodic (4 nodes, period 2π), k_z ∈ [−6, 6]
-(1200 nodes); both bands ε± = v' k_z ± sqrt(ρ² + (1 + k_z²/3.8)²); h = ρ cos²φ; 801 levels in
-[−4, 4] (and 1601 levels, ~1 per tetrahedron). Prints tetrahedra/s, (tetrahedron, level)
-pairs/s and the peak RSS.
+1. γ-like sums on the cubic-lattice model (qmdipole.models.LatticeValleyModel, valley 1, a = 1):
+   N³ Brillouin-zone grid (default 96³, mirrored about k = 0 as the pipeline does), both bands,
+   18 integrands (as for γ: v_i G_jk), 801 levels in [−4, 4]: k-points/s per core (CPU time).
+2. Cylindrical grid ρ ∈ [0, 10] (300 nodes), φ periodic (4 nodes), k_z ∈ [−6, 6] (1200 nodes),
+   ε± = v' k_z ± sqrt(ρ² + (1 + k_z²/3.8)²), h = ρ cos²φ, 801 and 1601 levels: tetrahedra/s and
+   (tetrahedron, level) pairs/s; node weights at one level.
+3. Cost against the number of levels N_l (upper band of 2., 18 integrands).
 
-Then the cost against the number of levels N_l (upper band, 18 integrands as for γ): the default
-(tetrahedron pieces that hold more than ``_PAIR_LEVELS`` levels added whole, as cubics in the
-level) against level-by-level pair sums, whose cost grows like N_l · N_tet^{2/3}; and their
-difference (max over levels and integrands, relative to the largest value).
+Every time is the median of ``--repeats`` runs (CPU time of this process, i.e. per core; wall time
+beside it: the machine may be shared); "difference" is max |after − before| / max |before|.
 
-Run: ``python benchmarks/tetrahedron.py`` (add ``--levels 801 3201 12801 51201`` to choose N_l,
-``--pairs-up-to N`` to time pair sums only up to N levels: they get slow)
+Run: ``python benchmarks/tetrahedron.py`` (``--before REV`` picks the revision, default the last
+one with the NumPy implementation; ``--n 64`` a smaller lattice grid; ``--levels 801 3201``)
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import importlib
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from qmdipole import tetrahedron
-from qmdipole.tetrahedron import fermi_surface_integral, fermi_surface_node_weights
+from qmdipole import tetrahedron as after
+from qmdipole.models import LatticeValleyModel
 
+REPO = Path(__file__).resolve().parents[1]
 N_RHO, N_PHI, N_KZ = 300, 4, 1200
 V_TILT = 0.5
-LEVELS = np.linspace(-4.0, 4.0, 801)
-DENSE_LEVELS = np.linspace(-4.0, 4.0, 1601)  # ~1 level per tetrahedron
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+def load_revision(rev: str | None = None):
+    """``qmdipole.tetrahedron`` of git revision ``rev`` (default: the parent of the commit that
+    removed the NumPy implementation's ``piecewise_cubic.py``), imported as ``qmdipole_before``."""
+    if rev is None:
+        removed = subprocess.run(["git", "rev-list", "-1", "HEAD", "--",
+                                  "src/qmdipole/piecewise_cubic.py"], cwd=REPO, check=True,
+                                 capture_output=True, text=True).stdout.strip()
+        rev = f"{removed}^"
+    target = Path(tempfile.mkdtemp(prefix="qmdipole-before-"))
+    archive = subprocess.run(["git", "archive", rev, "src/qmdipole"], cwd=REPO, check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    (target / "src" / "qmdipole").rename(target / "qmdipole_before")
+    sys.path.insert(0, str(target))
+    module = importlib.import_module("qmdipole_before.tetrahedron")
+    module.revision = subprocess.run(["git", "rev-parse", "--short", rev], cwd=REPO, check=True,
+                                     capture_output=True, text=True).stdout.strip()
+    return module
+
+
+def timed(repeats, func, *args, **kwargs):
+    """(result, median CPU time, median wall time) of ``repeats`` calls."""
+    cpu, wall = [], []
+    for _ in range(repeats):
+        c, w = time.process_time(), time.perf_counter()
+        result = func(*args, **kwargs)
+        cpu.append(time.process_time() - c)
+        wall.append(time.perf_counter() - w)
+    return result, float(np.median(cpu)), float(np.median(wall))
+
+
+def difference(new, old) -> float:
+    return float(np.abs(np.asarray(new) - old).max() / np.abs(old).max())
+
+
+def lattice_case(n: int):
+    """Both bands, 18 smooth integrands (Jacobian 1) and the axes of the N³ zone grid."""
+    k = np.linspace(-np.pi, np.pi, n, endpoint=False)
+    K = np.meshgrid(k, k, k, indexing="ij")
+    e0, d = LatticeValleyModel(delta=1.0, vprime=1.0, tau=1, mass=1.9).d_vector(*K)
+    gap = np.linalg.norm(d, axis=0)
+    values = np.stack([np.cos(K[i]) * np.sin(K[j % 3] + K[2]) * (1 + 0.1 * j)
+                       for i in range(3) for j in range(6)])
+    return (e0 - gap, e0 + gap), values, (k, k, k), (2 * np.pi,) * 3
+
+
+def gamma_sums(module, bands, values, axes, periods, levels):
+    mirror = module.mirror_points(axes, periods, periodic=True)
+    return np.stack([module.fermi_surface_integral(e, values, axes, levels, periods, mirror=mirror)
+                     for e in bands])
 
 
 def count_pairs(energy: np.ndarray, levels: np.ndarray) -> int:
-    """(tetrahedron, level) pairs with e_min <= λ < e_max, counted independently of the module
-    (open ρ and k_z axes, periodic φ axis)."""
+    """(tetrahedron, level) pairs of the cylindrical grid (standard split), counted
+    independently of the module (open ρ and k_z axes, periodic φ axis)."""
     e = np.concatenate([energy, energy[:, :1]], axis=1)  # wrap φ
     k = np.searchsorted(levels, e, side="left").astype(np.int32)
     m1, m2, m3 = (n - 1 for n in k.shape)
@@ -57,93 +110,76 @@ def count_pairs(energy: np.ndarray, levels: np.ndarray) -> int:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", default=None, help="git revision of the 'before' column")
+    parser.add_argument("--n", type=int, default=96, help="lattice grid N (N^3 k-points)")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--levels", type=int, nargs="*", default=[801, 3201, 12801, 51201])
-    parser.add_argument("--pairs-up-to", type=int, default=12801)
     args = parser.parse_args(argv)
+    before = load_revision(args.before)
+    modules = {"before": before, "after": after}
+    print(f"before: NumPy implementation of revision {before.revision}; after: this checkout "
+          f"(compiled); medians of {args.repeats} runs, CPU time (wall time)")
+
+    # 1. γ on the lattice model
+    bands, values, axes, periods = lattice_case(args.n)
+    levels = np.linspace(-4.0, 4.0, 801)
+    for module in modules.values():  # warm-up (compilation, caches)
+        gamma_sums(module, [b[:4, :4, :4] for b in bands], values[:, :4, :4, :4],
+                   [a[:4] for a in axes], (None,) * 3, levels)
+    n_k = args.n**3
+    print(f"\n1. gamma sums, lattice model, {args.n}^3 = {n_k:,} k-points, 2 bands, "
+          f"{len(values)} integrands, {levels.size} levels:")
+    results = {}
+    for name, module in modules.items():
+        results[name], cpu, wall = timed(args.repeats, gamma_sums, module, bands, values, axes,
+                                         periods, levels)
+        print(f"  {name:6s}: {cpu:7.2f} s ({wall:6.2f} s)  {n_k / cpu:12,.0f} k-points/s per core")
+    print(f"  difference {difference(results['after'], results['before']):.1e}")
+    del bands, values
+
+    # 2. cylindrical grid
     rho = np.linspace(0.0, 10.0, N_RHO)
     phi = np.arange(N_PHI) * (2 * np.pi / N_PHI)
     kz = np.linspace(-6.0, 6.0, N_KZ)
     axes, periods = (rho, phi, kz), (None, 2 * np.pi, None)
     R, P, Z = np.meshgrid(rho, phi, kz, indexing="ij")
-    values = (R * np.cos(P) ** 2)[None]
+    h = R * np.cos(P) ** 2
     gap = np.sqrt(R**2 + (1.0 + Z**2 / 3.8) ** 2)
     bands = {"lower": V_TILT * Z - gap, "upper": V_TILT * Z + gap}
     del R, P, Z, gap
     n_tet = 6 * (N_RHO - 1) * N_PHI * (N_KZ - 1)
-    rss_inputs = peak_rss_mb()
-    print(f"grid {N_RHO}x{N_PHI}x{N_KZ}: {n_tet:,} tetrahedra per band")
+    print(f"\n2. cylindrical grid {N_RHO}x{N_PHI}x{N_KZ}: {n_tet:,} tetrahedra per band, 1 integrand")
+    for n_levels in (801, 1601):
+        levels = np.linspace(-4.0, 4.0, n_levels)
+        n_pairs = sum(count_pairs(e, levels) for e in bands.values())
+        line, got = f"  {n_levels} levels, both bands ({n_pairs / n_tet / 2:.2f} pairs per tetrahedron):", {}
+        for name, module in modules.items():
+            got[name], cpu, wall = timed(args.repeats, lambda m: [
+                m.fermi_surface_integral(e, h[None], axes, levels, periods) for e in bands.values()
+            ], module)
+            line += (f"\n    {name:6s}: {cpu:6.2f} s ({wall:5.2f} s)  {2 * n_tet / cpu / 1e6:6.1f} M "
+                     f"tetrahedra/s  {n_pairs / cpu / 1e6:6.1f} M pairs/s")
+        print(line + f"\n    difference {difference(got['after'], got['before']):.1e}")
+    line = "  node weights at one level (upper band):"
+    got = {}
+    for name, module in modules.items():
+        got[name], cpu, wall = timed(args.repeats, module.fermi_surface_node_weights,
+                                     bands["upper"], axes, 1.0, periods)
+        line += f"  {name} {cpu:.3f} s ({wall:.3f} s)"
+    print(line + f"  difference {difference(got['after'], got['before']):.1e}")
 
-    times = {}
-    for name, energy in bands.items():
-        fermi_surface_integral(energy, values, axes, LEVELS[:5], periods)  # warm-up
-        for levels in (LEVELS, DENSE_LEVELS):
-            times[name, levels.size] = min(
-                _timed(fermi_surface_integral, energy, values, axes, levels, periods)
-                for _ in range(3)
-            )
-    t_weights = min(_timed(fermi_surface_node_weights, bands["upper"], axes, 1.0, periods)
-                    for _ in range(3))
-    rss_peak = peak_rss_mb()  # before count_pairs, which is not part of the module
-
-    for levels in (LEVELS, DENSE_LEVELS):
-        total_pairs = total_time = 0
-        for name, energy in bands.items():
-            n_pairs = count_pairs(energy, levels)
-            dt = times[name, levels.size]
-            total_pairs += n_pairs
-            total_time += dt
-            print(
-                f"{levels.size} levels, {name} band: {dt:.3f} s"
-                f"  {n_tet / dt / 1e6:5.1f} M tetrahedra/s"
-                f"  {n_pairs:,} pairs ({n_pairs / n_tet:.2f} per tetrahedron)"
-                f"  {n_pairs / dt / 1e6:5.1f} M pairs/s"
-            )
-        print(
-            f"{levels.size} levels, both bands: {2 * n_tet / total_time / 1e6:.1f} M tetrahedra/s,"
-            f" {total_pairs / total_time / 1e6:.1f} M pairs/s"
-        )
-    print(f"node weights at one level (upper band): {t_weights:.3f} s, "
-          f"{n_tet / t_weights / 1e6:.0f} M tetrahedra/s")
-    print(f"peak RSS: {rss_peak:.0f} MB (of which inputs and interpreter: {rss_inputs:.0f} MB)")
-    level_scaling(bands["upper"], axes, periods, values[0], n_tet, args.levels, args.pairs_up_to)
-
-
-def level_scaling(energy, axes, periods, h, n_tet, counts, pairs_up_to) -> None:
-    """Run time (best of 2) against the number of levels: default against pair-by-pair sums."""
-    values = np.stack([h * (1.0 + 0.1 * i) for i in range(18)])
-    print(f"\ncost against the number of levels N_l (upper band, {len(values)} integrands):")
-    print("  N_l      default   pairs only  pairs/tetrahedron  pairs-only / default  difference")
-    default_pair_levels = tetrahedron._PAIR_LEVELS
-    rows = []
-    for n in counts:
-        levels = np.linspace(-4.0, 4.0, n)
-        t_default = min(_timed(fermi_surface_integral, energy, values, axes, levels, periods)
-                        for _ in range(2))
-        result = fermi_surface_integral(energy, values, axes, levels, periods)
-        line = f"  {n:<7d}  {t_default:7.2f} s"
-        if n <= pairs_up_to:
-            tetrahedron._PAIR_LEVELS = np.iinfo(np.int64).max
-            try:
-                t_pairs = min(_timed(fermi_surface_integral, energy, values, axes, levels,
-                                     periods) for _ in range(2))
-                pairs = fermi_surface_integral(energy, values, axes, levels, periods)
-            finally:
-                tetrahedron._PAIR_LEVELS = default_pair_levels
-            difference = np.abs(result - pairs).max() / np.abs(pairs).max()
-            line += (f"  {t_pairs:9.2f} s  {count_pairs(energy, levels) / n_tet:17.2f}"
-                     f"  {t_pairs / t_default:20.2f}  {difference:10.1e}")
-        print(line)
-        rows.append((n, t_default))
-    if len(rows) >= 2:
-        (n0, t0), (n1, t1) = rows[-2], rows[-1]
-        print(f"  default, last two N_l: time x{t1 / t0:.2f} for N_l x{n1 / n0:.1f}")
-    print(f"  peak RSS after the scaling runs: {peak_rss_mb():.0f} MB")
-
-
-def _timed(func, *args) -> float:
-    t0 = time.perf_counter()
-    func(*args)
-    return time.perf_counter() - t0
+    # 3. cost against N_l
+    many = np.stack([h * (1.0 + 0.1 * i) for i in range(18)])
+    print(f"\n3. cost against the number of levels N_l (upper band, {len(many)} integrands):")
+    print("  N_l      before      after    before/after  difference")
+    for n_levels in args.levels:
+        levels = np.linspace(-4.0, 4.0, n_levels)
+        got, cpu = {}, {}
+        for name, module in modules.items():
+            got[name], cpu[name], _ = timed(max(1, args.repeats - 1), module.fermi_surface_integral,
+                                            bands["upper"], many, axes, levels, periods)
+        print(f"  {n_levels:<7d}  {cpu['before']:7.2f} s  {cpu['after']:7.2f} s  "
+              f"{cpu['before'] / cpu['after']:12.1f}  {difference(got['after'], got['before']):10.1e}")
 
 
 if __name__ == "__main__":

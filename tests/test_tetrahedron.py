@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 from scipy import integrate, special
 
-import qmdipole.piecewise_cubic as piecewise_cubic
-import qmdipole.tetrahedron as tetrahedron
 from qmdipole.kgrid import KGrid, slabs
 from qmdipole.tetrahedron import (
     AxisMirror,
@@ -111,26 +109,7 @@ def test_linear_energy_constant_h_exact(linear_box):
     assert expected[len(levels) // 2] > 0.1
 
 
-@pytest.fixture(params=["default batches", "tiny batches", "pairs only", "pieces only"])
-def batches(request, monkeypatch):
-    """Also run with screening chunks, blocks and pair batches far smaller than a grid row (and
-    integrands one at a time), and with every tetrahedron summed pair by pair, or as cubic
-    pieces, whatever its level count."""
-    if request.param == "tiny batches":
-        monkeypatch.setattr(tetrahedron, "_CHUNK_POSITIONS", 7)
-        monkeypatch.setattr(tetrahedron, "_MAX_PAIRS", 3)
-        monkeypatch.setattr(tetrahedron, "_BLOCK_CHUNKS", 1)
-        monkeypatch.setattr(tetrahedron, "_FLUSH_TETRAHEDRA", 5)
-        monkeypatch.setattr(tetrahedron, "_PAIR_LEVELS", 1)
-        monkeypatch.setattr(tetrahedron, "_MAX_RUNNING_SUM_BYTES", 1)  # one integrand at a time
-        monkeypatch.setattr(piecewise_cubic, "_BATCH_COEFFICIENTS", 5)
-    elif request.param == "pairs only":
-        monkeypatch.setattr(tetrahedron, "_PAIR_LEVELS", np.iinfo(np.int64).max)
-    elif request.param == "pieces only":
-        monkeypatch.setattr(tetrahedron, "_PAIR_LEVELS", 0)
-
-
-def test_linear_energy_linear_h_exact(linear_box, batches):
+def test_linear_energy_linear_h_exact(linear_box):
     axes, U, energy, levels = linear_box
     values = np.stack(U)  # h = u1, u2, u3: linear, so interpolated exactly as well
     result = fermi_surface_integral(energy, values, axes, levels)
@@ -199,30 +178,6 @@ def test_cylindrical_grid_degenerate_energies():
     assert 3.0 < errors[0] / errors[1] < 5.5
 
 
-@pytest.mark.parametrize("grid", ["cylinder", "periodic box"])
-def test_dense_levels_as_cubic_pieces_equal_pair_sums(grid, monkeypatch):
-    """Hundreds of levels per tetrahedron (non-uniform, some repeated): adding tetrahedra as
-    cubic pieces in the level gives the pair-by-pair sums to round-off."""
-    if grid == "cylinder":  # exactly coinciding corner energies: zero-width pieces
-        axes, periods = cylinder(10)
-        R, P, Z = mesh(axes)
-        energy, values = R**2 + Z**2, np.stack([R, R**3 * np.cos(P) ** 2, R * Z])
-    else:
-        axes = [np.linspace(-np.pi, np.pi, n, endpoint=False) for n in (7, 9, 8)]
-        periods = (TWO_PI,) * 3
-        X, Y, Z = mesh(axes)
-        energy = np.cos(X) + 0.7 * np.cos(Y) * np.sin(Z) + 0.3 * np.sin(2 * X + Z)
-        values = np.stack([np.ones_like(X), np.sin(X + Y), np.cos(Z) ** 2])
-    levels = np.sort(np.random.default_rng(3).uniform(energy.min(), energy.max(), 3000))
-    levels[100:110] = levels[99]
-    result = fermi_surface_integral(energy, values, axes, levels, periods)
-    monkeypatch.setattr(tetrahedron, "_PAIR_LEVELS", np.iinfo(np.int64).max)
-    pairs = fermi_surface_integral(energy, values, axes, levels, periods)
-    scale = fermi_surface_integral(energy, np.abs(values), axes, levels, periods).max(axis=1)
-    error = np.abs(result - pairs).max(axis=1) / scale
-    assert np.all(error < 1e-13), error
-
-
 def test_energy_depending_on_one_axis_is_exact():
     """ε = f(u3) piecewise linear in u3: triply degenerate corners; DOS = L1 L2 / |slope|, and
     a level exactly at a node energy takes the value from above."""
@@ -243,7 +198,7 @@ def test_energy_depending_on_one_axis_is_exact():
 
 @pytest.mark.parametrize("mirror", [None, (0.5, 0.7, 0.1), (2.0, -1.0, False)],
                          ids=["default", "arbitrary mirror points", "points outside"])
-def test_quantised_energies_sum_rule_exact(batches, mirror):
+def test_quantised_energies_sum_rule_exact(mirror):
     """Integer node energies (ties everywhere, levels hitting them exactly): every tetrahedron's
     weights are cubic between consecutive integers, so 2-point Gauss–Legendre per unit interval
     integrates ∫ dλ I_h(λ) = ∫ h d³u exactly; for h = 1 and h = u1 + 2 u3 that is a closed form.

@@ -49,56 +49,24 @@ mirrored on request, with ``mirror`` or :func:`mirror_points` (``periodic=True``
 
 For smooth ε and h the error is O(h²) in the grid spacing.
 
-Cost. The cells of each orientation form a few (strided) boxes of the grid, whose tetrahedra are
-screened with integer level indices. A tetrahedron whose energy range holds at most
-``_PAIR_LEVELS`` levels is summed level by level, one (tetrahedron, level) pair at a time. Of one
-that holds more (levels dense against the spread of energies within a cell), each of the three
-pieces of its energy range that does too is added whole, as a cubic in the level, to running
-sums over blocks of levels (:class:`~qmdipole.piecewise_cubic.CubicPieceSum`), at a cost that does
-not depend on its level count. The total is O(N_tet · min(n̄, _PAIR_LEVELS + c) + N_levels ·
-log N_levels), with n̄ the mean number of levels in a tetrahedron's range: a level does not add a
-sum over the ~N_tet^{2/3} tetrahedra its surface crosses, as level-by-level sums would, once the
-levels are dense.
+Cost. One compiled pass (:mod:`qmdipole.kernels`) over the cells, their orientations, the 6
+tetrahedra of each and the levels in each tetrahedron's energy range (found from each node's
+index in the sorted levels) sums the corner weights per (node, level); each node's sums then
+multiply its integrands once. Time O(N_tet + N_pairs + N_nodelevels · n_v) for N_pairs
+(tetrahedron, level) pairs, N_nodelevels (node, level) pairs and n_v integrands; memory beyond
+the inputs and the result: three integers per node and the sums of two planes of nodes.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
-from scipy import sparse
 
-from .piecewise_cubic import CubicPieceSum
+from .kernels import fermi_surface_sum
 
 __all__ = ["AxisMirror", "fermi_surface_integral", "fermi_surface_node_weights", "mirror_points"]
-
-# Working-set bounds: grid cells screened at once, (tetrahedron, level) pairs at once. Small
-# batches keep the temporaries in cache (measured ~2x faster than batches of 2**20). Blocks of
-# _BLOCK_CHUNKS * _CHUNK_POSITIONS cells are visited one orientation after the other (the corners
-# gathered stay in cache), and the tetrahedra found are passed on in batches of at least
-# _FLUSH_TETRAHEDRA (the cells of one orientation in one chunk can be few).
-_CHUNK_POSITIONS = 1 << 15
-_MAX_PAIRS = 1 << 16
-_BLOCK_CHUNKS = 4
-_FLUSH_TETRAHEDRA = 1 << 14
-
-# A piece of a tetrahedron's energy range that holds more levels than this is added whole, as a
-# cubic in the level (CubicPieceSum: O(1), as costly as ~20 pairs); fewer: pair by pair. 32 was
-# fastest of 16, 32, 64 on the default valley-1 table at 3201 and 12801 levels.
-_PAIR_LEVELS = 32
-# Memory bound of those running sums (several integrands of many levels: a group at a time).
-_MAX_RUNNING_SUM_BYTES = 1 << 29
-# The corner weights on a piece are cubics in t = (λ − centre)/half_width, found from their
-# values at 4 Chebyshev points: coefficients = _FROM_SAMPLES @ values.
-_CHEBYSHEV = np.cos((2 * np.arange(4) + 1) * np.pi / 8)
-_FROM_SAMPLES = np.linalg.inv(np.vander(_CHEBYSHEV, 4, increasing=True))
-
-# Kuhn split: tetrahedron (a, b) runs 000 -> e_a -> e_a + e_b -> 111 through the cell. With
-# orientation bits r (1 = reflected along that axis) every corner is XOR-ed with r.
-_KUHN_PATHS = ((0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1))
 
 # Node sets symmetric to this tolerance (relative to the span, or to the period) are mirrored by
 # default. A cell counts as straddling a mirror point only if the point is farther than _CELL_TOL
@@ -175,33 +143,12 @@ def fermi_surface_integral(
     if values.ndim != 4 or values.shape[1:] != energy.shape:
         expected = ", ".join(map(str, energy.shape))
         raise ValueError(f"values must have shape (nv, {expected}), got {values.shape}")
-    # the running sums of the pieces take ~32 bytes per level, integrand and block scale: bound
-    # them by taking the integrands a group at a time
-    scales = max(1.0, np.log2(levels.size / max(_PAIR_LEVELS, 1)))
-    group = max(1, int(_MAX_RUNNING_SUM_BYTES // (32 * levels.size * scales)))
-    if values.shape[0] > group:
-        return np.concatenate([
-            fermi_surface_integral(energy, values[i : i + group], axes, levels, periods,
-                                   mirror=mirror)
-            for i in range(0, values.shape[0], group)
-        ])
-    # node-major copy: one batch's corner rows are gathered for all integrands at once
-    node_values = np.ascontiguousarray(values.reshape(values.shape[0], -1).T)
+    node_values = np.ascontiguousarray(values.reshape(values.shape[0], energy.size))
     out = np.zeros((levels.size, values.shape[0]))
-    pieces = CubicPieceSum(levels, node_values)
-    for tetra in _tetrahedra(energy, axes, levels, periods, orientation):
-        many = tetra.count > _PAIR_LEVELS
-        if many.any():
-            short = _add_long_pieces(pieces, tetra.subset(many))
-            tetra = Tetrahedra(*(np.concatenate(parts, axis=-1)
-                                 for parts in zip(tetra.subset(~many), short)))
-        for level_index, nodes, weights in _pairs(tetra, levels):
-            deposit = sparse.coo_matrix(
-                (weights.ravel(), (np.tile(level_index, 4), nodes.ravel())),
-                shape=(levels.size, energy.size),
-            )
-            out += deposit @ node_values
-    return out.T + pieces.values()
+    if values.shape[0]:
+        fermi_surface_sum(energy, np.searchsorted(levels, energy, side="left"),
+                          *_cell_widths(axes, periods, orientation), levels, node_values, out)
+    return out.T
 
 
 def fermi_surface_node_weights(
@@ -228,10 +175,9 @@ def fermi_surface_node_weights(
     levels = _check_levels(np.atleast_1d(np.asarray(level, dtype=float)))
     if levels.size != 1:
         raise ValueError(f"level must be a single number, got shape {np.shape(level)}")
-    out = np.zeros(energy.size)
-    for tetra in _tetrahedra(energy, axes, levels, periods, orientation):
-        for _, nodes, weights in _pairs(tetra, levels):
-            out += np.bincount(nodes.ravel(), weights=weights.ravel(), minlength=energy.size)
+    out = np.zeros((energy.size, 1))
+    fermi_surface_sum(energy, np.searchsorted(levels, energy, side="left"),
+                      *_cell_widths(axes, periods, orientation), levels, np.empty((0, 0)), out)
     return out.reshape(energy.shape)
 
 
@@ -267,312 +213,15 @@ def mirror_points(
 # ----------------------------------------------------------------------------- core
 
 
-def _tetrahedra(
-    energy: np.ndarray,
-    axes: tuple[np.ndarray, ...],
-    levels: np.ndarray,
-    periods: tuple[float | None, ...],
-    orientation: tuple,
-) -> Iterator[Tetrahedra]:
-    """Yield batches of the tetrahedra with a level in their energy range, corners sorted by
-    energy. ``orientation``: per axis None (standard split) or the per-cell weights (w0, w1) of
-    the standard and the reflected split."""
-    # Pad periodic axes with a copy of their first node so that every cell, including the
-    # wrap-around one, joins nodes (i, j, k) and (i+1, j+1, k+1) of the padded grid.
-    pad = [(0, 0 if period is None else 1) for period in periods]
-    padded = np.pad(energy, pad, mode="wrap")
-    to_node = None  # padded flat index -> node flat index, where they differ
-    if padded.shape != energy.shape:
-        to_node = np.pad(np.arange(energy.size).reshape(energy.shape), pad, mode="wrap").ravel()
-    spacings = [np.diff(_cell_edges(u, period)) for u, period in zip(axes, periods)]
-    shape = padded.shape
-    strides = (shape[1] * shape[2], shape[2], 1)
-    e_flat = padded.ravel()
-
-    # Level index of each node: levels[:k] < ε <= levels[k:]. A tetrahedron with corner indices
-    # k_c holds exactly the levels with min k_c <= l < max k_c, i.e. e_min <= λ_l < e_max.
-    k_flat = np.searchsorted(levels, e_flat, side="left").astype(np.int32)
-    k_grid = k_flat.reshape(shape)
-
-    # Per axis and orientation bit b: weight of each cell (its width, times 1/2 in a straddling
-    # cell, 0 where the cell does not use b) and a few ranges covering the cells with weight.
-    widths = []
-    for s, w in zip(spacings, orientation):
-        if w is None:
-            widths.append((s, np.zeros_like(s)))
-        else:
-            widths.append((s * w[0], s * w[1]))
-    cell_ranges = [tuple(_ranges(w > 0) for w in pair) for pair in widths]
-    k_split = None  # for every other cell along the last axis, screened from a contiguous copy
-    if any(c.step != 1 for ranges in cell_ranges[2] for c in ranges):
-        k_split = np.concatenate([k_grid[:, :, 0::2], k_grid[:, :, 1::2]], axis=2)
-    # Visit the grid in blocks of axis-1 cells, all orientations of a block together, so that
-    # the corners gathered for the tetrahedra stay in cache.
-    per_row = (shape[1] - 1) * (shape[2] - 1)
-    rows = max(1, (_BLOCK_CHUNKS * _CHUNK_POSITIONS) // per_row)
-    # Tetrahedra of several screening chunks are passed on together (fewer, larger batches).
-    pending, n_pending = [], 0
-    for i0 in range(0, shape[0] - 1, rows):
-        for tetra in _block_tetrahedra(i0, min(i0 + rows, shape[0] - 1), cell_ranges, widths,
-                                       k_grid, k_split, strides):
-            pending.append(tetra)
-            n_pending += tetra[1].size
-            if n_pending >= _FLUSH_TETRAHEDRA:
-                yield _sort_corners(*_concatenate(pending), e_flat, to_node)
-                pending, n_pending = [], 0
-    if pending:
-        yield _sort_corners(*_concatenate(pending), e_flat, to_node)
-
-
-def _concatenate(pending: list) -> tuple:
-    """Join tetrahedron batches ``(corners (4, nt), vol, lo, count)``."""
-    if len(pending) == 1:
-        return pending[0]
-    return tuple(np.concatenate(parts, axis=-1) for parts in zip(*pending))
-
-
-def _block_tetrahedra(i0, i1, cell_ranges, widths, k_grid, k_split, strides):
-    """Yield ``(corners (4, nt), vol, lo, count)`` of the tetrahedra with a level in their
-    energy range (level indices lo .. lo + count − 1) among the cells with axis-1 index in
-    [i0, i1), orientation by orientation; corners are flat indices into the padded grid.
-    ``k_split``: ``k_grid`` with even then odd indices along the last axis (or None)."""
-    k_split_half = None if k_split is None else (k_grid.shape[2] + 1) // 2
-    for r in itertools.product((0, 1), repeat=3):
-        # corner bits of the 6 tetrahedra: r, r ^ e_a, r ^ e_a ^ e_b, ~r
-        paths = []
-        for a, b in _KUHN_PATHS:
-            c1 = list(r)
-            c1[a] ^= 1
-            c2 = list(c1)
-            c2[b] ^= 1
-            paths.append((tuple(c1), tuple(c2)))
-        c3 = tuple(1 - x for x in r)
-        width = [widths[a][r[a]] for a in range(3)]
-        for box in itertools.product(*(cell_ranges[a][r[a]] for a in range(3))):
-            box = (_clip(box[0], i0, i1),) + box[1:]
-            if len(box[0]) == 0:
-                continue
-            for cells in _sub_boxes(box, _CHUNK_POSITIONS):
-
-                def k_at(bits, cells=cells):  # level indices at one corner of every cell
-                    (ri, rj, rl), (di, dj, dl) = cells, bits
-                    if rl.step == 1:
-                        return k_grid[ri.start + di : ri.stop + di : ri.step,
-                                      rj.start + dj : rj.stop + dj : rj.step,
-                                      rl.start + dl : rl.stop + dl]
-                    # every other cell along the last axis: contiguous in the split copy
-                    first = rl.start + dl
-                    first = (first % 2) * k_split_half + first // 2
-                    return k_split[ri.start + di : ri.stop + di : ri.step,
-                                   rj.start + dj : rj.stop + dj : rj.step,
-                                   first : first + len(rl)]
-
-                k0, k111 = k_at(r), k_at(c3)
-                lo0, hi0 = np.minimum(k0, k111), np.maximum(k0, k111)
-                position = None  # per cell: flat padded index of the 000 corner, volume / 6
-                for c1, c2 in paths:
-                    ka, kab = k_at(c1), k_at(c2)
-                    lo = np.minimum(np.minimum(lo0, ka), kab)
-                    count = np.maximum(np.maximum(hi0, ka), kab)
-                    count -= lo
-                    active = np.flatnonzero(count)
-                    if active.size == 0:
-                        continue
-                    if position is None:
-                        ci, cj, cl = (np.arange(c.start, c.stop, c.step) for c in cells)
-                        position = (
-                            ci[:, None, None] * strides[0] + cj[None, :, None] * strides[1]
-                            + cl[None, None, :]
-                        ).ravel()
-                        vol6 = (
-                            (width[0][ci] / 6.0)[:, None, None] * width[1][cj][None, :, None]
-                            * width[2][cl][None, None, :]
-                        ).ravel()
-                    cell = position[active]
-                    corners = np.stack([
-                        cell + (bits[0] * strides[0] + bits[1] * strides[1] + bits[2])
-                        for bits in (r, c1, c2, c3)
-                    ])
-                    yield corners, vol6[active], lo.ravel()[active], count.ravel()[active]
-
-
-def _clip(cells: range, lo: int, hi: int) -> range:
-    """The part of ``cells`` in [lo, hi)."""
-    first = max(0, -((cells.start - lo) // cells.step))
-    last = max(0, -((cells.start - hi) // cells.step))
-    return cells[first:last]
-
-
-def _ranges(mask: np.ndarray) -> list:
-    """The indices where ``mask`` holds as a few ranges: contiguous runs, or runs of every other
-    index where that takes fewer."""
-
-    def runs(m, first=0, step=1):
-        if m.size == 0:
-            return []
-        change = np.flatnonzero(np.diff(m)) + 1
-        bounds = np.concatenate([[0], change, [m.size]])
-        return [
-            range(first + step * s, first + step * t, step)
-            for s, t in zip(bounds[:-1], bounds[1:])
-            if m[s]
-        ]
-
-    plain = runs(mask)
-    strided = runs(mask[0::2], 0, 2) + runs(mask[1::2], 1, 2)
-    return plain if len(plain) <= len(strided) else strided
-
-
-def _sub_boxes(cells: tuple, limit: int) -> Iterator[tuple]:
-    """Split a box of cells (three ranges of cell indices) into boxes of at most
-    ``max(limit, 1)`` cells, whole rows along the last axes where possible."""
-    ri, rj, rl = cells
-    nj, nl = len(rj), len(rl)
-    limit = max(limit, 1)
-    if nj * nl <= limit:
-        step = limit // (nj * nl)
-        for i in range(0, len(ri), step):
-            yield ri[i : i + step], rj, rl
-    elif nl <= limit:
-        step = limit // nl
-        for i in range(len(ri)):
-            for j in range(0, nj, step):
-                yield ri[i : i + 1], rj[j : j + step], rl
-    else:
-        for i in range(len(ri)):
-            for j in range(nj):
-                for k in range(0, nl, limit):
-                    yield ri[i : i + 1], rj[j : j + 1], rl[k : k + limit]
-
-
-class Tetrahedra(NamedTuple):
-    """A batch of tetrahedra: corner energies sorted, energy[0] <= ... <= energy[3], (4, nt);
-    their flat node indices, (4, nt); the volume of each in the grid's coordinates (its cell's
-    volume / 6, times 1/2 in a straddling cell); the indices lo .. lo + count − 1 of the levels
-    in [energy[0], energy[3]) (for a piece of the range: the levels of that piece)."""
-
-    energy: np.ndarray
-    node: np.ndarray
-    vol: np.ndarray
-    lo: np.ndarray
-    count: np.ndarray
-
-    def subset(self, mask: np.ndarray) -> Tetrahedra:
-        return Tetrahedra(self.energy[:, mask], self.node[:, mask], self.vol[mask],
-                          self.lo[mask], self.count[mask])
-
-
-def _sort_corners(corners, vol, lo, count, e_flat, to_node) -> Tetrahedra:
-    """Sort each tetrahedron's corners by energy (a sorting network for 4 items)."""
-    e = [e_flat[c] for c in corners]
-    n = list(corners)
-    for i, j in ((0, 1), (2, 3), (0, 2), (1, 3), (1, 2)):
-        swap = e[i] > e[j]
-        e[i], e[j] = np.minimum(e[i], e[j]), np.maximum(e[i], e[j])
-        n[i], n[j] = np.where(swap, n[j], n[i]), np.where(swap, n[i], n[j])
-    if to_node is not None:
-        n = [to_node[c] for c in n]
-    return Tetrahedra(np.stack(e), np.stack(n), vol, lo, count)
-
-
-def _pairs(tetra: Tetrahedra, levels: np.ndarray) -> Iterator[tuple]:
-    """Yield batches ``(level_index (np,), nodes (4, np), weights (4, np))`` of tetrahedron-level
-    pairs: ``Σ_pairs Σ_c weights[c] h[nodes[c]]`` summed per level index is the δ-integral of h."""
-    count, lo = tetra.count, tetra.lo
-    # Split the tetrahedra into groups of at most ~_MAX_PAIRS pairs (at least one tetrahedron).
-    ends = np.cumsum(count)
-    bounds = [0]
-    while bounds[-1] < count.size:
-        target = ends[bounds[-1] - 1] + _MAX_PAIRS if bounds[-1] else _MAX_PAIRS
-        bounds.append(max(int(np.searchsorted(ends, target, side="right")), bounds[-1] + 1))
-    for t0, t1 in zip(bounds[:-1], bounds[1:]):
-        cnt = count[t0:t1]
-        if np.all(cnt == 1):
-            level_index = lo[t0:t1]
-            energy, node, vol = tetra.energy[:, t0:t1], tetra.node[:, t0:t1], tetra.vol[t0:t1]
-        else:
-            pick = np.repeat(np.arange(t0, t1), cnt)
-            first = np.cumsum(cnt) - cnt
-            level_index = np.arange(pick.size) + np.repeat(lo[t0:t1] - first, cnt)
-            energy, node, vol = (np.take(x, pick, axis=-1)
-                                 for x in (tetra.energy, tetra.node, tetra.vol))
-        yield level_index, node, _delta_weights(*energy, levels[level_index], vol)
-
-
-def _add_long_pieces(pieces: CubicPieceSum, tetra: Tetrahedra) -> Tetrahedra:
-    """Add the pieces of the tetrahedra that hold more than ``_PAIR_LEVELS`` levels to
-    ``pieces``; return the other pieces, to be summed pair by pair (as tetrahedra whose level
-    ranges are those pieces').
-
-    On each piece [e1, e2), [e2, e3), [e3, e4) of a tetrahedron's energy range the corner weights
-    are cubic in the level (exactly; found from their values at 4 Chebyshev points of the
-    piece); they multiply the values at the corner nodes."""
-    k = np.searchsorted(pieces.levels, tetra.energy, side="left")
-    short = []
-    for branch_index, branch in enumerate(_BRANCHES):
-        count = k[branch_index + 1] - k[branch_index]
-        few = (count > 0) & (count <= _PAIR_LEVELS)
-        short.append(tetra.subset(few)._replace(lo=k[branch_index, few], count=count[few]))
-        many = np.flatnonzero(count > _PAIR_LEVELS)
-        if many.size == 0:
-            continue
-        e = tetra.energy[:, many]
-        centre = 0.5 * (e[branch_index] + e[branch_index + 1])
-        half_width = 0.5 * (e[branch_index + 1] - e[branch_index])
-        samples = centre + half_width * _CHEBYSHEV[:, None]  # (4 points, np)
-        weights = np.stack(branch(*e, samples, tetra.vol[many]))  # (4 corners, 4 points, np)
-        pieces.add(k[branch_index, many], k[branch_index + 1, many], centre, half_width,
-                   np.einsum("nq,cqp->ncp", _FROM_SAMPLES, weights), tetra.node[:, many])
-    return Tetrahedra(*(np.concatenate(parts, axis=-1) for parts in zip(*short)))
-
-
-def _delta_weights(e1, e2, e3, e4, lam, vol) -> np.ndarray:
-    """Corner weights (4, np) of ∫_tet h δ(ε − λ) for sorted corner energies e1 <= ... <= e4
-    and e1 <= λ < e4. Every denominator below is positive on its branch."""
-    w = np.empty((4, lam.size))
-    low = lam < e2
-    high = lam >= e3
-    for branch, idx in zip(
-        _BRANCHES, (np.flatnonzero(low), np.flatnonzero(~(low | high)), np.flatnonzero(high))
-    ):
-        if idx.size:
-            w[:, idx] = branch(e1[idx], e2[idx], e3[idx], e4[idx], lam[idx], vol[idx])
-    return w
-
-
-def _weights_triangle_low(e1, e2, e3, e4, lam, vol):
-    """e1 <= λ < e2: section is the triangle cut from edges 1-2, 1-3, 1-4."""
-    x = lam - e1
-    f2, f3, f4 = x / (e2 - e1), x / (e3 - e1), x / (e4 - e1)
-    c = vol * f2 * f3 / (e4 - e1)  # one third of the section's area / |∇ε|
-    return c * (3.0 - f2 - f3 - f4), c * f2, c * f3, c * f4
-
-
-def _weights_triangle_high(e1, e2, e3, e4, lam, vol):
-    """e3 <= λ < e4: section is the triangle cut from edges 1-4, 2-4, 3-4."""
-    y = e4 - lam
-    f1, f2, f3 = y / (e4 - e1), y / (e4 - e2), y / (e4 - e3)
-    c = vol * f2 * f3 / (e4 - e1)
-    return c * f1, c * f2, c * f3, c * (3.0 - f1 - f2 - f3)
-
-
-def _weights_quadrilateral(e1, e2, e3, e4, lam, vol):
-    """e2 <= λ < e3: section is the quadrilateral P13 P14 P24 P23 (P_ij on edge i-j), split
-    along P13-P24 into two triangles of areas/|∇ε| 3*c1 and 3*c2."""
-    a13, a14 = (lam - e1) / (e3 - e1), (lam - e1) / (e4 - e1)
-    a23, a24 = (lam - e2) / (e3 - e2), (lam - e2) / (e4 - e2)
-    c1 = vol * a13 * (1.0 - a24) / (e4 - e1)
-    c2 = vol * (1.0 - a13) * a23 / (e4 - e2)
-    c12 = c1 + c2
-    return (
-        c12 * (1.0 - a13) + c1 * (1.0 - a14),
-        c12 * (1.0 - a24) + c2 * (1.0 - a23),
-        c12 * a13 + c2 * a23,
-        c1 * a14 + c12 * a24,
-    )
-
-
-_BRANCHES = (_weights_triangle_low, _weights_quadrilateral, _weights_triangle_high)
+def _cell_widths(axes, periods, orientation) -> list[np.ndarray]:
+    """Per axis, (2, n_cells): each cell's width times the weight of its standard (row 0) and
+    reflected (row 1) split."""
+    out = []
+    for u, period, w in zip(axes, periods, orientation):
+        width = np.diff(_cell_edges(u, period))
+        pair = (width, np.zeros_like(width)) if w is None else (width * w[0], width * w[1])
+        out.append(np.ascontiguousarray(np.stack(pair)))
+    return out
 
 
 # ----------------------------------------------------------------------------- orientation
@@ -690,7 +339,7 @@ def _piece_of_axis(spec: AxisMirror, edges: np.ndarray, period: float | None, ax
 
 
 def _check_grid(energy, axes, periods) -> tuple[np.ndarray, tuple, tuple]:
-    energy = np.asarray(energy, dtype=float)
+    energy = np.ascontiguousarray(energy, dtype=float)
     if energy.ndim != 3:
         raise ValueError(f"energy must be a 3-D array (n1, n2, n3), got shape {energy.shape}")
     if len(axes) != 3 or len(periods) != 3:
@@ -723,7 +372,7 @@ def _check_grid(energy, axes, periods) -> tuple[np.ndarray, tuple, tuple]:
 
 
 def _check_levels(levels) -> np.ndarray:
-    levels = np.asarray(levels, dtype=float)
+    levels = np.ascontiguousarray(levels, dtype=float)
     if levels.ndim != 1:
         raise ValueError(f"levels must be a 1-D array, got shape {levels.shape}")
     if not np.all(np.isfinite(levels)):

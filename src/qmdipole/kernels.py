@@ -1,0 +1,238 @@
+"""Compiled (numba) loops of the linear-tetrahedron Fermi-surface sums of :mod:`qmdipole.tetrahedron`.
+
+One serial, deterministic loop visits every cell of a rectilinear grid, each orientation of the
+cell's split that has weight (per axis: the standard split, weight ``widths[a][0, cell]``, and the
+reflected one, ``widths[a][1, cell]``: the cell's width times 1, 1/2 or 0), the 6 Kuhn tetrahedra
+of that split, and every level λ_l with e_min <= λ_l < e_max of a tetrahedron's sorted corner
+energies e1 <= e2 <= e3 <= e4; it adds the exact corner weights of ∫_tet h δ(ε − λ_l) to
+
+* ``out[l, v] += Σ_c w_c · node_values[v, node_c]`` (the integrals), or
+* ``out[node_c, 0] += w_c`` (node weights at one level; ``node_values`` has no rows).
+
+The weights are those of linear interpolation on the tetrahedron (volume V = cell volume / 6):
+with the section ε = λ a triangle (λ < e2 or λ >= e3) or a quadrilateral (split into two
+triangles), w_c = Σ_triangles (area / |∇ε|) / 3 · (barycentric coordinates of corner c at the
+triangle's vertices, summed). Every denominator is positive on its branch, so coinciding corner
+energies need no special case. The sums are serial, in a fixed order: results are deterministic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["fermi_surface_sum"]
+
+
+@njit(cache=True, error_model="numpy")
+def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, node_values, out):
+    """Add the tetrahedron sums of a grid to ``out`` (in place).
+
+    energy, level_index : (n1, n2, n3) float64, int64
+        ε at the nodes, and ``searchsorted(levels, ε, "left")`` (levels[:k] < ε <= levels[k:]),
+        so that a tetrahedron holds the levels min k <= l < max k.
+    widths0, widths1, widths2 : (2, n_cells) float64
+        Per axis, weight of the standard (row 0) and reflected (row 1) split of each cell: its
+        width times its orientation weight. n_cells = n_a − 1 (open axis) or n_a (periodic: the
+        last cell joins the last node to the first).
+    levels : (nl,) float64, sorted.
+    node_values : (nv, n1·n2·n3) float64
+        Integrands; nv = 0 selects node weights (then nl = 1).
+    out : (nl, nv) float64, or (n1·n2·n3, 1) float64 if nv = 0.
+
+    Integrals: the weights are first summed per (node, level), S[n, l] = Σ_tetrahedra w_c, for the
+    nodes of two planes n1 = i, i + 1 at a time (the cells between them deposit there; a plane is
+    complete once the cells on both sides are done), each node over the window of levels of its
+    cells; a completed plane adds out[l, :] += S[n, l] · node_values[:, n]. That costs n_v
+    multiply-adds per (node, level) instead of 4 n_v per (tetrahedron, level): a node is a corner
+    of up to 24 tetrahedra.
+    """
+    n_nodes = energy.size
+    plane = energy.shape[1] * energy.shape[2]
+    n_planes = energy.shape[0]
+    periodic = widths0.shape[1] == n_planes  # the last cells join plane n1 − 1 to plane 0
+    e_flat = energy.ravel()
+    k_flat = level_index.ravel()
+    # offset of node (cell + bit) along each axis in the flat grid, wrapping at the last node
+    node0 = _axis_offsets(n_planes, widths0.shape[1], plane)
+    node1 = _axis_offsets(energy.shape[1], widths1.shape[1], energy.shape[2])
+    node2 = _axis_offsets(energy.shape[2], widths2.shape[1], 1)
+    by_node = node_values.shape[0] == 0
+    # S[n, l] lives at sums[base[n] + l]; the planes take turns in 3 slots of `row` entries
+    # (plane 0 of a periodic axis keeps slot 2 until the last cells are done)
+    if by_node:
+        sums = out.reshape(n_nodes)
+        base = np.arange(n_nodes)
+    else:
+        first, stop = _level_windows(k_flat, node0, node1, node2)
+        base = np.empty(n_nodes, dtype=np.int64)
+        row = 0
+        for p in range(n_planes):
+            used = 0
+            for n in range(p * plane, (p + 1) * plane):
+                base[n] = used - first[n]
+                used += stop[n] - first[n]
+            row = max(row, used)
+        for p in range(n_planes):
+            slot = 2 if (periodic and p == 0) else p % 2
+            for n in range(p * plane, (p + 1) * plane):
+                base[n] += slot * row
+        sums = np.zeros(3 * row)
+    corner = np.empty(8, dtype=np.int64)  # flat node of the cell corner with bits d0 d1 d2
+    for i in range(widths0.shape[1]):
+        for j in range(widths1.shape[1]):
+            for k in range(widths2.shape[1]):
+                if not _cell_corners(corner, i, j, k, node0, node1, node2, k_flat):
+                    continue
+                for r in range(8):  # orientation bits r0 r1 r2, 1 = reflected along that axis
+                    vol = widths0[r >> 2, i] * widths1[(r >> 1) & 1, j] * widths2[r & 1, k] / 6.0
+                    if vol == 0.0:
+                        continue
+                    for p in range(6):
+                        t0, t1 = corner[_TETRAHEDRA[r, p, 0]], corner[_TETRAHEDRA[r, p, 1]]
+                        t2, t3 = corner[_TETRAHEDRA[r, p, 2]], corner[_TETRAHEDRA[r, p, 3]]
+                        # sort the corners by energy (a sorting network)
+                        t0, t1 = _ordered(e_flat, t0, t1)
+                        t2, t3 = _ordered(e_flat, t2, t3)
+                        t0, t2 = _ordered(e_flat, t0, t2)
+                        t1, t3 = _ordered(e_flat, t1, t3)
+                        t1, t2 = _ordered(e_flat, t1, t2)
+                        _tetrahedron(e_flat, k_flat, t0, t1, t2, t3, vol, levels, sums, base)
+        if not by_node and not (periodic and i == 0):  # plane i is complete
+            _add_plane(i, plane, first, stop, base, sums, node_values, out)
+    if not by_node:  # the last plane to complete: n1 − 1 (open axis) or 0 (periodic)
+        _add_plane(0 if periodic else n_planes - 1, plane, first, stop, base, sums, node_values,
+                   out)
+
+
+@njit(cache=True, inline="always")
+def _cell_corners(corner, i, j, k, node0, node1, node2, k_flat):
+    """Fill ``corner`` (8,) with the flat nodes of cell (i, j, k), corner bits d0 d1 d2 as
+    d0·4 + d1·2 + d2; whether a level lies in the cell's energy range."""
+    for c in range(8):
+        corner[c] = node0[c >> 2, i] + node1[(c >> 1) & 1, j] + node2[c & 1, k]
+    for c in range(1, 8):
+        if k_flat[corner[c]] != k_flat[corner[0]]:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _level_windows(k_flat, node0, node1, node2):
+    """Per node, the range [first, stop) of the levels of the cells it is a corner of."""
+    first = np.full(k_flat.size, np.iinfo(np.int64).max)
+    stop = np.zeros(k_flat.size, dtype=np.int64)
+    corner = np.empty(8, dtype=np.int64)
+    for i in range(node0.shape[1]):
+        for j in range(node1.shape[1]):
+            for k in range(node2.shape[1]):
+                if not _cell_corners(corner, i, j, k, node0, node1, node2, k_flat):
+                    continue
+                lo_cell, hi_cell = k_flat[corner[0]], k_flat[corner[7]]
+                for c in range(8):
+                    lo_cell = min(lo_cell, k_flat[corner[c]])
+                    hi_cell = max(hi_cell, k_flat[corner[c]])
+                for c in range(8):
+                    first[corner[c]] = min(first[corner[c]], lo_cell)
+                    stop[corner[c]] = max(stop[corner[c]], hi_cell)
+    for n in range(k_flat.size):
+        if stop[n] == 0:
+            first[n] = 0
+    return first, stop
+
+
+@njit(cache=True)
+def _add_plane(p, plane, first, stop, base, sums, node_values, out):
+    """out[l, :] += S[n, l] · node_values[:, n] for the nodes n of plane p; clear their S."""
+    h = np.empty(node_values.shape[0])  # the node's integrands, contiguous
+    for n in range(p * plane, (p + 1) * plane):
+        if stop[n] == first[n]:
+            continue
+        for v in range(h.size):
+            h[v] = node_values[v, n]
+        for level in range(first[n], stop[n]):
+            s = sums[base[n] + level]
+            sums[base[n] + level] = 0.0
+            for v in range(h.size):
+                out[level, v] += s * h[v]
+
+
+@njit(cache=True)
+def _axis_offsets(n_nodes, n_cells, stride):
+    """(2, n_cells): flat offset of node (cell + bit) along one axis; cell n_nodes − 1 of a
+    periodic axis wraps to node 0."""
+    out = np.empty((2, n_cells), dtype=np.int64)
+    for cell in range(n_cells):
+        out[0, cell] = cell * stride
+        out[1, cell] = ((cell + 1) % n_nodes) * stride
+    return out
+
+
+@njit(cache=True, inline="always")
+def _ordered(e, a, b):
+    """Nodes a, b ordered by energy (kept in place if equal)."""
+    return (b, a) if e[a] > e[b] else (a, b)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _tetrahedron(e, k, t0, t1, t2, t3, vol, levels, sums, base):
+    """Add the corner weights of the tetrahedron with nodes t0..t3 (sorted by energy e) at each
+    of its levels l to sums[base[t_c] + l].
+
+    With e1 <= e2 <= e3 <= e4 its corner energies, the section ε = λ is the triangle cut from
+    edges 1-2, 1-3, 1-4 for e1 <= λ < e2, the quadrilateral P13 P14 P24 P23 (P_ij on edge i-j;
+    split along P13-P24 into two triangles) for e2 <= λ < e3 and the triangle cut from edges 1-4,
+    2-4, 3-4 for e3 <= λ < e4: the levels k[t0] <= l < k[t1], k[t1] <= l < k[t2] and
+    k[t2] <= l < k[t3]. Only the denominators of a level's own branch are used, and they are
+    positive there; ``c`` is one third of a triangle's area / |∇ε|.
+    """
+    e1, e2, e3, e4 = e[t0], e[t1], e[t2], e[t3]
+    i21, i31, i41 = 1.0 / (e2 - e1), 1.0 / (e3 - e1), 1.0 / (e4 - e1)
+    i32, i42, i43 = 1.0 / (e3 - e2), 1.0 / (e4 - e2), 1.0 / (e4 - e3)
+    b0, b1, b2, b3 = base[t0], base[t1], base[t2], base[t3]
+    for level in range(k[t0], k[t1]):
+        x = levels[level] - e1
+        f2, f3, f4 = x * i21, x * i31, x * i41
+        c = vol * f2 * f3 * i41
+        sums[b0 + level] += c * (3.0 - f2 - f3 - f4)
+        sums[b1 + level] += c * f2
+        sums[b2 + level] += c * f3
+        sums[b3 + level] += c * f4
+    for level in range(k[t1], k[t2]):
+        a13, a14 = (levels[level] - e1) * i31, (levels[level] - e1) * i41
+        a23, a24 = (levels[level] - e2) * i32, (levels[level] - e2) * i42
+        c1 = vol * a13 * (1.0 - a24) * i41
+        c2 = vol * (1.0 - a13) * a23 * i42
+        c12 = c1 + c2
+        sums[b0 + level] += c12 * (1.0 - a13) + c1 * (1.0 - a14)
+        sums[b1 + level] += c12 * (1.0 - a24) + c2 * (1.0 - a23)
+        sums[b2 + level] += c12 * a13 + c2 * a23
+        sums[b3 + level] += c1 * a14 + c12 * a24
+    for level in range(k[t2], k[t3]):
+        y = e4 - levels[level]
+        f1, f2, f3 = y * i41, y * i42, y * i43
+        c = vol * f2 * f3 * i41
+        sums[b0 + level] += c * f1
+        sums[b1 + level] += c * f2
+        sums[b2 + level] += c * f3
+        sums[b3 + level] += c * (3.0 - f1 - f2 - f3)
+
+
+def _kuhn_tetrahedra() -> np.ndarray:
+    """(8, 6, 4): corners (index d0·4 + d1·2 + d2) of the 6 tetrahedra of each orientation r of
+    the Kuhn split: tetrahedron (a, b) runs 000 -> e_a -> e_a + e_b -> 111 with every corner's
+    bits XOR-ed with r's."""
+    out = np.empty((8, 6, 4), dtype=np.int64)
+    for r in range(8):
+        for p, (a, b) in enumerate(((0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1))):
+            bits = [(r >> 2) & 1, (r >> 1) & 1, r & 1]
+            path = [list(bits)]
+            for axis in (a, b):
+                bits[axis] ^= 1
+                path.append(list(bits))
+            path.append([1 - x for x in path[0]])
+            out[r, p] = [4 * d0 + 2 * d1 + d2 for d0, d1, d2 in path]
+    return out
+
+
+_TETRAHEDRA = _kuhn_tetrahedra()
