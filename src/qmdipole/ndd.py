@@ -44,6 +44,18 @@ f_v − f_c = 1 exactly) adds −8π ∫ dx (1 − w) x ⟨G⟩(x)/(x² − z²)
 (spacing η/``bins_per_eta``) with 4-point Lagrange interpolation weights (exact for cubics); the
 kernels are then applied once per bin. The error of this step is that of cubic interpolation of
 kernels of width η, ≈ (h/η)⁴ ~ 1e-4 relative at 8 bins per η, common to both routes.
+
+**Error estimates.** Every curve NAME has NAME_error (absolute, same units): the reduction runs
+again on the table's half-density subgrid (:func:`qmdipole.kgrid.half_density_table`; same
+spectral bins, same taper, same exact tail, which thus adds no error) and
+:func:`qmdipole.errors.estimate` turns the difference into a bound. ⟨G⟩ (tetrahedra, O(h²)): order 2,
+safety :data:`qmdipole.errors.SAFETY`, spread over AVG_WINDOW subgrid steps w of the transition
+energy. Δn (point quadrature of η-wide kernels): the observed order between grid and subgrid is
+3–5 while the subgrid does not resolve the kernels (points_per_eta ≤ 1.5) and ~2 once it does
+(points_per_eta ~3); the estimate uses the asymptotic order 2 (a bound in both regimes, loose in
+the first), safety DN_SAFETY, spread over max(w, DN_WINDOW η) since the error has the kernel's
+tails. The spectral-bin error is common to both grids, so Richardson cannot see it: it is added
+as BIN_ERROR (bin width/η)⁴ max|Δn| of the grid's share.
 """
 
 from __future__ import annotations
@@ -53,15 +65,38 @@ import warnings
 import numpy as np
 import xarray as xr
 
+from . import errors
 from .fermi import fermi_dirac, fermi_surface_weights, grid_mirror
 from .geometry import hermitian_eigh, sandwich
 from .io import open_dataset
-from .kgrid import KGrid, slabs
+from .kgrid import KGrid, half_density_table, slabs
 from .tetrahedron import fermi_surface_integral
 
 DN_PREFACTOR = 4 * np.pi / (8 * np.pi**3)  # 4π ∫ d³k/(8π³), Δn in units of α
 AVG_PREFACTOR = 1 / (8 * np.pi**3)
 TABLE_VARIABLES = ("energy", "velocity", "quantum_metric", "weight")
+
+# Error estimates (module docstring, "Error estimates"); calibrated against qmdipole.analytic on
+# Eq. 14 (the paper's and random insulating parameter sets, η in [0.02, 0.1], kgrid.n = [60, 4,
+# 120], points_per_eta 1, 1.5, 2, 3): the worst true error / (Richardson, spread) was 1.3 for ⟨G⟩
+# and 1.1 for Δn with these windows. Not covered: ω within ~1e-4 of a band edge (the √ onset of
+# ⟨G⟩ lies below both grids' lowest transition there, so neither sees it)
+AVG_WINDOW = 4  # ⟨G⟩: spread over |ω′ − ω| <= AVG_WINDOW w, w the subgrid's transition-energy step
+DN_WINDOW = 8  # Δn: spread over |ω′ − ω| <= max(w, DN_WINDOW η): its error has the kernel's tails
+DN_SAFETY = 4.0
+BIN_ERROR = 1.0  # spectral-bin term: BIN_ERROR (bin width/η)⁴ max|Δn| (measured 0.4-0.5)
+AVG_ERROR = (
+    f"Richardson: {errors.SAFETY:g} x max over |omega' - omega| <= {AVG_WINDOW} error_window of "
+    f"|G_h - G_2h| / (2^{errors.ORDER} - 1), G_2h on the half-density subgrid of the same table "
+    "(every other node of each axis but the azimuth of a cylindrical grid), error_window = its "
+    "largest step of the transition energy between neighbouring nodes"
+)
+DN_ERROR = (
+    f"Richardson: {DN_SAFETY:g} x max over |omega' - omega| <= max(error_window, {DN_WINDOW} eta) of "
+    f"|Dn_h - Dn_2h| / (2^{errors.ORDER} - 1), Dn_2h on the half-density subgrid of the same table "
+    "(the same spectral bins and high-energy tail), plus the spectral-bin interpolation error "
+    f"{BIN_ERROR:g} (spectral_bin_width/eta)^4 max|Dn| of the k-grid's share"
+)
 
 
 class SpectrumError(ValueError):
@@ -267,6 +302,44 @@ def resolve_cutoff(grid: KGrid, model, transition_cutoff, *, mu, temperature, om
     return cutoff, None, f"ndd.transition_cutoff = {cutoff:g}"
 
 
+def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spacing, taper,
+            slab_points):
+    """One pass over a table: ∫ d³k (Eq. 13 integrand) δ(x − ω) at ``omega`` (tetrahedra), the
+    :class:`SpectralAccumulator` of Eq. (12) (None unless two bands) and of Eq. (11) (None unless
+    ``kubo``), and Σ_k f′ v_z v_x² of the intraband term (prefactors left out)."""
+    grid = KGrid.from_dataset(ds)
+    energy = ds["energy"].values
+    n_bands = energy.shape[0]
+    fprime = np.stack([fermi_surface_weights(grid, e, mu, temperature) for e in energy])
+    x_all = energy[-1] - energy[0]
+    names = ("single", "double")
+    geometric = SpectralAccumulator(top, spacing, names, taper) if n_bands == 2 else None
+    kubo_acc = SpectralAccumulator(top, spacing, names, taper) if kubo else None
+    avg = np.zeros(len(omega))
+    intraband = 0.0
+    mirror = grid_mirror(grid)
+    for index, sub, owned in slabs(grid, slab_points):
+        slab = ds.isel(k1=index)
+        e, v, fp = energy[:, index], slab["velocity"].values, fprime[:, index]
+        if n_bands == 2:
+            metric = slab["quantum_metric"].values
+            x = x_all[index]
+            if len(index) > 1:  # Eq. (13): δ(x − ω) on the slab's tetrahedra
+                density = sub.jacobian() * average_dipole_density(e, v, metric, mu, temperature)
+                avg += fermi_surface_integral(x, density[None], sub.axes, omega, sub.periods,
+                                              mirror=mirror)[0]
+        w, fp, v, e = slab["weight"].values[owned], fp[:, owned], v[:, :, owned], e[:, owned]
+        intraband += np.sum(fp * v[:, 2] * v[:, 0] ** 2)
+        if n_bands == 2:
+            metric = metric[:, :, :, owned]
+            geometric.add(x[owned], **geometric_weights(e, v, metric, w, fp, mu, temperature))
+        if kubo:
+            kx, ky, kz = (slab[c].values[owned] for c in ("kx", "ky", "kz"))
+            for x_pair, deposits in kubo_weights(model, kx, ky, kz, w, fp, mu, temperature, dq):
+                kubo_acc.add(x_pair, **deposits)
+    return avg, geometric, kubo_acc, intraband
+
+
 def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, kubo=True,
                         dq=1e-4, transition_cutoff="auto", bins_per_eta=8,
                         slab_points=2**18) -> xr.Dataset:
@@ -296,66 +369,60 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
     top, tail, label = resolve_cutoff(grid, model, transition_cutoff, mu=mu, temperature=temperature,
                                       omega_max=omega.max(), eta=eta)
     check_window(grid, energy, omega.max(), eta, mu, temperature, top, label)
-    fprime = np.stack([fermi_surface_weights(grid, e, mu, temperature) for e in energy])
-
     x_all = energy[-1] - energy[0]
-    names = ("single", "double")
     spacing = eta / bins_per_eta
     top = float(x_all.max()) if top is None else top  # no cut-off: every transition of the grid
     taper = None if tail is None else (tail.start, tail.end)
-    geometric = SpectralAccumulator(top, spacing, names, taper)
-    kubo_acc = SpectralAccumulator(top, spacing, names, taper) if kubo else None
-    avg = np.zeros(len(omega))
-    intraband = 0.0
-    mirror = grid_mirror(grid)
-    for index, sub, owned in slabs(grid, slab_points):
-        slab = ds.isel(k1=index)
-        e, v, fp = energy[:, index], slab["velocity"].values, fprime[:, index]
-        if n_bands == 2:
-            metric = slab["quantum_metric"].values
-            x = x_all[index]
-            if len(index) > 1:  # Eq. (13): δ(x − ω) on the slab's tetrahedra
-                density = sub.jacobian() * average_dipole_density(e, v, metric, mu, temperature)
-                avg += fermi_surface_integral(x, density[None], sub.axes, omega, sub.periods,
-                                              mirror=mirror)[0]
-        w, fp, v, e = slab["weight"].values[owned], fp[:, owned], v[:, :, owned], e[:, owned]
-        intraband += np.sum(fp * v[:, 2] * v[:, 0] ** 2)
-        if n_bands == 2:
-            metric = metric[:, :, :, owned]
-            geometric.add(x[owned], **geometric_weights(e, v, metric, w, fp, mu, temperature))
-        if kubo:
-            kx, ky, kz = (slab[c].values[owned] for c in ("kx", "ky", "kz"))
-            for x_pair, deposits in kubo_weights(model, kx, ky, kz, w, fp, mu, temperature, dq):
-                kubo_acc.add(x_pair, **deposits)
+    options = dict(omega=omega, mu=mu, temperature=temperature, kubo=kubo, dq=dq, top=top,
+                   spacing=spacing, taper=taper, slab_points=slab_points)
+    avg, geometric, kubo_acc, intraband = deposit(ds, model, **options)
+    coarse = deposit(half_density_table(ds), model, **options)  # the error estimates' subgrid
 
     z = omega + 1j * eta
     high = 0.0 if tail is None else tail_delta_n(tail, omega, eta)
-    variables = {}
+    step = subgrid_step(grid, x_all, omega.min() - 5 * eta, omega.max() + 5 * eta)
+    curves = {}  # name: (value, error, units, long name, error method)
     if n_bands == 2:
-        delta_n = apply_kernels(geometric, omega, eta) + high
-        variables["avg_qmd"] = (AVG_PREFACTOR * avg, "Delta^2",
-                                "averaged quantum metric dipole <G_zxx,m + G_zxx,n> at lambda = -omega (Eq. 13)")
-    if kubo:
-        delta_n_kubo = apply_kernels(kubo_acc, omega, eta) + high
-        variables["re_delta_n_kubo"] = (delta_n_kubo.real, "alpha", "Re Delta n from the Kubo formula (Eqs. 4, 11)")
-        variables["im_delta_n_kubo"] = (delta_n_kubo.imag, "alpha", "Im Delta n from the Kubo formula (Eqs. 4, 11)")
-        if n_bands != 2:
-            delta_n = delta_n_kubo
-    variables["re_delta_n"] = (delta_n.real, "alpha", "Re Delta n, interband (Eqs. 4, 12)")
-    variables["im_delta_n"] = (delta_n.imag, "alpha", "Im Delta n, interband (Eqs. 4, 12)")
+        avg_error = errors.estimate(omega, avg, omega, coarse[0], AVG_WINDOW * step)
+        curves["avg_qmd"] = (AVG_PREFACTOR * avg, AVG_PREFACTOR * avg_error, "Delta^2",
+                             "averaged quantum metric dipole <G_zxx,m + G_zxx,n> at lambda = -omega (Eq. 13)",
+                             AVG_ERROR)
+    routes = {"": (geometric, coarse[1], "interband (Eqs. 4, 12)"),
+              "_kubo": (kubo_acc, coarse[2], "from the Kubo formula (Eqs. 4, 11)")}
+    if n_bands != 2:  # the Kubo route is the result
+        routes[""] = routes["_kubo"][:2] + ("interband (Eqs. 4, 11)",)
+    if not kubo:
+        del routes["_kubo"]
+    delta_n = {}
+    for suffix, (fine_acc, coarse_acc, what) in routes.items():
+        binned = apply_kernels(fine_acc, omega, eta)
+        delta_n[suffix] = binned + high
+        errors_of = delta_n_error(binned, apply_kernels(coarse_acc, omega, eta), omega,
+                                  max(step, DN_WINDOW * eta), (spacing / eta) ** 4)
+        for part, take in (("re", np.real), ("im", np.imag)):
+            curves[f"{part}_delta_n{suffix}"] = (take(delta_n[suffix]), errors_of[part], "alpha",
+                                                 f"{part.capitalize()} Delta n, {what}", DN_ERROR)
     drude = DN_PREFACTOR * intraband / z**2
-    variables["re_delta_n_intraband"] = (drude.real, "alpha", "Re Delta n, intraband (Drude-like) term, not part of Eq. 12")
-    variables["im_delta_n_intraband"] = (drude.imag, "alpha", "Im Delta n, intraband (Drude-like) term, not part of Eq. 12")
+    variables = {name: ("omega", value, {"units": units, "long_name": long_name})
+                 for name, (value, _, units, long_name, _) in curves.items()}
+    for name, (value, error, units, long_name, method) in curves.items():
+        variables[f"{name}_error"] = ("omega", error, errors.attributes(
+            long_name, units, method, errors.relative_to_peak(error, value)))
+    for part, take in (("re", np.real), ("im", np.imag)):
+        variables[f"{part}_delta_n_intraband"] = ("omega", take(drude), {
+            "units": "alpha",
+            "long_name": f"{part.capitalize()} Delta n, intraband (Drude-like) term, not part of Eq. 12"})
 
     out = xr.Dataset(
-        {name: ("omega", values, {"units": units, "long_name": long_name})
-         for name, (values, units, long_name) in variables.items()},
+        variables,
         coords={"omega": ("omega", omega, {"units": "Delta", "long_name": "photon energy hbar omega"})},
     )
     out["optical_gap"] = ((), float(x_all.min()), {"units": "Delta", "long_name": "minimum transition energy on the grid"})
     out.attrs.update({"eta": eta, "mu": mu, "temperature": temperature,
                       "transition_cutoff": "none" if transition_cutoff == "auto" else top,
                       "spectral_bin_width": spacing,
+                      "error_window": step, "error_safety_factor_avg_qmd": errors.SAFETY,
+                      "error_safety_factor_delta_n": DN_SAFETY,
                       "transition_step_over_eta": transition_step(grid, x_all, omega, eta) / eta})
     if tail is None:
         out.attrs["high_energy_tail"] = ("none: every transition is on the k-grid"
@@ -367,16 +434,34 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
                                 "the k-grid's share tapers smoothly from 1 there to 0 at "
                                 "high_energy_tail_end",
             "high_energy_tail_start": float(tail.start), "high_energy_tail_end": float(tail.end),
-            "high_energy_tail_share": float(np.abs(high).max() / max(np.abs(delta_n).max(), 1e-300)),
+            "high_energy_tail_share": float(np.abs(high).max() / max(np.abs(delta_n[""]).max(), 1e-300)),
         })
     if kubo and n_bands == 2:
-        scale = np.abs(delta_n).max()
-        out.attrs["kubo_max_relative_difference"] = float(np.abs(delta_n - delta_n_kubo).max() / scale) if scale else 0.0
+        scale = np.abs(delta_n[""]).max()
+        out.attrs["kubo_max_relative_difference"] = float(
+            np.abs(delta_n[""] - delta_n["_kubo"]).max() / scale) if scale else 0.0
     ratio = out.attrs["transition_step_over_eta"]
     if ratio > 1.0:
         warnings.warn(f"the k-grid resolves transition energies only to {ratio:.2g} eta in the "
                       "spectral window; raise kgrid.points_per_eta or eta", stacklevel=2)
     return out
+
+
+def subgrid_step(grid: KGrid, x, lo, hi) -> float:
+    """w: the half-density subgrid's largest step of the transition energy ``x`` between
+    neighbouring nodes, over the node pairs spanning transition energies in [lo, hi]."""
+    _, index = grid.half_density()
+    return errors.energy_resolution(x[np.ix_(*index)][None], lo, hi)
+
+
+def delta_n_error(fine, coarse, omega, width, bins) -> dict:
+    """Absolute errors ``{"re": …, "im": …}`` of the k-grid's share ``fine`` of Δn, from its value
+    ``coarse`` on the half-density subgrid (same spectral bins), spread over |ω′ − ω| <= ``width``;
+    ``bins`` = (bin width/η)⁴ scales the spectral-bin term, common to both grids."""
+    binned = BIN_ERROR * bins * np.abs(fine).max(initial=0.0)
+    return {part: errors.estimate(omega, take(fine), omega, take(coarse), width,
+                                  safety=DN_SAFETY) + binned
+            for part, take in (("re", np.real), ("im", np.imag))}
 
 
 def transition_step(grid: KGrid, x, omega, eta):
