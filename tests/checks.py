@@ -1,4 +1,8 @@
-"""Assertions shared by several test modules."""
+"""Assertions and helpers shared by several test modules."""
+
+import contextlib
+import subprocess
+import sys
 
 import numpy as np
 
@@ -11,3 +15,31 @@ def assert_gradient_matches_finite_differences(model, k, h=1e-6, atol=1e-8):
         km[i] -= h
         fd = (model.hamiltonian(*kp) - model.hamiltonian(*km)) / (2 * h)
         np.testing.assert_allclose(model.hamiltonian_gradient(*k)[i], fd, atol=atol)
+
+
+def assert_refused_at_dry_run(workspace, override, key):
+    """``snakemake -n`` with the config ``override`` fails with a message naming ``key``."""
+    path = workspace.write_config("bad.yaml", override)
+    proc = workspace.snakemake("--dry-run", "--configfile", path, check=False)
+    assert proc.returncode != 0, f"accepted {override}:\n{proc.output[-2000:]}"
+    assert "invalid configuration" in proc.output, proc.output[-3000:]
+    assert key in proc.output, f"the message does not name {key!r}:\n{proc.output[-3000:]}"
+
+
+@contextlib.contextmanager
+def serving(script, env):
+    """Run ``python -c script`` (a server that prints its address, then serves until its standard
+    input closes); yield the address; stop it."""
+    server = subprocess.Popen([sys.executable, "-c", script], env=env, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        address = server.stdout.readline().strip()
+        assert address.startswith("tcp://127.0.0.1:"), address
+        yield address
+    finally:
+        server.stdin.close()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

@@ -7,17 +7,15 @@ meets them, naming the model or file, the quantity and a k-point.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
 import xarray as xr
 
+from checks import assert_refused_at_dry_run
 from qmdipole import io, provenance
 from qmdipole.band_structure import band_structure
 from qmdipole.geometry import band_geometry
@@ -110,11 +108,7 @@ BAD_CONFIGS = {
 
 @pytest.mark.parametrize("override, key", BAD_CONFIGS.values(), ids=BAD_CONFIGS.keys())
 def test_bad_config_is_refused_at_dry_run(workspace, override, key):
-    path = workspace.write_config("bad.yaml", override)
-    proc = workspace.snakemake("--dry-run", "--configfile", path, check=False)
-    assert proc.returncode != 0, f"accepted {override}:\n{proc.output[-2000:]}"
-    assert "invalid configuration" in proc.output, proc.output[-3000:]
-    assert key in proc.output, f"the message does not name {key!r}:\n{proc.output[-3000:]}"
+    assert_refused_at_dry_run(workspace, override, key)
     assert _final_results(workspace.root) == []
 
 

@@ -8,14 +8,12 @@ full disk is reported as such, naming the file. In every case nothing is left at
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from checks import serving
 from qmdipole import io
 from qmdipole.io import DiskFullError
 from qmdipole.kgrid import build_kgrid
@@ -132,25 +131,11 @@ if __name__ == "__main__":
 """
 
 
-@contextlib.contextmanager
 def _cluster_process():
     """Address of a Dask cluster with worker processes, run by a process importing this module."""
     pytest.importorskip("distributed")
     path = [str(REPO / "src"), str(Path(__file__).parent), os.environ.get("PYTHONPATH")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))}
-    cluster = subprocess.Popen([sys.executable, "-c", CLUSTER_SCRIPT], env=env,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        address = cluster.stdout.readline().strip()
-        assert address.startswith("tcp://127.0.0.1:"), address
-        yield address
-    finally:
-        cluster.stdin.close()
-        try:
-            cluster.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            cluster.kill()
-            cluster.wait()
+    return serving(CLUSTER_SCRIPT, {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))})
 
 
 def test_workers_dying_on_every_task_fail_at_once(tmp_path):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import xarray as xr
 
+from checks import serving
 from conftest import assert_data_contract
 
 pytestmark = pytest.mark.slow
@@ -70,22 +69,11 @@ def test_tabulate_on_a_dask_scheduler(workspace):
     # tabulate.scheduler: the table is computed by the workers of a Dask distributed cluster
     # (started in its own process, importing the workspace's package like the jobs do)
     pytest.importorskip("distributed")
-    cluster = subprocess.Popen([sys.executable, "-c", DASK_CLUSTER], env=workspace.env(),
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        address = cluster.stdout.readline().strip()
-        assert address.startswith("tcp://127.0.0.1:"), address
+    with serving(DASK_CLUSTER, workspace.env()) as address:
         workspace.snakemake(
             "results/tables/valley1.nc", "--cores", "1", "--configfile", "config/ci.yaml",
             "--config", f"tabulate={{scheduler: '{address}'}}",
         )
-    finally:
-        cluster.stdin.close()
-        try:
-            cluster.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            cluster.kill()
-            cluster.wait()
     log = (workspace.root / "logs/tabulate/valley1.log").read_text()
     assert address in log
     with xr.open_dataset(workspace.root / "results/tables/valley1.nc") as table:

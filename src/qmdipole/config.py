@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from .kgrid import default_kind
+from .quadrupolar import level_spacing
 
 # Keys where an infinite value has a meaning (qmd_field.kx_max = .inf: the whole k_x line).
 INFINITE_ALLOWED = frozenset({"qmd_field.kx_max"})
@@ -70,15 +71,14 @@ def window_problems(config) -> list[str]:
 
 
 def thermal_levels(config) -> int:
-    """Levels of the T = 0 γ curve that the finite-T curves are convolved from (as
-    :func:`qmdipole.quadrupolar.gamma_from_table` builds them)."""
+    """Levels of the T = 0 γ curve that the finite-T curves are averaged from, at least (the
+    reduction may space them closer still for its error estimate): see
+    :func:`qmdipole.quadrupolar.energy_levels`."""
     mu = config["quadrupolar_current"]["mu"]
     temperatures = config["quadrupolar_current"].get("temperatures", [])
-    spacing = (mu["stop"] - mu["start"]) / max(mu["num"] - 1, 1)
-    if temperatures:
-        spacing = min(spacing, min(temperatures) / 4)
-    reach = 20 * max(temperatures, default=0.0)
-    return int((mu["stop"] - mu["start"] + 2 * reach) / spacing) + 1
+    span = mu["stop"] - mu["start"]
+    spacing = level_spacing(span / max(mu["num"] - 1, 1), temperatures)
+    return int((span + 40 * max(temperatures, default=0.0)) / spacing) + 1
 
 
 def limit_problems(config) -> list[str]:

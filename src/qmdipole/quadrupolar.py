@@ -128,6 +128,28 @@ def thermal_average(curve_energy, curve, mu, temperature):
     return np.trapezoid(kernel * curve[None, :], curve_energy, axis=1)
 
 
+def level_spacing(mu_spacing: float, temperatures=(), width: float = 0.0) -> float:
+    """Spacing of the levels of the T = 0 curve: at most the μ spacing, T/4 (the finite-T curves
+    are its thermal averages) and ``width``/LEVELS_PER_WINDOW (the error window, if > 0)."""
+    spacing = mu_spacing
+    if len(temperatures):
+        spacing = min(spacing, min(temperatures) / 4)
+    if width > 0:
+        spacing = min(spacing, width / LEVELS_PER_WINDOW)
+    return spacing
+
+
+def energy_levels(mu, temperatures=(), width=0.0):
+    """``(lo, hi, levels, spacing)``: the energies of the T = 0 curve, every μ among them,
+    spanning the μ range widened by 20 k_B T, spaced by :func:`level_spacing`."""
+    mu = np.asarray(mu, float)
+    reach = 20 * max(temperatures, default=0.0)
+    lo, hi = mu[0] - reach, mu[-1] + reach
+    spacing = level_spacing(np.min(np.diff(mu)) if len(mu) > 1 else 0.01, temperatures, width)
+    levels = np.arange(lo, hi + spacing / 2, spacing)
+    return lo, hi, np.unique(np.concatenate([levels, mu])), spacing
+
+
 def gamma_from_table(table, *, mu, temperatures=(), slab_points=2**18) -> xr.Dataset:
     """γ_jik(μ) at T = 0 (whole tensor) and γ_xxz(μ, T) at the given temperatures, one valley.
 
@@ -145,16 +167,9 @@ def gamma_from_table(table, *, mu, temperatures=(), slab_points=2**18) -> xr.Dat
     grid = KGrid.from_dataset(ds)
     energy = ds["energy"].values
 
-    reach = 20 * max(temperatures, default=0.0)
-    lo, hi = mu[0] - reach, mu[-1] + reach
+    lo, hi, *_ = energy_levels(mu, temperatures)
     width = error_window(grid, energy, lo, hi)
-    spacing = np.min(np.diff(mu)) if len(mu) > 1 else 0.01
-    if temperatures:
-        spacing = min(spacing, min(temperatures) / 4)
-    if width > 0:
-        spacing = min(spacing, width / LEVELS_PER_WINDOW)
-    levels = np.arange(lo, hi + spacing / 2, spacing)
-    levels = np.unique(np.concatenate([levels, mu]))
+    _, _, levels, spacing = energy_levels(mu, temperatures, width)
     check_energy_window(grid, energy, levels[0], levels[-1])
 
     tensor = gamma_tensor(ds, levels, slab_points)
