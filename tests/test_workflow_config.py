@@ -5,6 +5,8 @@ Every case is a dry run (``snakemake -n``), a few seconds each.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -105,9 +107,24 @@ def test_lint_is_clean(workspace):
     assert "Congratulations, your workflow is in a good condition!" in proc.output, proc.output
 
 
+def planned_resources(output: str) -> list[tuple[str, dict[str, str]]]:
+    """``[(rule, {resource: value})]`` of every job a dry run lists."""
+    jobs = re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", output, re.M)
+    return [(rule, dict(item.split("=", 1) for item in text.split(", "))) for rule, text in jobs]
+
+
 def test_slurm_profile_dry_run(workspace):
     proc = workspace.snakemake("--dry-run", "--profile", "profiles/slurm", "--configfile",
                                "config/ci.yaml")
     jobs = parse_job_stats(proc.output)
     assert jobs["tabulate"] == 2
-    assert "cpus_per_task=8" in proc.output  # the profile's resources reach the jobs
+    # every job is planned with the profile's resources: its rule's set-resources over the defaults
+    profile = yaml.safe_load((workspace.root / "profiles" / "slurm" / "config.yaml").read_text())
+    planned = planned_resources(proc.output)
+    assert sorted({rule for rule, _ in planned} - {"all"}) == sorted(jobs)
+    for rule, resources in planned:
+        expected = {**profile["default-resources"], **profile["set-resources"].get(rule, {})}
+        got = {name: resources.get(name) for name in expected}
+        assert got == {name: str(value) for name, value in expected.items()}, rule
+    assert {resources["cpus_per_task"] for rule, resources in planned if "tabulate" in rule} == {
+        str(profile["set-threads"]["tabulate"])}
