@@ -1,0 +1,69 @@
+"""Grids chosen for a stated accuracy (qmdipole.accuracy): gamma's pilot, prediction and checks."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from qmdipole import accuracy, analytic
+from qmdipole.models import ValleyModel
+from qmdipole.quadrupolar import gamma_from_table
+from qmdipole.tabulate import tabulate
+
+PARAMS = dict(delta=1.0, vprime=1.0, mass=1.9)
+CONFIG = {"quadrupolar_current": {"mu": {"start": -3.0, "stop": 3.0, "num": 61},
+                                  "temperatures": [0.1]}}
+MU = np.linspace(-3.0, 3.0, 61)
+KGRID = {"kind": "auto", "n": [30, 4, 60], "window": "auto", "max_points": 40_000_000}
+
+
+def _gamma(rtol, kgrid=KGRID):
+    model = ValleyModel(**PARAMS)
+    grid, record = accuracy.gamma_grid(model, "valley", kgrid, accuracy.gamma_requirements(CONFIG),
+                                       mu=MU, temperatures=[0.1], rtol=rtol)
+    return grid, record, gamma_from_table(tabulate(model, grid).compute(), mu=MU,
+                                          temperatures=[0.1])
+
+
+def test_a_loose_tolerance_keeps_the_pilot_grid():
+    grid, record, ds = _gamma(rtol=0.5)
+    assert list(grid.shape) == KGRID["n"] == record["pilot_shape"]
+    assert record["pilot_estimate"] <= 0.5
+
+
+def test_a_tight_tolerance_refines_and_is_met_and_honest():
+    grid, record, ds = _gamma(rtol=0.01)
+    assert record["pilot_estimate"] > 0.01  # the pilot alone would not do
+    assert grid.shape[0] > KGRID["n"][0] and grid.shape[1] == 4  # the azimuth stays exact
+    found = accuracy.check_tolerance(ds, 0.01, "error", "test")  # met, or this raises
+    assert max(found.values()) <= 0.01
+    reference = analytic.gamma_xxz(MU, **PARAMS)
+    assert (np.abs(ds["gamma_xxz"].values - reference) <= ds["gamma_xxz_error"].values).all()
+
+
+def test_a_tolerance_beyond_max_points_is_refused_naming_the_keys():
+    with pytest.raises(accuracy.AccuracyError, match=r"quadrupolar_current: .* estimated error "
+                       r"of .* accuracy.rtol = 1e-06 .*kgrid.max_points = 1e\+05"):
+        _gamma(rtol=1e-6, kgrid={**KGRID, "max_points": 100_000})
+
+
+def _curve(error):
+    mu = ("mu", np.linspace(-1, 1, 5), {"units": "Delta", "long_name": "mu"})
+    attrs = {"units": "1", "long_name": "gamma"}
+    return xr.Dataset({"gamma_xxz": ("mu", np.array([0.0, 1.0, 2.0, 1.0, 0.0]), attrs),
+                       "gamma_xxz_error": ("mu", np.full(5, error), attrs)}, coords={"mu": mu})
+
+
+def test_check_tolerance_errors_or_warns_on_a_miss(caplog):
+    assert accuracy.check_tolerance(_curve(0.001), 1e-3, "error", "x") == {"gamma_xxz": 5e-4}
+    with pytest.raises(accuracy.AccuracyError, match=r"valley 3: .*gamma_xxz 0.005.* misses "
+                                                     r"accuracy.rtol = 0.001"):
+        accuracy.check_tolerance(_curve(0.01), 1e-3, "error", "valley 3")
+    with caplog.at_level(logging.WARNING):
+        found = accuracy.check_tolerance(_curve(0.01), 1e-3, "warn", "valley 3")
+    assert found == {"gamma_xxz": 0.005} and "misses accuracy.rtol" in caplog.text
+    attrs = accuracy.attributes(found, 1e-3)
+    assert attrs["meets_accuracy_rtol"] == "false" and attrs["max_relative_error_estimate"] == 0.005
