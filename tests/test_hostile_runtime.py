@@ -319,3 +319,30 @@ def test_table_on_a_real_full_disk(tiny_disk):
     assert str(path) in message and "is full" in message
     assert failure.value.__cause__ is not None
     assert _leftovers(path.parent) == []
+
+
+LOGGED_SCRIPT = """
+import logging, sys, warnings
+from types import SimpleNamespace
+sys.path.insert(0, {scripts!r})
+from _pipeline import logged
+
+job = SimpleNamespace(log=[{log!r}], rule="ndd_valley", wildcards={{}}, threads=1)
+with logged(job):
+    logging.getLogger("qmdipole.ndd").info("an ordinary step")
+    logging.getLogger("fontTools.subset").info("subsetting glyphs")
+    warnings.warn("the k-grid resolves transition energies only to 11 eta")
+"""
+
+
+def test_warnings_reach_the_console_and_noise_stays_out(tmp_path):
+    log = tmp_path / "job.log"
+    script = LOGGED_SCRIPT.format(scripts=str(REPO / "workflow" / "scripts"), log=str(log))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "[ndd_valley] WARNING" in proc.stderr and "11 eta" in proc.stderr
+    assert "ordinary step" not in proc.stderr  # INFO stays in the log
+    text = log.read_text()
+    assert "ordinary step" in text and "11 eta" in text
+    assert "subsetting" not in text

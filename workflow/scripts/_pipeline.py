@@ -24,10 +24,24 @@ def _stop(signum, frame):
     raise SystemExit(128 + signum)
 
 
+# Third-party loggers whose INFO/DEBUG lines are noise in a job's log (font subsetting, ...).
+QUIET = ("fontTools", "matplotlib", "PIL", "distributed", "numba")
+
+
+def _console(rule):
+    """A handler that shows warnings and errors where users look: the terminal running Snakemake
+    (the job's own stderr, which the block below sends to the log file)."""
+    handler = logging.StreamHandler(sys.__stderr__)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter(f"[{rule}] %(levelname)s: %(message)s"))
+    return handler
+
+
 @contextlib.contextmanager
 def logged(snakemake):
     """Send logging, stdout and stderr of the block to the rule's log file; log a failure too.
 
+    Warnings (quality warnings of the package, and ``warnings.warn``) also go to the console.
     SIGTERM (how Snakemake stops a job) ends the block like an exception, with exit status 143,
     so partial outputs are cleaned up on the way out.
     """
@@ -39,6 +53,10 @@ def logged(snakemake):
             stream=log, level=logging.INFO, force=True,
             format="%(asctime)s %(name)s %(levelname)s: %(message)s",
         )
+        logging.getLogger().addHandler(_console(snakemake.rule))
+        logging.captureWarnings(True)
+        for name in QUIET:
+            logging.getLogger(name).setLevel(logging.WARNING)
         pipeline.info(
             "rule %s, wildcards %s, threads %d", snakemake.rule, dict(snakemake.wildcards.items()),
             snakemake.threads,
