@@ -179,24 +179,13 @@ def test_scheduler_that_does_not_answer_fails_within_worker_timeout(tmp_path):
 SIGTERMED_SCRIPT = """
 import faulthandler, signal, sys, time
 faulthandler.register(signal.SIGUSR1, file=open({stacks!r}, "w"), all_threads=True)
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-sys.path.insert(0, {scripts!r})
+sys.path[:0] = [{scripts!r}, {tests!r}]
 from _pipeline import logged
 from qmdipole.kgrid import build_kgrid
-from qmdipole.models import ValleyModel
 from qmdipole.tabulate import write_table
-
-
-@dataclass
-class SlowModel(ValleyModel):
-    pause: float = 0.2
-
-    def d_vector(self, kx, ky, kz):
-        time.sleep(self.pause)
-        return super().d_vector(kx, ky, kz)
-
+from test_hostile_runtime import SlowModel
 
 model = SlowModel(delta=1.0, vprime=1.0, tau=1, v=1.0, mass=1.9)
 grid = build_kgrid(model, "cylindrical", (200, 4, 33), ((0.0, 3.0), None, (-2.5, 2.5)))
@@ -210,7 +199,8 @@ def test_sigterm_during_a_table_write_leaves_no_part_folder(tmp_path):
     out, log = tmp_path / "tables" / "valley1.nc", tmp_path / "tabulate.log"
     stacks, script = tmp_path / "stacks.txt", tmp_path / "job.py"
     script.write_text(SIGTERMED_SCRIPT.format(scripts=str(REPO / "workflow" / "scripts"),
-                                              log=str(log), out=str(out), stacks=str(stacks)))
+                                              tests=str(Path(__file__).parent), log=str(log),
+                                              out=str(out), stacks=str(stacks)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH")) if p)}
     job = subprocess.Popen([sys.executable, str(script)], env=env)
