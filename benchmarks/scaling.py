@@ -15,40 +15,17 @@ and γ_xxz's change against the finest grid (O(h²) = O(N_k^(−2/3)) convergenc
 from __future__ import annotations
 
 import argparse
-import threading
 import time
 
 import dask
 import numpy as np
-import psutil
 
+from measure import Measure
 from qmdipole import quadrupolar, tabulate
 from qmdipole.kgrid import build_kgrid
 from qmdipole.models import LatticeValleyModel
 
 MODEL = LatticeValleyModel(delta=1.0, vprime=1.0, tau=1, mass=1.9)
-
-
-class PeakRss:
-    """Peak RSS above that at entry, sampled every 10 ms, in MiB."""
-
-    def __enter__(self):
-        self.process = psutil.Process()
-        self.start = self.peak = self.process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self):
-        while not self._stop.wait(0.01):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.extra = (max(self.peak, self.process.memory_info().rss) - self.start) / 2**20
-        return False
 
 
 def main(argv=None) -> None:
@@ -79,16 +56,15 @@ def main(argv=None) -> None:
         for n in args.n:
             grid = build_kgrid(MODEL, "brillouin_zone", (n, n, n), None)
             sums_cpu[0] = 0.0
-            with PeakRss() as memory:
-                cpu, wall = time.process_time(), time.perf_counter()
+            with Measure() as run:
                 dipoles = quadrupolar.fermi_surface_dipoles(tabulate.tabulate(MODEL, grid), mu,
                                                             slab_points=args.slab_points)
-                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            cpu, wall, memory = run.cpu, run.wall, run
             gammas.append(-quadrupolar.GAMMA_UNIT * dipoles.sum(axis=0)[0, xz])
             sizes.append(grid.size)
             times.append(cpu)
             print(f"  {n:<4d}  {grid.size:<11,d}  {cpu:7.2f} s ({wall:6.2f} s)  {grid.size / cpu:12,.0f}"
-                  f"  {sums_cpu[0]:7.2f} s  {grid.size / sums_cpu[0]:14,.0f}  +{memory.extra:5.0f} MiB")
+                  f"  {sums_cpu[0]:7.2f} s  {grid.size / sums_cpu[0]:14,.0f}  +{memory.peak:5.0f} MiB")
     slope = np.polyfit(np.log(sizes), np.log(times), 1)[0]
     print(f"  total CPU time ~ N_k^{slope:.2f} (least squares over the grids; 1 = linear)")
     finest = gammas[-1]
