@@ -74,6 +74,14 @@ def energy_resolution(energy, lo: float, hi: float) -> float:
     return width
 
 
+def subgrid_resolution(grid, energy, lo: float, hi: float) -> float:
+    """w of ``grid``'s half-density subgrid (:meth:`qmdipole.kgrid.KGrid.half_density`): its
+    largest energy step between neighbouring nodes over the pairs spanning [lo, hi], for energies
+    ``energy`` (band, n1, n2, n3) on ``grid`` (:func:`energy_resolution`)."""
+    _, index = grid.half_density()
+    return energy_resolution(np.asarray(energy)[np.ix_(np.arange(len(energy)), *index)], lo, hi)
+
+
 def estimate(levels, fine, coarse_levels, coarse, width: float, *, safety: float = SAFETY,
              order: int = ORDER) -> np.ndarray:
     """Absolute error of ``fine`` (…, level) from ``coarse`` (…, coarse level) on the subgrid.

@@ -380,7 +380,8 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
 
     z = omega + 1j * eta
     high = 0.0 if tail is None else tail_delta_n(tail, omega, eta)
-    step = subgrid_step(grid, x_all, omega.min() - 5 * eta, omega.max() + 5 * eta)
+    step = errors.subgrid_resolution(grid, x_all[None], omega.min() - 5 * eta,
+                                     omega.max() + 5 * eta)
     curves = {}  # name: (value, error, units, long name, error method)
     if n_bands == 2:
         avg_error = errors.estimate(omega, avg, omega, coarse[0], AVG_WINDOW * step)
@@ -445,13 +446,6 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
         warnings.warn(f"the k-grid resolves transition energies only to {ratio:.2g} eta in the "
                       "spectral window; raise kgrid.points_per_eta or eta", stacklevel=2)
     return out
-
-
-def subgrid_step(grid: KGrid, x, lo, hi) -> float:
-    """w: the half-density subgrid's largest step of the transition energy ``x`` between
-    neighbouring nodes, over the node pairs spanning transition energies in [lo, hi]."""
-    _, index = grid.half_density()
-    return errors.energy_resolution(x[np.ix_(*index)][None], lo, hi)
 
 
 def delta_n_error(fine, coarse, omega, width, bins) -> dict:

@@ -100,19 +100,12 @@ def gamma_tensor(ds: xr.Dataset, levels, slab_points=2**18) -> np.ndarray:
     return tensor
 
 
-def error_window(grid: KGrid, energy, lo: float, hi: float) -> float:
-    """w: the half-density subgrid's largest energy step between neighbouring nodes, over the
-    node pairs spanning energies in [lo, hi] (:func:`qmdipole.errors.energy_resolution`)."""
-    _, index = grid.half_density()
-    return errors.energy_resolution(energy[np.ix_(np.arange(len(energy)), *index)], lo, hi)
-
-
 def gamma_tensor_error(ds: xr.Dataset, levels, tensor, width: float,
                        slab_points=2**18) -> np.ndarray:
     """Absolute error of ``tensor = gamma_tensor(ds, levels)``, array (j, i, k, level).
 
     γ on the half-density subgrid (:func:`qmdipole.kgrid.half_density_table`) at the levels
-    nearest to a spacing w/LEVELS_PER_WINDOW (``width`` = w of :func:`error_window`) gives the
+    nearest to a spacing w/LEVELS_PER_WINDOW (``width`` = w of :func:`qmdipole.errors.subgrid_resolution`) gives the
     Richardson estimate of :func:`qmdipole.errors.estimate`, spread over |λ′ − λ| <= w.
     """
     levels = np.asarray(levels, float)
@@ -168,7 +161,7 @@ def gamma_from_table(table, *, mu, temperatures=(), slab_points=2**18) -> xr.Dat
     energy = ds["energy"].values
 
     lo, hi, *_ = energy_levels(mu, temperatures)
-    width = error_window(grid, energy, lo, hi)
+    width = errors.subgrid_resolution(grid, energy, lo, hi)
     _, _, levels, spacing = energy_levels(mu, temperatures, width)
     check_energy_window(grid, energy, levels[0], levels[-1])
 
