@@ -109,6 +109,7 @@ def write_netcdf(ds: xr.Dataset, path, config: dict | None = None, title: str = 
     ds.attrs = {**ds.attrs, **provenance(config), **({"title": title} if title else {})}
     _remove_stale_parts(path)
     folder = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    _WRITING.add(folder)
     tmp = os.path.join(folder, path.name)
     try:
         if compute is None:
@@ -126,7 +127,21 @@ def write_netcdf(ds: xr.Dataset, path, config: dict | None = None, title: str = 
         raise full from err
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        _WRITING.discard(folder)
     return path
+
+
+# Temporary folders of the writes under way in this process (see remove_partial_writes).
+_WRITING: set[str] = set()
+
+
+def remove_partial_writes() -> None:
+    """Remove the temporary folders of every write under way in this process: for a process that
+    is being stopped (SIGTERM) and exits at once, without unwinding through library code that
+    may hold locks."""
+    for folder in list(_WRITING):
+        shutil.rmtree(folder, ignore_errors=True)
+        _WRITING.discard(folder)
 
 
 def _remove_stale_parts(path: Path) -> None:

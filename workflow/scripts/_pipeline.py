@@ -19,9 +19,19 @@ if os.getcwd() not in sys.path:
     sys.path.append(os.getcwd())
 
 
-def _stop(signum, frame):
-    """Turn a termination signal into SystemExit(128 + signum), so ``finally`` blocks run."""
-    raise SystemExit(128 + signum)
+def _stopper(rule, log):
+    """A SIGTERM handler: log the stop, remove the partial outputs, exit at once with status
+    128 + signum. Exiting from the handler (not raising into whatever code runs) cannot deadlock
+    on a lock the interrupted code holds (HDF5's, during a NetCDF write)."""
+
+    def stop(signum, frame):
+        logging.getLogger("qmdipole.pipeline").error("rule %s stopped (exit status %d)", rule,
+                                                     128 + signum)
+        qmdipole.io.remove_partial_writes()
+        log.flush()
+        os._exit(128 + signum)
+
+    return stop
 
 
 # Third-party loggers whose INFO/DEBUG lines are noise in a job's log (font subsetting, ...).
@@ -42,8 +52,7 @@ def logged(snakemake):
     """Send logging, stdout and stderr of the block to the rule's log file; log a failure too.
 
     Warnings (quality warnings of the package, and ``warnings.warn``) also go to the console.
-    SIGTERM (how Snakemake stops a job) ends the block like an exception, with exit status 143,
-    so partial outputs are cleaned up on the way out.
+    SIGTERM (how Snakemake stops a job) removes the partial outputs and exits with status 143.
     """
     path = Path(snakemake.log[0])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,7 +70,7 @@ def logged(snakemake):
             "rule %s, wildcards %s, threads %d", snakemake.rule, dict(snakemake.wildcards.items()),
             snakemake.threads,
         )
-        previous = signal.signal(signal.SIGTERM, _stop)
+        previous = signal.signal(signal.SIGTERM, _stopper(snakemake.rule, log))
         try:
             yield
         except Exception:
