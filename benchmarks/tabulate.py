@@ -8,6 +8,11 @@ all on the same k-points (random in the model's k-window), in chunks of 65 536 p
 (BLAS/OpenMP pinned to 1 thread before numpy is imported). Each figure is the median of several
 repeats. Prints the ratios a/c and b/c (targets: >= 20 and >= 2).
 
+(d) Many bands: a random coupled tight-binding model (``Wannier90Model``, nb = 4, 8, 16, all
+R-vectors with |R_i| <= 1) on the same k-points: the Bloch sum of H and ∂H/∂k, LAPACK's batched
+``eigh`` alone, and ``sum_over_states_geometry`` (eigh + the compiled velocity matrices and sums),
+repeats interleaved; prints the ratio geometry/eigh (target <= 1.5).
+
 Then the full ``tabulate.write_table`` (Dask, 2 threads, NetCDF I/O) throughput on a cylindrical
 grid of the same model.
 
@@ -31,10 +36,11 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from qmdipole.geometry import band_geometry  # noqa: E402
+from qmdipole.geometry import band_geometry, sum_over_states_geometry  # noqa: E402
 from qmdipole.kgrid import build_kgrid  # noqa: E402
 from qmdipole.models import ValleyModel  # noqa: E402
 from qmdipole.tabulate import write_table  # noqa: E402
+from qmdipole.wannier90 import Wannier90Model  # noqa: E402
 
 CHUNK = 65_536
 MODEL = ValleyModel(delta=1.0, vprime=1.0, tau=1, v=1.0, mass=1.9)  # Fig. 4, valley 1
@@ -96,6 +102,36 @@ def check_reference(k: np.ndarray) -> float:
     return worst
 
 
+def random_tight_binding(n_bands: int, seed: int = 0) -> Wannier90Model:
+    """A coupled n-band model: random H(R) on the 27 R-vectors |R_i| <= 1 of a cubic cell."""
+    rng = np.random.default_rng(seed)
+    r_vectors = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)])
+    hoppings = rng.normal(size=(27, n_bands, n_bands)) + 1j * rng.normal(size=(27, n_bands, n_bands))
+    partner = [int(np.flatnonzero((r_vectors == -r).all(axis=1))[0]) for r in r_vectors]
+    hoppings = 0.5 * (hoppings + np.conj(hoppings[partner].transpose(0, 2, 1)))  # H(−R) = H(R)†
+    return Wannier90Model(hoppings, r_vectors, np.eye(3))
+
+
+def many_band_rates(n_bands: int, n_points: int, repeats: int) -> dict[str, float]:
+    """Median k-points/s of the Bloch sum, eigh alone and the geometry, repeats interleaved."""
+    model = random_tight_binding(n_bands)
+    k = np.random.default_rng(1).uniform(-np.pi, np.pi, (3, n_points))
+    h, dh = model.hamiltonian(*k), model.hamiltonian_gradient(*k)
+    sum_over_states_geometry(h[:8], dh[:, :8])  # warm-up: load the compiled kernel
+    steps = {
+        "Bloch sum H, dH/dk": lambda: (model.hamiltonian(*k), model.hamiltonian_gradient(*k)),
+        "numpy.linalg.eigh alone": lambda: np.linalg.eigh(h),
+        "sum_over_states_geometry": lambda: sum_over_states_geometry(h, dh),
+    }
+    times = {label: [] for label in steps}
+    for _ in range(repeats):
+        for label, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[label].append(time.perf_counter() - start)
+    return {label: n_points / statistics.median(t) for label, t in times.items()}
+
+
 def table_throughput(n_points: int, threads: int) -> tuple[float, float, int]:
     """write_table on a cylindrical grid of about n_points: (k-points/s, seconds, bytes on disk)."""
     rho_max, kz_min, kz_max = WINDOW
@@ -147,6 +183,15 @@ def main() -> None:
     show("    (of which numpy.linalg.eigh alone)", eigh_only, eigh_all)
     print(f"  ratio a/c = {closed / plain:6.1f}   (target >= 20)")
     print(f"  ratio b/c = {general / plain:6.1f}   (target >= 2)")
+
+    for n_bands in (4, 8, 16):
+        n_points = args.points // n_bands**2 * 4
+        rates = many_band_rates(n_bands, n_points, args.repeats)
+        print(f"  (d) {n_bands} bands, {n_points} k-points, median of {args.repeats}:")
+        for label, rate in rates.items():
+            print(f"      {label:<40s} {rate / 1e3:10.1f} k k-points/s")
+        ratio = rates["numpy.linalg.eigh alone"] / rates["sum_over_states_geometry"]
+        print(f"      time geometry / eigh alone = {ratio:.2f}   (target <= 1.5)")
 
     rates = []
     for _ in range(args.table_repeats):

@@ -22,6 +22,7 @@ in the table's attributes. Models with a gap everywhere (all the paper's) have n
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 DEFAULT_DEGENERACY_TOL = 1e-9
 
@@ -159,43 +160,83 @@ def sandwich(left, operator, right):
 def sum_over_states_geometry(hamiltonian, gradient, degeneracy_tol=DEFAULT_DEGENERACY_TOL):
     """General geometry from ``hamiltonian (N, nb, nb)`` and ``gradient (3, N, nb, nb)``.
 
-    Returns the same dict as :func:`two_band_geometry`, bands in ascending energy. After the
-    batched eigen-decomposition the arrays are stored k-index last and contracted band index by band index,
-    so every operation is one contiguous pass over all k-points.
+    Returns the same dict as :func:`two_band_geometry`, bands in ascending energy: the batched
+    eigen-decomposition (closed form for 2 bands, LAPACK otherwise), then one compiled pass over
+    the k-points (:func:`_sum_over_states`).
     """
-    energy, u = hermitian_eigh(hamiltonian)  # (nb, N), u[a, m]: component a of state m
-    n_bands, n = energy.shape
-    dh = np.moveaxis(gradient, 1, -1)  # (3, a, b, N), a strided view
-    bands = range(n_bands)
-    vel_op = np.stack([sandwich(u, dh[i], u) for i in range(3)])  # ⟨m|∂_iH|n⟩, (3, m, n, N)
-
-    # Q_ij,m = Σ_{n≠m} V_i[m, n] V_j[n, m] / (ε_m − ε_n)²; degenerate pairs are left out
-    qgt = np.zeros((3, 3, n_bands, n), complex)
-    degenerate = np.zeros(n, bool)
-    for m in bands:
-        for k in bands:
-            if k == m:
-                continue
-            gap = energy[m] - energy[k]
-            close = np.abs(gap) < degeneracy_tol
-            degenerate |= close
-            inv_gap2 = 1.0 / np.where(close, np.inf, gap) ** 2
-            for i in range(3):
-                weighted = vel_op[i, m, k] * inv_gap2
-                for j in range(i, 3):
-                    qgt[i, j, m] += weighted * vel_op[j, k, m]
-    for i in range(3):
-        for j in range(i):
-            qgt[i, j] = np.conj(qgt[j, i])
-
-    diagonal = np.arange(n_bands)
-    return {
-        "energy": energy,
-        "velocity": np.ascontiguousarray(np.moveaxis(vel_op[:, diagonal, diagonal].real, 1, 0)),
-        "quantum_metric": np.ascontiguousarray(np.moveaxis(qgt.real, 2, 0)),
-        "berry_curvature": np.stack([-2.0 * qgt[i, j].imag for i, j in _CURL_PAIRS], axis=1),
-        "n_degenerate": int(degenerate.sum()),
+    n_bands = hamiltonian.shape[-1]
+    if n_bands == 2:
+        energy, u = hermitian_eigh(hamiltonian)  # closed form, k-index last
+        energy, u = np.ascontiguousarray(energy.T), np.ascontiguousarray(np.moveaxis(u, -1, 0))
+    else:
+        energy, u = np.linalg.eigh(hamiltonian)  # (N, nb), u[k, a, m]: component a of state m
+    n = energy.shape[0]
+    out = {
+        "energy": np.ascontiguousarray(energy.T),
+        "velocity": np.empty((n_bands, 3, n)),
+        "quantum_metric": np.empty((n_bands, 3, 3, n)),
+        "berry_curvature": np.empty((n_bands, 3, n)),
     }
+    degenerate = np.zeros(n, bool)
+    _sum_over_states(energy, u, np.ascontiguousarray(gradient, dtype=complex), degeneracy_tol,
+                     out["velocity"], out["quantum_metric"], out["berry_curvature"], degenerate)
+    out["n_degenerate"] = int(degenerate.sum())
+    return out
+
+
+@njit(cache=True)
+def _sum_over_states(energy, u, gradient, tol, velocity, metric, curvature, degenerate):
+    """Fill v, g and Ω of every k-point (k-index last) from ε (N, nb), u (N, a, m), ∂H (3, N, a, b).
+
+    Per k-point: V_i = U† ∂_iH U (the velocity matrix ⟨m|∂_iH|n⟩, its diagonal the band velocity),
+    then Q_ij,m = Σ_{n≠m} V_i[m, n] V_j[n, m] / (ε_m − ε_n)², pairs closer than ``tol`` left out
+    (and ``degenerate[k]`` set). A fixed order of every sum: results do not depend on the chunking.
+    """
+    n, nb = energy.shape
+    work = np.empty((nb, nb), np.complex128)
+    vel = np.empty((3, nb, nb), np.complex128)
+    q = np.empty((3, 3), np.complex128)
+    for k in range(n):
+        uk = u[k]
+        for i in range(3):
+            g = gradient[i, k]
+            work[:] = 0
+            for a in range(nb):
+                for b in range(nb):
+                    gab = g[a, b]
+                    for m in range(nb):
+                        work[a, m] += gab * uk[b, m]
+            v = vel[i]  # Hermitian: the upper triangle, then its mirror
+            v[:] = 0
+            for a in range(nb):
+                for m in range(nb):
+                    c = np.conj(uk[a, m])
+                    for p in range(m, nb):
+                        v[m, p] += c * work[a, p]
+            for m in range(nb):
+                for p in range(m + 1, nb):
+                    v[p, m] = np.conj(v[m, p])
+        for m in range(nb):
+            q[:] = 0
+            for p in range(nb):
+                if p == m:
+                    continue
+                gap = energy[k, m] - energy[k, p]
+                if abs(gap) < tol:
+                    degenerate[k] = True
+                    continue
+                inv_gap2 = 1.0 / (gap * gap)
+                for i in range(3):
+                    weighted = vel[i, m, p] * inv_gap2
+                    for j in range(i, 3):
+                        q[i, j] += weighted * vel[j, p, m]
+            for i in range(3):
+                velocity[m, i, k] = vel[i, m, m].real
+                for j in range(i, 3):
+                    metric[m, i, j, k] = metric[m, j, i, k] = q[i, j].real
+            curvature[m, 0, k] = -2.0 * q[1, 2].imag  # Ω^{yz}
+            curvature[m, 1, k] = 2.0 * q[0, 2].imag  # Ω^{zx} = −2 Im Q_zx = +2 Im Q_xz
+            curvature[m, 2, k] = -2.0 * q[0, 1].imag  # Ω^{xy}
 
 
 def band_geometry(model, kx, ky, kz, method="auto", degeneracy_tol=DEFAULT_DEGENERACY_TOL):
