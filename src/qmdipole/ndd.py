@@ -66,7 +66,7 @@ import numpy as np
 import xarray as xr
 
 from . import errors
-from .band_pairs import along, pair_derivatives, vertex_term
+from .band_pairs import along, pair_derivatives
 from .fermi import fermi_dirac, fermi_surface_weights, grid_mirror
 from .geometry import hermitian_eigh, sandwich
 from .io import open_dataset
@@ -213,30 +213,33 @@ def light_geometry(q_direction=Q_DIRECTION, polarization=POLARIZATION):
 
 
 def band_pairs(n_bands: int):
-    """The ordered band pairs (m, n), m ≠ n, in the order of every ``pair`` axis."""
-    return [(m, n) for m in range(n_bands) for n in range(n_bands) if m != n]
+    """The band pairs {m, n}, m < n, in the order of every ``pair`` axis."""
+    return [(m, n) for m in range(n_bands) for n in range(m + 1, n_bands)]
 
 
 def pair_deposits(energy, x_prime, m, m_prime, weight, fprime, occupation):
-    """Per-k deposits of ∂_q[N_mn/(X_mn² − z²)] at q = 0 for every ordered pair (:func:`band_pairs`):
+    """Per-k deposits of ∂_q[N_mn/(X_mn² − z²)] at q = 0 for every ordered pair (m, n), m ≠ n:
 
         N′ = w (f_m − f_n) M′ + f′_m X′ M   (``single``, on 1/(X² − z²)),
         −2XX′N = −2 X X′ w (f_m − f_n) M   (``double``, on 1/(X² − z²)²),
 
     X = ε_m − ε_n. ``energy``, ``x_prime``, ``fprime``, ``occupation`` (nb, N); ``m``,
-    ``m_prime`` (nb, nb, N); ``weight`` (N,). Returns a list of (|X|, deposits) per pair.
+    ``m_prime`` (nb, nb, N); ``weight`` (N,). Returns a list of (channel, |X|, deposits), the
+    channel being the index of {m, n} in :func:`band_pairs`.
     """
     out = []
-    for a, b in band_pairs(len(energy)):
-        x = energy[a] - energy[b]
-        delta_f = weight * (occupation[a] - occupation[b])
-        single = delta_f * m_prime[a, b] + fprime[a] * x_prime[a] * m[a, b]
-        out.append((np.abs(x), {"single": single, "double": -2 * x * x_prime[a] * delta_f * m[a, b]}))
+    for channel, pair in enumerate(band_pairs(len(energy))):
+        for a, b in (pair, pair[::-1]):
+            x = energy[a] - energy[b]
+            delta_f = weight * (occupation[a] - occupation[b])
+            single = delta_f * m_prime[a, b] + fprime[a] * x_prime[a] * m[a, b]
+            out.append((channel, np.abs(x),
+                        {"single": single, "double": -2 * x * x_prime[a] * delta_f * m[a, b]}))
     return out
 
 
 def table_pair_derivatives(velocity, metric, energy, q_hat, e_hat):
-    """X′, M, M′ (:func:`pair_deposits`) of a two-band table (band 0 = v, 1 = c), W left out:
+    """X′, M, M′ (:func:`pair_deposits`) of a two-band table (band 0 = v, 1 = c):
     X′_m = −v^d_m, M_mn = x² g_ee, M′_mn = −2 ε_mn v^e_n g_ed (:mod:`qmdipole.band_pairs`; with
     two bands the pair metric is either band's metric)."""
     x = energy[1] - energy[0]
@@ -264,7 +267,7 @@ def kubo_weights(model, kx, ky, kz, weight, fprime, mu, temperature, dq, q_hat=Q
     vertex ê·∂H, by central differences in q of the eigenstates at k ∓ dq q̂.
 
     ``kx, ky, kz, weight`` have one shape S, ``fprime`` (nb,) + S. Returns
-    :func:`pair_deposits`: (|X|, {"single": N′, "double": −2XX′N}) per ordered pair, flattened.
+    :func:`pair_deposits`: (channel, |X|, {"single": N′, "double": −2XX′N}) per ordered pair.
     """
     k = np.stack([np.ravel(c) for c in (kx, ky, kz)])
     weight, fprime = np.ravel(weight), np.reshape(fprime, (len(fprime), -1))
@@ -353,7 +356,7 @@ def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spa
             slab_points, q_hat, e_hat):
     """One pass over a table: ∫ d³k (Eq. 13 integrand) δ(x − ω) at ``omega`` (tetrahedra; two
     bands), the per-pair :class:`SpectralAccumulator` of Eq. (12) generalised (two bands from the
-    table, plus the model's vertex term where ê·∂H changes along q̂; more bands from the model),
+    table, more bands from the model's H and ∂H),
     that of Eq. (11) (None unless ``kubo``), and Σ_k f′ v_q v_e² of the intraband term
     (prefactors left out)."""
     grid = KGrid.from_dataset(ds)
@@ -383,21 +386,17 @@ def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spa
         k = [slab[c].values[owned] for c in ("kx", "ky", "kz")]
         if n_bands == 2:
             x_prime, m, m_prime = table_pair_derivatives(v, metric[:, :, :, owned], e, q_hat, e_hat)
-            vertex = vertex_term(model, *(np.ravel(c) for c in k), q_hat, e_hat, dq)
-            if vertex is not None:
-                m_prime = m_prime + vertex.reshape(m_prime.shape)
         else:
-            e_model, x_prime, m, m_prime = pair_derivatives(model, *k, q_hat, e_hat, dq)
+            e_model, x_prime, m, m_prime = pair_derivatives(model, *k, q_hat, e_hat)
             e = e_model.reshape(e.shape)
             x_prime, m, m_prime = (a.reshape(a.shape[:-1] + e.shape[1:])
                                    for a in (x_prime, m, m_prime))
         occupation = fermi_dirac(e, mu, temperature)
-        for channel, (x_pair, deposits) in enumerate(
-                pair_deposits(e, x_prime, m, m_prime, w, fp, occupation)):
+        for channel, x_pair, deposits in pair_deposits(e, x_prime, m, m_prime, w, fp, occupation):
             geometric.add(x_pair, channel, **deposits)
         if kubo:
-            for channel, (x_pair, deposits) in enumerate(
-                    kubo_weights(model, *k, w, fp, mu, temperature, dq, q_hat, e_hat)):
+            for channel, x_pair, deposits in kubo_weights(model, *k, w, fp, mu, temperature, dq,
+                                                          q_hat, e_hat):
                 kubo_acc.add(x_pair, channel, **deposits)
     return avg, geometric, kubo_acc, intraband
 
@@ -407,7 +406,7 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
                         slab_points=2**18, q_direction=Q_DIRECTION,
                         polarization=POLARIZATION) -> xr.Dataset:
     """Δn(ω) (Eq. 12 generalised, and Eq. 11 if ``kubo``) for light along ``q_direction``
-    polarised along ``polarization``, per ordered band pair and summed, and ⟨G⟩(ω) (Eq. 13; two
+    polarised along ``polarization``, per band pair and summed, and ⟨G⟩(ω) (Eq. 13; two
     bands) of one valley's table.
 
     ``transition_cutoff``: ``"auto"`` (default) gives every transition (see :func:`resolve_cutoff`):
@@ -415,8 +414,7 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
     w(x)·(its deposits), w a C^∞ step from 1 at the tail's start to 0 at its end, and
     :func:`tail_delta_n` adds the rest in closed form (the paper's geometry only). A number X is
     an explicit UV cut-off: transitions x > X are left out. The k-window must hold every
-    transition the grid deposits. ``dq``: the Kubo route's step in q, and the step of the vertex
-    derivative of models without ``hamiltonian_hessian`` (:func:`qmdipole.band_pairs.vertex_derivative`).
+    transition the grid deposits. ``dq``: the Kubo route's step in q.
     """
     omega = np.asarray(omega, float)
     if omega.ndim != 1 or omega.size < 1 or np.any(np.diff(omega) <= 0) or omega[0] < 0:
@@ -487,7 +485,7 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
             long_name, units, method, errors.relative_to_peak(error, value)))
     remainder = "" if tail is None else " minus the closed-form high-energy tail"
     for part, (value, error) in pairs.items():
-        long_name = (f"{part.capitalize()} Delta n of the ordered band pair (band_m, band_n) "
+        long_name = (f"{part.capitalize()} Delta n of the band pair (band_m, band_n), both orders "
                      f"(Eqs. 4, 12 per pair); the pairs sum to {part}_delta_n{remainder}")
         error = np.array(error)
         variables[f"{part}_delta_n_pair"] = (("pair", "omega"), value,
@@ -503,9 +501,9 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
     out = xr.Dataset(
         variables,
         coords={"omega": ("omega", omega, {"units": "Delta", "long_name": "photon energy hbar omega"}),
-                "pair": ("pair", np.arange(len(pair_index)), {"units": "1", "long_name": "ordered band pair index"}),
-                "band_m": ("pair", pair_index[:, 0], {"units": "1", "long_name": "band m of the pair (at k - q; 0-based, ascending energy)"}),
-                "band_n": ("pair", pair_index[:, 1], {"units": "1", "long_name": "band n of the pair (at k; 0-based, ascending energy)"})},
+                "pair": ("pair", np.arange(len(pair_index)), {"units": "1", "long_name": "band pair index"}),
+                "band_m": ("pair", pair_index[:, 0], {"units": "1", "long_name": "lower band m of the pair (0-based, ascending energy)"}),
+                "band_n": ("pair", pair_index[:, 1], {"units": "1", "long_name": "upper band n of the pair (0-based, ascending energy)"})},
     )
     out["optical_gap"] = ((), float(x_all.min()), {"units": "Delta", "long_name": "minimum transition energy on the grid"})
     out.attrs.update({"eta": eta, "mu": mu, "temperature": temperature,
