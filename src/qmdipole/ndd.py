@@ -29,6 +29,16 @@ The interband sum of Eq. (11) is what Eq. (12) holds; the intraband (Drude-like)
 Δn_intra/α = 4π ∫ d³k/(8π³) Σ_m v_z v_x² f′_m / z², which vanishes in insulators, is reported
 separately.
 
+**Any light direction q̂ and polarisation ê** (``ndd.q_direction``, ``ndd.polarization``):
+q ∥ q̂, vertex ê·∂H, and in Eq. (12) G^z → v_q̂ g_êê, G^C → v_ê g_êq̂ (x → ê, z → q̂ throughout).
+
+**Any number of bands.** The same derivative per ordered pair (m, n) (:mod:`qmdipole.band_pairs`)
+gives N′ = (f_m − f_n) M′ − f′_m v_q̂,m M and X′ = −v_q̂,m with M = ε_mn² g^{mn}_êê (the pair metric)
+and M′ = −2 ε_mn v_ê,n g^{mn}_êq̂ plus three-band terms; the two-band Eq. (12) is its case of two
+bands. Δn is reported per pair {m < n} (both orders; ``*_delta_n_pair``, summing to the total
+minus any closed-form tail), each with its error estimate. Two-band tables use the tabulated ε, v,
+g; more bands evaluate H, ∂H of the model per slab.
+
 **Eq. (13).** ⟨G⟩(ω) = ⟨G_zxx,m + G_zxx,n⟩(λ = −ω) = ∫ d³k/(8π³) (G^z_c + G^z_v)(f_v − f_c) x² δ(x − ω),
 a spectral density in the transition energy x = ε_c − ε_v, integrated exactly (no broadening)
 with the linear tetrahedron method.
@@ -45,7 +55,7 @@ f_v − f_c = 1 exactly) adds −8π ∫ dx (1 − w) x ⟨G⟩(x)/(x² − z²)
 kernels are then applied once per bin. The error of this step is that of cubic interpolation of
 kernels of width η, ≈ (h/η)⁴ ~ 1e-4 relative at 8 bins per η, common to both routes.
 
-**Error estimates.** Every curve NAME has NAME_error (absolute, same units): the reduction runs
+**Error estimates.** Every curve NAME (each pair's too) has NAME_error (absolute, same units): the reduction runs
 again on the table's half-density subgrid (:func:`qmdipole.kgrid.half_density_table`; same
 spectral bins, same taper, same exact tail, which thus adds no error) and
 :func:`qmdipole.errors.estimate` turns the difference into a bound. ⟨G⟩ (tetrahedra, O(h²)): order 2,
