@@ -29,6 +29,16 @@ The interband sum of Eq. (11) is what Eq. (12) holds; the intraband (Drude-like)
 Δn_intra/α = 4π ∫ d³k/(8π³) Σ_m v_z v_x² f′_m / z², which vanishes in insulators, is reported
 separately.
 
+**Any light direction q̂ and polarisation ê** (``ndd.q_direction``, ``ndd.polarization``):
+q ∥ q̂, vertex ê·∂H, and in Eq. (12) G^z → v_q̂ g_êê, G^C → v_ê g_êq̂ (x → ê, z → q̂ throughout).
+
+**Any number of bands.** The same derivative per ordered pair (m, n) (:mod:`qmdipole.band_pairs`)
+gives N′ = (f_m − f_n) M′ − f′_m v_q̂,m M and X′ = −v_q̂,m with M = ε_mn² g^{mn}_êê (the pair metric)
+and M′ = −2 ε_mn v_ê,n g^{mn}_êq̂ plus three-band terms; the two-band Eq. (12) is its case of two
+bands. Δn is reported per pair {m < n} (both orders; ``*_delta_n_pair``, summing to the total
+minus any closed-form tail), each with its error estimate. Two-band tables use the tabulated ε, v,
+g; more bands evaluate H, ∂H of the model per slab.
+
 **Eq. (13).** ⟨G⟩(ω) = ⟨G_zxx,m + G_zxx,n⟩(λ = −ω) = ∫ d³k/(8π³) (G^z_c + G^z_v)(f_v − f_c) x² δ(x − ω),
 a spectral density in the transition energy x = ε_c − ε_v, integrated exactly (no broadening)
 with the linear tetrahedron method.
@@ -45,7 +55,7 @@ f_v − f_c = 1 exactly) adds −8π ∫ dx (1 − w) x ⟨G⟩(x)/(x² − z²)
 kernels are then applied once per bin. The error of this step is that of cubic interpolation of
 kernels of width η, ≈ (h/η)⁴ ~ 1e-4 relative at 8 bins per η, common to both routes.
 
-**Error estimates.** Every curve NAME has NAME_error (absolute, same units): the reduction runs
+**Error estimates.** Every curve NAME (each pair's too) has NAME_error (absolute, same units): the reduction runs
 again on the table's half-density subgrid (:func:`qmdipole.kgrid.half_density_table`; same
 spectral bins, same taper, same exact tail, which thus adds no error) and
 :func:`qmdipole.errors.estimate` turns the difference into a bound. ⟨G⟩ (tetrahedra, O(h²)): order 2,
@@ -66,6 +76,7 @@ import numpy as np
 import xarray as xr
 
 from . import errors
+from .band_pairs import along, pair_derivatives
 from .fermi import fermi_dirac, fermi_surface_weights, grid_mirror
 from .geometry import hermitian_eigh, sandwich
 from .io import open_dataset
@@ -75,6 +86,8 @@ from .tetrahedron import fermi_surface_integral
 DN_PREFACTOR = 4 * np.pi / (8 * np.pi**3)  # 4π ∫ d³k/(8π³), Δn in units of α
 AVG_PREFACTOR = 1 / (8 * np.pi**3)
 TABLE_VARIABLES = ("energy", "velocity", "quantum_metric", "weight")
+Q_DIRECTION, POLARIZATION = (0.0, 0.0, 1.0), (1.0, 0.0, 0.0)  # the paper's geometry
+PERPENDICULAR_TOL = 1e-6  # |cos| of the angle between polarisation and q accepted as ⊥
 
 # Error estimates (module docstring, "Error estimates"); calibrated against qmdipole.analytic on
 # Eq. 14 (the paper's and random insulating parameter sets, η in [0.02, 0.1], kgrid.n = [60, 4,
@@ -104,19 +117,20 @@ class SpectrumError(ValueError):
 
 
 class SpectralAccumulator:
-    """Weights deposited on a uniform grid of transition energies x (cubic Lagrange spreading).
+    """Weights deposited on a uniform grid of transition energies x (cubic Lagrange spreading),
+    in ``channels`` separate sums (one per band pair).
 
     Transitions above ``top`` are left out; with ``taper = (start, end)`` (end ≤ top) every
     deposit is multiplied by :func:`partition_of_unity` w(x), the k-grid's share of x.
     """
 
-    def __init__(self, top: float, spacing: float, names, taper=None):
+    def __init__(self, top: float, spacing: float, names, taper=None, channels: int = 1):
         self.spacing, self.top, self.taper = spacing, top, taper
         self.nodes = np.arange(-2, int(np.ceil(top / spacing)) + 4) * spacing
-        self.sums = {name: np.zeros(len(self.nodes)) for name in names}
+        self.sums = {name: np.zeros((channels, len(self.nodes))) for name in names}
 
-    def add(self, x, **values):
-        """Deposit ``values`` at transition energies ``x`` (times w(x) if tapered)."""
+    def add(self, x, channel: int = 0, **values):
+        """Deposit ``values`` at transition energies ``x`` (times w(x) if tapered) in ``channel``."""
         x = np.asarray(x).ravel()
         keep = x <= self.top
         share = 1.0 if self.taper is None else partition_of_unity(x[keep], *self.taper)
@@ -133,7 +147,8 @@ class SpectralAccumulator:
         size = len(self.nodes)
         for name, value in values.items():
             for offset, weight in zip((-1, 0, 1, 2), stencil):
-                self.sums[name] += np.bincount(j + offset, weights=value * weight, minlength=size)
+                self.sums[name][channel] += np.bincount(j + offset, weights=value * weight,
+                                                        minlength=size)
 
 
 def partition_of_unity(x, start, end):
@@ -170,74 +185,119 @@ def tail_delta_n(tail, omega, eta, nodes=64):
 
 
 def apply_kernels(acc: SpectralAccumulator, omega, eta, chunk=64):
-    """Δn/α from the deposited single- and double-pole weights ``single``, ``double``."""
+    """Δn/α per channel (channel, ω) from the deposited single- and double-pole weights."""
     x2 = acc.nodes**2
-    out = np.empty(len(omega), complex)
+    out = np.empty((len(acc.sums["single"]), len(omega)), complex)
     for start in range(0, len(omega), chunk):
         z2 = (omega[start:start + chunk] + 1j * eta)[:, None] ** 2
         single = 1.0 / (x2[None, :] - z2)
-        out[start:start + chunk] = single @ acc.sums["single"] + (single**2) @ acc.sums["double"]
+        out[:, start:start + chunk] = (acc.sums["single"] @ single.T
+                                       + acc.sums["double"] @ (single**2).T)
     return DN_PREFACTOR * out
 
 
-def geometric_weights(energy, velocity, metric, weight, fprime, mu, temperature):
-    """Per-k deposits of Eq. (12) and Eq. (13) for a two-band slab (band 0 = v, band 1 = c).
+def light_geometry(q_direction=Q_DIRECTION, polarization=POLARIZATION):
+    """Unit vectors ``(q̂, ê)`` of ``ndd.q_direction`` and ``ndd.polarization``.
 
-    ``fprime`` holds the Fermi-surface weights of each band (Σ fprime·F ≈ ∫ d³k F f′).
-    Returns the weights of the kernels 1/(x² − z²) (``single``) and 1/(x² − z²)² (``double``).
+    Each must be three finite numbers, not all zero; ê must be ⊥ q̂ to |cos| ≤ PERPENDICULAR_TOL
+    (its residual component along q̂ is then projected out, so that ê·q̂ = 0 to round-off).
     """
-    x = energy[1] - energy[0]
-    occupation = fermi_dirac(energy, mu, temperature)
-    delta_f = occupation[1] - occupation[0]
-    g_zxx = velocity[:, 2] * metric[:, 0, 0]
-    g_xxz = velocity[:, 0] * metric[:, 0, 2]
-    single = -2 * x * weight * delta_f * (g_xxz[0] + g_xxz[1]) - x**2 * (
-        g_zxx[0] * fprime[0] + g_zxx[1] * fprime[1]
-    )
-    return {"single": single, "double": 2 * x**3 * weight * delta_f * (g_zxx[0] + g_zxx[1])}
+    unit = {}
+    for key, value in (("q_direction", q_direction), ("polarization", polarization)):
+        vector = np.asarray(value, float) if np.ndim(value) == 1 and len(value) == 3 else None
+        if vector is None or not np.all(np.isfinite(vector)) or not np.any(vector):
+            raise SpectrumError(f"ndd.{key} must be three finite numbers, not all zero; "
+                                f"got {value!r}")
+        unit[key] = vector / np.linalg.norm(vector)
+    q_hat, e_hat = unit["q_direction"], unit["polarization"]
+    cosine = float(q_hat @ e_hat)
+    if abs(cosine) > PERPENDICULAR_TOL:
+        raise SpectrumError(
+            f"ndd.polarization {list(polarization)} is not perpendicular to ndd.q_direction "
+            f"{list(q_direction)}: angle {np.degrees(np.arccos(np.clip(cosine, -1, 1))):.6g} "
+            f"degrees (dot product of the unit vectors {cosine:.3g}); light is transverse")
+    if cosine:
+        e_hat = e_hat - cosine * q_hat
+        e_hat /= np.linalg.norm(e_hat)
+    return q_hat, e_hat
 
 
-def average_dipole_density(energy, velocity, metric, mu, temperature):
-    """(G_zxx,c + G_zxx,v)(f_v − f_c) x², the integrand of Eq. (13) at λ = −x (two bands)."""
+def band_pairs(n_bands: int):
+    """The band pairs {m, n}, m < n, in the order of every ``pair`` axis."""
+    return [(m, n) for m in range(n_bands) for n in range(m + 1, n_bands)]
+
+
+def pair_deposits(energy, x_prime, m, m_prime, weight, fprime, occupation):
+    """Per-k deposits of ∂_q[N_mn/(X_mn² − z²)] at q = 0 for every ordered pair (m, n), m ≠ n:
+
+        N′ = w (f_m − f_n) M′ + f′_m X′ M   (``single``, on 1/(X² − z²)),
+        −2XX′N = −2 X X′ w (f_m − f_n) M   (``double``, on 1/(X² − z²)²),
+
+    X = ε_m − ε_n. ``energy``, ``x_prime``, ``fprime``, ``occupation`` (nb, N); ``m``,
+    ``m_prime`` (nb, nb, N); ``weight`` (N,). Returns a list of (channel, |X|, deposits), the
+    channel being the index of {m, n} in :func:`band_pairs`.
+    """
+    out = []
+    for channel, pair in enumerate(band_pairs(len(energy))):
+        for a, b in (pair, pair[::-1]):
+            x = energy[a] - energy[b]
+            delta_f = weight * (occupation[a] - occupation[b])
+            single = delta_f * m_prime[a, b] + fprime[a] * x_prime[a] * m[a, b]
+            out.append((channel, np.abs(x),
+                        {"single": single, "double": -2 * x * x_prime[a] * delta_f * m[a, b]}))
+    return out
+
+
+def table_pair_derivatives(velocity, metric, energy, q_hat, e_hat):
+    """X′, M, M′ (:func:`pair_deposits`) of a two-band table (band 0 = v, 1 = c):
+    X′_m = −v^d_m, M_mn = x² g_ee, M′_mn = −2 ε_mn v^e_n g_ed (:mod:`qmdipole.band_pairs`; with
+    two bands the pair metric is either band's metric)."""
+    x = energy[1] - energy[0]
+    g_e = along(metric, e_hat, 1)  # (band, j, N)
+    g_ee, g_ed = along(g_e, e_hat, 1), along(g_e, q_hat, 1)
+    v_e = along(velocity, e_hat, 1)
+    zero = np.zeros_like(x)
+    m = x**2 * np.stack([[zero, g_ee[0]], [g_ee[1], zero]])
+    m_prime = 2 * x * np.stack([[zero, v_e[1] * g_ed[1]], [-v_e[0] * g_ed[0], zero]])
+    return -along(velocity, q_hat, 1), m, m_prime
+
+
+def average_dipole_density(energy, velocity, metric, mu, temperature, q_hat, e_hat):
+    """(G_c + G_v)(f_v − f_c) x², G_m = v^d_m g_ee (G_zxx of the paper's geometry), the integrand
+    of Eq. (13) at λ = −x (two bands)."""
     occupation = fermi_dirac(energy, mu, temperature)
     x = energy[1] - energy[0]
-    dipole = (velocity[0, 2] + velocity[1, 2]) * metric[0, 0, 0]
+    dipole = along(velocity[0] + velocity[1], q_hat, 0) * along(along(metric[0], e_hat, 0), e_hat, 0)
     return dipole * (occupation[0] - occupation[1]) * x**2
 
 
-def kubo_weights(model, kx, ky, kz, weight, fprime, mu, temperature, dq):
-    """Per-k deposits of the q-derivative of Eq. (11) (all ordered band pairs m ≠ n).
+def kubo_weights(model, kx, ky, kz, weight, fprime, mu, temperature, dq, q_hat=Q_DIRECTION,
+                 e_hat=POLARIZATION):
+    """Per-k deposits of the q-derivative of Eq. (11) (all ordered band pairs m ≠ n), q along q̂,
+    vertex ê·∂H, by central differences in q of the eigenstates at k ∓ dq q̂.
 
-    ``kx, ky, kz, weight`` have one shape S, ``fprime`` (nb,) + S. Returns a list of
-    (|X|, {"single": N′, "double": −2XX′N}) per ordered pair, flattened.
+    ``kx, ky, kz, weight`` have one shape S, ``fprime`` (nb,) + S. Returns
+    :func:`pair_deposits`: (channel, |X|, {"single": N′, "double": −2XX′N}) per ordered pair.
     """
-    k = [np.ravel(c) for c in (kx, ky, kz)]
+    k = np.stack([np.ravel(c) for c in (kx, ky, kz)])
     weight, fprime = np.ravel(weight), np.reshape(fprime, (len(fprime), -1))
+    q_hat = np.asarray(q_hat, float)[:, None]
 
-    def states(shift):  # eigenpairs at k − q ẑ
-        return hermitian_eigh(model.hamiltonian(k[0], k[1], k[2] - shift))
+    def states(shift):  # eigenpairs at k − q q̂
+        return hermitian_eigh(model.hamiltonian(*(k - shift * q_hat)))
 
-    def vertex(shift):  # ∂_xH at the midpoint k − q/2, as (a, b, N)
-        return np.moveaxis(model.hamiltonian_gradient(k[0], k[1], k[2] - shift / 2)[0], 0, -1)
+    def vertex(shift):  # ê·∂H at the midpoint k − q q̂/2, as (a, b, N)
+        gradient = along(model.hamiltonian_gradient(*(k - shift / 2 * q_hat)), e_hat, 0)
+        return np.moveaxis(gradient, 0, -1)
 
     (e0, u0), (ep, up), (em, um) = states(0.0), states(dq), states(-dq)
-    m_plus = np.abs(sandwich(up, vertex(dq), u0)) ** 2  # |⟨m,k−q|∂_xH|n,k⟩|², (m, n, N)
+    m_plus = np.abs(sandwich(up, vertex(dq), u0)) ** 2  # |⟨m,k−q|ê·∂H|n,k⟩|², (m, n, N)
     m_minus = np.abs(sandwich(um, vertex(-dq), u0)) ** 2
     m_zero = 0.5 * (m_plus + m_minus)  # = M(q = 0) + O(dq²)
     m_prime = (m_plus - m_minus) / (2 * dq)
-    occupation = fermi_dirac(e0, mu, temperature)
-    pairs = []
-    for m in range(len(e0)):
-        x_prime = (ep[m] - em[m]) / (2 * dq)  # ∂_q ε_{m,k−q}
-        for n in range(len(e0)):
-            if m == n:
-                continue
-            x = e0[m] - e0[n]
-            delta_f = occupation[m] - occupation[n]
-            n_prime = weight * delta_f * m_prime[m, n] + fprime[m] * x_prime * m_zero[m, n]
-            double = -2 * x * x_prime * weight * delta_f * m_zero[m, n]
-            pairs.append((np.abs(x), {"single": n_prime, "double": double}))
-    return pairs
+    x_prime = (ep - em) / (2 * dq)  # ∂_q ε_{m,k−q}
+    return pair_deposits(e0, x_prime, m_zero, m_prime, weight, fprime,
+                         fermi_dirac(e0, mu, temperature))
 
 
 def check_window(grid: KGrid, energy, omega_max, eta, mu, temperature, top, label):
@@ -303,18 +363,21 @@ def resolve_cutoff(grid: KGrid, model, transition_cutoff, *, mu, temperature, om
 
 
 def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spacing, taper,
-            slab_points):
-    """One pass over a table: ∫ d³k (Eq. 13 integrand) δ(x − ω) at ``omega`` (tetrahedra), the
-    :class:`SpectralAccumulator` of Eq. (12) (None unless two bands) and of Eq. (11) (None unless
-    ``kubo``), and Σ_k f′ v_z v_x² of the intraband term (prefactors left out)."""
+            slab_points, q_hat, e_hat):
+    """One pass over a table: ∫ d³k (Eq. 13 integrand) δ(x − ω) at ``omega`` (tetrahedra; two
+    bands), the per-pair :class:`SpectralAccumulator` of Eq. (12) generalised (two bands from the
+    table, more bands from the model's H and ∂H),
+    that of Eq. (11) (None unless ``kubo``), and Σ_k f′ v_q v_e² of the intraband term
+    (prefactors left out)."""
     grid = KGrid.from_dataset(ds)
     energy = ds["energy"].values
     n_bands = energy.shape[0]
+    n_pairs = len(band_pairs(n_bands))
     fprime = np.stack([fermi_surface_weights(grid, e, mu, temperature) for e in energy])
     x_all = energy[-1] - energy[0]
     names = ("single", "double")
-    geometric = SpectralAccumulator(top, spacing, names, taper) if n_bands == 2 else None
-    kubo_acc = SpectralAccumulator(top, spacing, names, taper) if kubo else None
+    geometric = SpectralAccumulator(top, spacing, names, taper, n_pairs)
+    kubo_acc = SpectralAccumulator(top, spacing, names, taper, n_pairs) if kubo else None
     avg = np.zeros(len(omega))
     intraband = 0.0
     mirror = grid_mirror(grid)
@@ -323,33 +386,45 @@ def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spa
         e, v, fp = energy[:, index], slab["velocity"].values, fprime[:, index]
         if n_bands == 2:
             metric = slab["quantum_metric"].values
-            x = x_all[index]
             if len(index) > 1:  # Eq. (13): δ(x − ω) on the slab's tetrahedra
-                density = sub.jacobian() * average_dipole_density(e, v, metric, mu, temperature)
-                avg += fermi_surface_integral(x, density[None], sub.axes, omega, sub.periods,
-                                              mirror=mirror)[0]
+                density = sub.jacobian() * average_dipole_density(e, v, metric, mu, temperature,
+                                                                  q_hat, e_hat)
+                avg += fermi_surface_integral(x_all[index], density[None], sub.axes, omega,
+                                              sub.periods, mirror=mirror)[0]
         w, fp, v, e = slab["weight"].values[owned], fp[:, owned], v[:, :, owned], e[:, owned]
-        intraband += np.sum(fp * v[:, 2] * v[:, 0] ** 2)
+        intraband += np.sum(fp * along(v, q_hat, 1) * along(v, e_hat, 1) ** 2)
+        k = [slab[c].values[owned] for c in ("kx", "ky", "kz")]
         if n_bands == 2:
-            metric = metric[:, :, :, owned]
-            geometric.add(x[owned], **geometric_weights(e, v, metric, w, fp, mu, temperature))
+            x_prime, m, m_prime = table_pair_derivatives(v, metric[:, :, :, owned], e, q_hat, e_hat)
+        else:
+            e_model, x_prime, m, m_prime = pair_derivatives(model, *k, q_hat, e_hat)
+            e = e_model.reshape(e.shape)
+            x_prime, m, m_prime = (a.reshape(a.shape[:-1] + e.shape[1:])
+                                   for a in (x_prime, m, m_prime))
+        occupation = fermi_dirac(e, mu, temperature)
+        for channel, x_pair, deposits in pair_deposits(e, x_prime, m, m_prime, w, fp, occupation):
+            geometric.add(x_pair, channel, **deposits)
         if kubo:
-            kx, ky, kz = (slab[c].values[owned] for c in ("kx", "ky", "kz"))
-            for x_pair, deposits in kubo_weights(model, kx, ky, kz, w, fp, mu, temperature, dq):
-                kubo_acc.add(x_pair, **deposits)
+            for channel, x_pair, deposits in kubo_weights(model, *k, w, fp, mu, temperature, dq,
+                                                          q_hat, e_hat):
+                kubo_acc.add(x_pair, channel, **deposits)
     return avg, geometric, kubo_acc, intraband
 
 
 def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, kubo=True,
                         dq=1e-4, transition_cutoff="auto", bins_per_eta=8,
-                        slab_points=2**18) -> xr.Dataset:
-    """Δn(ω) (Eq. 12, and Eq. 11 if ``kubo``) and ⟨G⟩(ω) (Eq. 13) of one valley's table.
+                        slab_points=2**18, q_direction=Q_DIRECTION,
+                        polarization=POLARIZATION) -> xr.Dataset:
+    """Δn(ω) (Eq. 12 generalised, and Eq. 11 if ``kubo``) for light along ``q_direction``
+    polarised along ``polarization``, per band pair and summed, and ⟨G⟩(ω) (Eq. 13; two
+    bands) of one valley's table.
 
     ``transition_cutoff``: ``"auto"`` (default) gives every transition (see :func:`resolve_cutoff`):
     the continuum model's Re Δn converges only as X^(−1/2) in a cut-off X, so the k-grid carries
     w(x)·(its deposits), w a C^∞ step from 1 at the tail's start to 0 at its end, and
-    :func:`tail_delta_n` adds the rest in closed form. A number X is an explicit UV cut-off:
-    transitions x > X are left out. The k-window must hold every transition the grid deposits.
+    :func:`tail_delta_n` adds the rest in closed form (the paper's geometry only). A number X is
+    an explicit UV cut-off: transitions x > X are left out. The k-window must hold every
+    transition the grid deposits. ``dq``: the Kubo route's step in q.
     """
     omega = np.asarray(omega, float)
     if omega.ndim != 1 or omega.size < 1 or np.any(np.diff(omega) <= 0) or omega[0] < 0:
@@ -358,23 +433,28 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
         raise SpectrumError(f"ndd.eta must be > 0, got {eta!r}")
     if temperature < 0:
         raise SpectrumError(f"ndd.temperature must be >= 0, got {temperature!r}")
+    q_hat, e_hat = light_geometry(q_direction, polarization)
     ds = table if isinstance(table, xr.Dataset) else open_dataset(
         table, required=TABLE_VARIABLES, what="geometry table")
     grid = KGrid.from_dataset(ds)
     energy = ds["energy"].values
     n_bands = energy.shape[0]
-    if n_bands != 2 and not kubo:
-        raise SpectrumError("Eq. (12) is a two-band formula; set ndd.kubo_check: true for "
-                            f"this {n_bands}-band model (the Kubo route is then the result)")
     top, tail, label = resolve_cutoff(grid, model, transition_cutoff, mu=mu, temperature=temperature,
                                       omega_max=omega.max(), eta=eta)
+    default_geometry = np.array_equal(q_hat, Q_DIRECTION) and np.array_equal(e_hat, POLARIZATION)
+    if tail is not None and not default_geometry:
+        raise SpectrumError(
+            f"{label}: the model's closed-form high-energy tail holds only light along z polarised "
+            f"along x, not ndd.q_direction {list(q_direction)}, ndd.polarization "
+            f"{list(polarization)}: set ndd.transition_cutoff to a number")
     check_window(grid, energy, omega.max(), eta, mu, temperature, top, label)
     x_all = energy[-1] - energy[0]
     spacing = eta / bins_per_eta
     top = float(x_all.max()) if top is None else top  # no cut-off: every transition of the grid
     taper = None if tail is None else (tail.start, tail.end)
     options = dict(omega=omega, mu=mu, temperature=temperature, kubo=kubo, dq=dq, top=top,
-                   spacing=spacing, taper=taper, slab_points=slab_points)
+                   spacing=spacing, taper=taper, slab_points=slab_points, q_hat=q_hat,
+                   e_hat=e_hat)
     avg, geometric, kubo_acc, intraband = deposit(ds, model, **options)
     coarse = deposit(half_density_table(ds), model, **options)  # the error estimates' subgrid
 
@@ -382,44 +462,62 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
     high = 0.0 if tail is None else tail_delta_n(tail, omega, eta)
     step = errors.subgrid_resolution(grid, x_all[None], omega.min() - 5 * eta,
                                      omega.max() + 5 * eta)
+    width, bins = max(step, DN_WINDOW * eta), (spacing / eta) ** 4
     curves = {}  # name: (value, error, units, long name, error method)
     if n_bands == 2:
         avg_error = errors.estimate(omega, avg, omega, coarse[0], AVG_WINDOW * step)
+        axes = "" if default_geometry else " (z = q_direction, x = polarization)"
         curves["avg_qmd"] = (AVG_PREFACTOR * avg, AVG_PREFACTOR * avg_error, "Delta^2",
-                             "averaged quantum metric dipole <G_zxx,m + G_zxx,n> at lambda = -omega (Eq. 13)",
-                             AVG_ERROR)
+                             "averaged quantum metric dipole <G_zxx,m + G_zxx,n> at lambda = -omega "
+                             f"(Eq. 13){axes}", AVG_ERROR)
     routes = {"": (geometric, coarse[1], "interband (Eqs. 4, 12)"),
               "_kubo": (kubo_acc, coarse[2], "from the Kubo formula (Eqs. 4, 11)")}
-    if n_bands != 2:  # the Kubo route is the result
-        routes[""] = routes["_kubo"][:2] + ("interband (Eqs. 4, 11)",)
     if not kubo:
         del routes["_kubo"]
-    delta_n = {}
+    delta_n, pairs = {}, {}
     for suffix, (fine_acc, coarse_acc, what) in routes.items():
-        binned = apply_kernels(fine_acc, omega, eta)
+        fine_pairs, coarse_pairs = apply_kernels(fine_acc, omega, eta), apply_kernels(coarse_acc, omega, eta)
+        binned = fine_pairs.sum(axis=0)
         delta_n[suffix] = binned + high
-        errors_of = delta_n_error(binned, apply_kernels(coarse_acc, omega, eta), omega,
-                                  max(step, DN_WINDOW * eta), (spacing / eta) ** 4)
+        errors_of = delta_n_error(binned, coarse_pairs.sum(axis=0), omega, width, bins)
         for part, take in (("re", np.real), ("im", np.imag)):
             curves[f"{part}_delta_n{suffix}"] = (take(delta_n[suffix]), errors_of[part], "alpha",
                                                  f"{part.capitalize()} Delta n, {what}", DN_ERROR)
+        if suffix == "":
+            pairs = {part: (take(fine_pairs), [delta_n_error(f, c, omega, width, bins)[part]
+                                               for f, c in zip(fine_pairs, coarse_pairs)])
+                     for part, take in (("re", np.real), ("im", np.imag))}
     drude = DN_PREFACTOR * intraband / z**2
     variables = {name: ("omega", value, {"units": units, "long_name": long_name})
                  for name, (value, _, units, long_name, _) in curves.items()}
     for name, (value, error, units, long_name, method) in curves.items():
         variables[f"{name}_error"] = ("omega", error, errors.attributes(
             long_name, units, method, errors.relative_to_peak(error, value)))
+    remainder = "" if tail is None else " minus the closed-form high-energy tail"
+    for part, (value, error) in pairs.items():
+        long_name = (f"{part.capitalize()} Delta n of the band pair (band_m, band_n), both orders "
+                     f"(Eqs. 4, 12 per pair); the pairs sum to {part}_delta_n{remainder}")
+        error = np.array(error)
+        variables[f"{part}_delta_n_pair"] = (("pair", "omega"), value,
+                                             {"units": "alpha", "long_name": long_name})
+        variables[f"{part}_delta_n_pair_error"] = (("pair", "omega"), error, errors.attributes(
+            long_name, "alpha", DN_ERROR, errors.relative_to_peak(error, value)))
     for part, take in (("re", np.real), ("im", np.imag)):
         variables[f"{part}_delta_n_intraband"] = ("omega", take(drude), {
             "units": "alpha",
             "long_name": f"{part.capitalize()} Delta n, intraband (Drude-like) term, not part of Eq. 12"})
 
+    pair_index = np.array(band_pairs(n_bands)).reshape(-1, 2)
     out = xr.Dataset(
         variables,
-        coords={"omega": ("omega", omega, {"units": "Delta", "long_name": "photon energy hbar omega"})},
+        coords={"omega": ("omega", omega, {"units": "Delta", "long_name": "photon energy hbar omega"}),
+                "pair": ("pair", np.arange(len(pair_index)), {"units": "1", "long_name": "band pair index"}),
+                "band_m": ("pair", pair_index[:, 0], {"units": "1", "long_name": "lower band m of the pair (0-based, ascending energy)"}),
+                "band_n": ("pair", pair_index[:, 1], {"units": "1", "long_name": "upper band n of the pair (0-based, ascending energy)"})},
     )
     out["optical_gap"] = ((), float(x_all.min()), {"units": "Delta", "long_name": "minimum transition energy on the grid"})
     out.attrs.update({"eta": eta, "mu": mu, "temperature": temperature,
+                      "q_direction": q_hat.tolist(), "polarization": e_hat.tolist(),
                       "transition_cutoff": "none" if transition_cutoff == "auto" else top,
                       "spectral_bin_width": spacing,
                       "error_window": step, "error_safety_factor_avg_qmd": errors.SAFETY,
@@ -437,7 +535,7 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
             "high_energy_tail_start": float(tail.start), "high_energy_tail_end": float(tail.end),
             "high_energy_tail_share": float(np.abs(high).max() / max(np.abs(delta_n[""]).max(), 1e-300)),
         })
-    if kubo and n_bands == 2:
+    if kubo:
         scale = np.abs(delta_n[""]).max()
         out.attrs["kubo_max_relative_difference"] = float(
             np.abs(delta_n[""] - delta_n["_kubo"]).max() / scale) if scale else 0.0

@@ -12,7 +12,8 @@ with logged(snakemake):
         table, model(snakemake), omega=sampling(section["omega"]),
         eta=section["eta"], mu=section["mu"], temperature=section["temperature"],
         transition_cutoff=section["transition_cutoff"], kubo=section["kubo_check"],
-        dq=section["kubo_dq"],
+        dq=section["kubo_dq"], q_direction=section["q_direction"],
+        polarization=section["polarization"],
     )
     qmdipole.io.write_netcdf(ds, snakemake.output[0], config=settings(snakemake),
                              title="NDD spectrum, one valley")
