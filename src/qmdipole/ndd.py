@@ -65,7 +65,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from . import errors
+from . import errors, units
 from .fermi import fermi_dirac, fermi_surface_weights, grid_mirror
 from .geometry import hermitian_eigh, sandwich
 from .io import open_dataset
@@ -382,10 +382,10 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
     high = 0.0 if tail is None else tail_delta_n(tail, omega, eta)
     step = errors.subgrid_resolution(grid, x_all[None], omega.min() - 5 * eta,
                                      omega.max() + 5 * eta)
-    curves = {}  # name: (value, error, units, long name, error method)
+    curves = {}  # name: (value, error, quantity, long name, error method)
     if n_bands == 2:
         avg_error = errors.estimate(omega, avg, omega, coarse[0], AVG_WINDOW * step)
-        curves["avg_qmd"] = (AVG_PREFACTOR * avg, AVG_PREFACTOR * avg_error, "Delta^2",
+        curves["avg_qmd"] = (AVG_PREFACTOR * avg, AVG_PREFACTOR * avg_error, units.ENERGY_SQUARED,
                              "averaged quantum metric dipole <G_zxx,m + G_zxx,n> at lambda = -omega (Eq. 13)",
                              AVG_ERROR)
     routes = {"": (geometric, coarse[1], "interband (Eqs. 4, 12)"),
@@ -401,24 +401,24 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
         errors_of = delta_n_error(binned, apply_kernels(coarse_acc, omega, eta), omega,
                                   max(step, DN_WINDOW * eta), (spacing / eta) ** 4)
         for part, take in (("re", np.real), ("im", np.imag)):
-            curves[f"{part}_delta_n{suffix}"] = (take(delta_n[suffix]), errors_of[part], "alpha",
+            curves[f"{part}_delta_n{suffix}"] = (take(delta_n[suffix]), errors_of[part], units.ALPHA,
                                                  f"{part.capitalize()} Delta n, {what}", DN_ERROR)
     drude = DN_PREFACTOR * intraband / z**2
-    variables = {name: ("omega", value, {"units": units, "long_name": long_name})
-                 for name, (value, _, units, long_name, _) in curves.items()}
-    for name, (value, error, units, long_name, method) in curves.items():
+    variables = {name: ("omega", value, {**quantity.attrs(), "long_name": long_name})
+                 for name, (value, _, quantity, long_name, _) in curves.items()}
+    for name, (value, error, quantity, long_name, method) in curves.items():
         variables[f"{name}_error"] = ("omega", error, errors.attributes(
-            long_name, units, method, errors.relative_to_peak(error, value)))
+            long_name, quantity, method, errors.relative_to_peak(error, value)))
     for part, take in (("re", np.real), ("im", np.imag)):
         variables[f"{part}_delta_n_intraband"] = ("omega", take(drude), {
-            "units": "alpha",
+            **units.ALPHA.attrs(),
             "long_name": f"{part.capitalize()} Delta n, intraband (Drude-like) term, not part of Eq. 12"})
 
     out = xr.Dataset(
         variables,
-        coords={"omega": ("omega", omega, {"units": "Delta", "long_name": "photon energy hbar omega"})},
+        coords={"omega": ("omega", omega, {**units.ENERGY.attrs(), "long_name": "photon energy hbar omega"})},
     )
-    out["optical_gap"] = ((), float(x_all.min()), {"units": "Delta", "long_name": "minimum transition energy on the grid"})
+    out["optical_gap"] = ((), float(x_all.min()), {**units.ENERGY.attrs(), "long_name": "minimum transition energy on the grid"})
     out.attrs.update({"eta": eta, "mu": mu, "temperature": temperature,
                       "transition_cutoff": "none" if transition_cutoff == "auto" else top,
                       "spectral_bin_width": spacing,
