@@ -36,7 +36,7 @@ from . import errors
 
 MODEL = "model"
 ENERGY_UNITS = {"eV": sc.electron_volt, "meV": 1e-3 * sc.electron_volt}  # joule per unit
-LENGTH_UNITS = {"angstrom": sc.angstrom, "nm": sc.nano}  # metre per unit
+LENGTH_UNITS = ("angstrom", "nm")
 WANNIER90 = {"energy": "eV", "length": "angstrom"}  # the units of seedname_hr.dat and its cell
 
 #: e²/(16π²ħ), the unit of γ (Fig. 4b), in siemens
