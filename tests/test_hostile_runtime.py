@@ -300,8 +300,8 @@ def tiny_disk(tmp_path):
 
 
 def test_table_on_a_real_full_disk(tiny_disk):
-    # 80 x 4 x 60 points x 35 doubles ~ 5 MB: more than the 2 MiB disk holds
-    grid = build_kgrid(MODEL, "cylindrical", (80, 4, 60), ((0.0, 3.0), None, (-2.5, 2.5)))
+    # 160 x 4 x 120 points x 35 doubles ~ 20 MB (~8 MB zlib-compressed): more than the 2 MiB disk
+    grid = build_kgrid(MODEL, "cylindrical", (160, 4, 120), ((0.0, 3.0), None, (-2.5, 2.5)))
     path = tiny_disk / "tables" / "valley1.nc"
     with pytest.raises(DiskFullError) as failure:
         write_table(MODEL, grid, path, threads=1, progress=False)

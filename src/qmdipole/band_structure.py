@@ -33,10 +33,10 @@ import numpy as np
 import xarray as xr
 from scipy import optimize
 
+from . import units
 from .geometry import band_geometry
+from .io import json_attribute
 
-ENERGY_UNITS = "Delta"
-MOMENTUM_UNITS = "Delta/(hbar v)"
 SEARCH_POINTS = 20001
 _XTOL = 1e-12
 
@@ -145,12 +145,12 @@ def band_markers(model, kz_range: tuple[float, float]) -> dict:
 
 
 _MARKER_ATTRS = {
-    "delta": (ENERGY_UNITS, "half the direct gap at k = 0, Delta_i = [eps_c(0) - eps_v(0)]/2"),
-    "kz_conduction_min": (MOMENTUM_UNITS, "k_z of the conduction-band minimum along k_x = k_y = 0"),
-    "conduction_min": (ENERGY_UNITS, "conduction-band minimum along k_x = k_y = 0"),
-    "kz_valence_max": (MOMENTUM_UNITS, "k_z of the valence-band maximum along k_x = k_y = 0"),
-    "valence_max": (ENERGY_UNITS, "valence-band maximum along k_x = k_y = 0"),
-    "indirect_gap": (ENERGY_UNITS, "indirect gap of the valley, conduction_min - valence_max"),
+    "delta": (units.ENERGY, "half the direct gap at k = 0, Delta_i = [eps_c(0) - eps_v(0)]/2"),
+    "kz_conduction_min": (units.MOMENTUM, "k_z of the conduction-band minimum along k_x = k_y = 0"),
+    "conduction_min": (units.ENERGY, "conduction-band minimum along k_x = k_y = 0"),
+    "kz_valence_max": (units.MOMENTUM, "k_z of the valence-band maximum along k_x = k_y = 0"),
+    "valence_max": (units.ENERGY, "valence-band maximum along k_x = k_y = 0"),
+    "indirect_gap": (units.ENERGY, "indirect gap of the valley, conduction_min - valence_max"),
 }
 
 
@@ -185,21 +185,21 @@ def band_structure(models: list, kz: np.ndarray) -> xr.Dataset:
             "band": ("band", np.arange(n_bands),
                      {"units": "1", "long_name": "band index, ascending energy",
                       "valence_band": iv, "conduction_band": ic}),
-            "kz": ("kz", kz, {"units": MOMENTUM_UNITS, "long_name": "momentum k_z (k_x = k_y = 0)"}),
+            "kz": ("kz", kz, {**units.MOMENTUM.attrs(), "long_name": "momentum k_z (k_x = k_y = 0)"}),
         }
     )
     ds["energy"] = (("valley", "band", "kz"), energy,
-                    {"units": ENERGY_UNITS, "long_name": "band energy eps_m(0, 0, k_z)"})
-    for name, (units, long_name) in _MARKER_ATTRS.items():
+                    {**units.ENERGY.attrs(), "long_name": "band energy eps_m(0, 0, k_z)"})
+    for name, (quantity, long_name) in _MARKER_ATTRS.items():
         ds[name] = ("valley", np.array([mk[name] for mk in markers]),
-                    {"units": units, "long_name": long_name})
+                    {**quantity.attrs(), "long_name": long_name})
     cmin = float(ds["conduction_min"].min())
     vmax = float(ds["valence_max"].max())
-    ds["global_conduction_min"] = ((), cmin, {"units": ENERGY_UNITS,
+    ds["global_conduction_min"] = ((), cmin, {**units.ENERGY.attrs(),
                                               "long_name": "lowest conduction-band minimum over valleys"})
-    ds["global_valence_max"] = ((), vmax, {"units": ENERGY_UNITS,
+    ds["global_valence_max"] = ((), vmax, {**units.ENERGY.attrs(),
                                            "long_name": "highest valence-band maximum over valleys"})
-    ds["global_gap"] = ((), cmin - vmax, {"units": ENERGY_UNITS,
+    ds["global_gap"] = ((), cmin - vmax, {**units.ENERGY.attrs(),
                                           "long_name": "global gap of the union of valleys "
                                                        "(negative: semimetal)"})
     ds.attrs.update({
@@ -207,6 +207,6 @@ def band_structure(models: list, kz: np.ndarray) -> xr.Dataset:
         "valence_band": iv,
         "conduction_band": ic,
         "extrema_on_axis": int(all(mk["extrema_on_axis"] for mk in markers)),
-        "models": repr([m.describe() if hasattr(m, "describe") else repr(m) for m in models]),
+        "models": json_attribute([m.describe() if hasattr(m, "describe") else repr(m) for m in models]),
     })
     return ds

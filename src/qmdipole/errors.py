@@ -106,10 +106,11 @@ def relative_to_peak(error, curve) -> float:
     return 0.0 if top == 0 else float("inf")
 
 
-def attributes(curve_long_name: str, units: str, method: str, relative: float) -> dict:
-    """CF attributes of an ``*_error`` variable."""
+def attributes(curve_long_name: str, quantity, method: str, relative: float) -> dict:
+    """CF attributes of an ``*_error`` variable (in the units of its curve, a
+    :class:`qmdipole.units.Quantity`)."""
     return {
-        "units": units,
+        **quantity.attrs(),
         "long_name": f"estimated absolute error of {curve_long_name}",
         "error_method": method,
         "max_relative_to_peak": relative,

@@ -75,7 +75,8 @@ def axis_label(symbol: str, units: str | None) -> str:
 
 
 def _units(da) -> str:
-    return da.attrs.get("units", "")
+    """The unit to show: ``units_label`` of a ratio in model units (units "1"), else ``units``."""
+    return da.attrs.get("units_label") or da.attrs.get("units", "")
 
 
 def _fmt(value: float, digits: int = 2) -> str:

@@ -15,10 +15,13 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from . import __version__
+from . import __version__, units
 from .provenance import revision
 
 CONVENTIONS = "CF-1.10"
+# zlib level of every numeric variable: level 1 gives most of the gain of higher levels on the
+# tables (floats on smooth grids, byte-shuffled) at a fraction of their write time
+COMPRESSION = {"zlib": True, "complevel": 1, "shuffle": True}
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ LOW_DISK_BYTES = 64 * 2**20
 
 def provenance(config: dict | None = None) -> dict:
     """Global attributes recording what made a file."""
+    created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return {
         "Conventions": CONVENTIONS,
         "institution": "qmdipole",
@@ -45,11 +49,17 @@ def provenance(config: dict | None = None) -> dict:
         "qmdipole_version": __version__,
         "git_commit": revision()["git_commit"],
         "git_dirty": revision()["git_dirty"],
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "config": json.dumps(config or {}, sort_keys=True, default=_json_default),
+        "created": created,
+        "history": f"{created} written by qmdipole {__version__}",
+        "config": json_attribute(config or {}),
         "references": "Y. Gao and D. Xiao, Nonreciprocal directional dichroism induced by the "
         "quantum metric dipole (2022)",
     }
+
+
+def json_attribute(value) -> str:
+    """``value`` (settings, model parameters) as a JSON attribute: keys sorted, NumPy as lists."""
+    return json.dumps(value, sort_keys=True, default=_json_default)
 
 
 def _json_default(value):
@@ -60,15 +70,40 @@ def _json_default(value):
     return str(value)
 
 
+def _is_label(var) -> bool:
+    """A variable of strings (a label such as a direction's name): CF gives it no units."""
+    return var.dtype.kind in "OSU"
+
+
 def check_cf(ds: xr.Dataset) -> None:
-    """Raise if a data variable or coordinate lacks ``units`` or ``long_name``."""
+    """Raise if a variable lacks ``long_name``, a numeric one ``units``, or a ``units_label`` is
+    not of the vocabulary of :mod:`qmdipole.units`."""
     missing = [
         name
         for name, var in {**ds.data_vars, **ds.coords}.items()
-        if not {"units", "long_name"} <= set(var.attrs)
+        if not ({"long_name"} if _is_label(var) else {"units", "long_name"}) <= set(var.attrs)
     ]
     if missing:
         raise DataError(f"variables without units/long_name: {', '.join(map(str, missing))}")
+    unknown = [f"{name} ({var.attrs['units_label']!r})"
+               for name, var in {**ds.data_vars, **ds.coords}.items()
+               if "units_label" in var.attrs and var.attrs["units_label"] not in units.VOCABULARY]
+    if unknown:
+        raise DataError(f"units_label outside the vocabulary of qmdipole.units: {', '.join(unknown)}")
+
+
+def cf_encoding(ds: xr.Dataset, encoding: dict | None = None) -> dict:
+    """NetCDF encoding of ``ds`` for CF: numeric variables zlib-compressed (:data:`COMPRESSION`),
+    coordinates without ``_FillValue``, labels (strings) as character arrays; ``encoding`` (e.g.
+    chunk sizes) is merged over it."""
+    out = {}
+    for name, var in {**ds.data_vars, **ds.coords}.items():
+        if _is_label(var):
+            out[name] = {"dtype": "S1"}
+        else:
+            out[name] = {**COMPRESSION, **({"_FillValue": None} if name in ds.coords else {})}
+        out[name].update((encoding or {}).get(name, {}))
+    return out
 
 
 def check_finite(ds: xr.Dataset, path, allow_nan=()) -> None:
@@ -100,13 +135,17 @@ def write_netcdf(ds: xr.Dataset, path, config: dict | None = None, title: str = 
     running cannot re-create a stray file); a failure on a full disk raises
     :class:`DiskFullError`. ``compute(delayed)``, if given, runs the write of a Dask-backed
     ``ds`` (e.g. on a watched cluster); ``kwargs`` go to :meth:`xarray.Dataset.to_netcdf`.
+
+    Units are relabelled for the ``units`` of ``config`` (:func:`qmdipole.units.apply`: model
+    units by default); variables are compressed and encoded for CF (:func:`cf_encoding`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    ds = units.apply(ds, units.system(config))
     check_cf(ds)
     check_finite(ds, path, allow_nan)
-    ds = ds.copy()
     ds.attrs = {**ds.attrs, **provenance(config), **({"title": title} if title else {})}
+    kwargs["encoding"] = cf_encoding(ds, kwargs.get("encoding"))
     _remove_stale_parts(path)
     folder = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     _WRITING.add(folder)
@@ -187,10 +226,6 @@ def open_dataset(path, required=(), what="file", **kwargs) -> xr.Dataset:
     return ds
 
 
-def _canonical(value) -> str:
-    return json.dumps(value, sort_keys=True, default=_json_default)
-
-
 def check_made_for(ds: xr.Dataset, path, what: str = "file", **expected) -> None:
     """Refuse a file made for other settings than this run's.
 
@@ -206,8 +241,8 @@ def check_made_for(ds: xr.Dataset, path, what: str = "file", **expected) -> None
         if key not in made:
             raise DataError(f"{what} {path} does not record the {key} settings that made it: "
                             "delete it and re-run")
-        if _canonical(made[key]) != _canonical(value):
+        if json_attribute(made[key]) != json_attribute(value):
             raise DataError(
-                f"{what} {path} was made for {key} = {_canonical(made[key])}, but this run needs "
-                f"{key} = {_canonical(value)}: it belongs to another valley or configuration; "
+                f"{what} {path} was made for {key} = {json_attribute(made[key])}, but this run needs "
+                f"{key} = {json_attribute(value)}: it belongs to another valley or configuration; "
                 "delete it and re-run")

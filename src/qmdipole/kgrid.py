@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from . import units
 from .geometry import band_geometry
 from .io import DataError, check_made_for, open_dataset
 from .models import build_model
@@ -158,18 +159,19 @@ class KGrid:
         for a, (name, nodes, weights, period) in enumerate(
             zip(self.names, self.axes, self.axis_weights, self.periods), start=1
         ):
-            units = {"phi": "rad", "u1": "1", "u2": "1", "u3": "1"}.get(name, "Delta/(hbar v)")
+            axis_units = {"phi": units.ANGLE, "u1": units.NUMBER, "u2": units.NUMBER,
+                          "u3": units.NUMBER}.get(name, units.MOMENTUM.attrs())
             coords[f"k{a}"] = (
                 f"k{a}",
                 nodes,
-                {"units": units, "long_name": AXIS_LONG_NAMES[name], "coordinate": name,
+                {**axis_units, "long_name": AXIS_LONG_NAMES[name], "coordinate": name,
                  **({} if period is None else {"period": float(period)}),
                  **({"basis_vector": self.basis[a - 1]} if self.kind == "brillouin_zone" else {})},
             )
             data[f"weight{a}"] = (
                 f"k{a}",
                 weights,
-                {"units": units, "long_name": f"quadrature weight along axis {a} ({name})"},
+                {**axis_units, "long_name": f"quadrature weight along axis {a} ({name})"},
             )
         ds = xr.Dataset(data, coords=coords)
         ds.attrs["grid_kind"] = self.kind

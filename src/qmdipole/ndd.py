@@ -75,7 +75,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from . import errors
+from . import errors, units
 from .band_pairs import along, pair_derivatives
 from .fermi import fermi_dirac, fermi_surface_weights, grid_mirror
 from .geometry import hermitian_eigh, sandwich
@@ -463,11 +463,11 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
     step = errors.subgrid_resolution(grid, x_all[None], omega.min() - 5 * eta,
                                      omega.max() + 5 * eta)
     width, bins = max(step, DN_WINDOW * eta), (spacing / eta) ** 4
-    curves = {}  # name: (value, error, units, long name, error method)
+    curves = {}  # name: (value, error, quantity, long name, error method)
     if n_bands == 2:
         avg_error = errors.estimate(omega, avg, omega, coarse[0], AVG_WINDOW * step)
         axes = "" if default_geometry else " (z = q_direction, x = polarization)"
-        curves["avg_qmd"] = (AVG_PREFACTOR * avg, AVG_PREFACTOR * avg_error, "Delta^2",
+        curves["avg_qmd"] = (AVG_PREFACTOR * avg, AVG_PREFACTOR * avg_error, units.ENERGY_SQUARED,
                              "averaged quantum metric dipole <G_zxx,m + G_zxx,n> at lambda = -omega "
                              f"(Eq. 13){axes}", AVG_ERROR)
     routes = {"": (geometric, coarse[1], "interband (Eqs. 4, 12)"),
@@ -481,41 +481,41 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
         delta_n[suffix] = binned + high
         errors_of = delta_n_error(binned, coarse_pairs.sum(axis=0), omega, width, bins)
         for part, take in (("re", np.real), ("im", np.imag)):
-            curves[f"{part}_delta_n{suffix}"] = (take(delta_n[suffix]), errors_of[part], "alpha",
+            curves[f"{part}_delta_n{suffix}"] = (take(delta_n[suffix]), errors_of[part], units.ALPHA,
                                                  f"{part.capitalize()} Delta n, {what}", DN_ERROR)
         if suffix == "":
             pairs = {part: (take(fine_pairs), [delta_n_error(f, c, omega, width, bins)[part]
                                                for f, c in zip(fine_pairs, coarse_pairs)])
                      for part, take in (("re", np.real), ("im", np.imag))}
     drude = DN_PREFACTOR * intraband / z**2
-    variables = {name: ("omega", value, {"units": units, "long_name": long_name})
-                 for name, (value, _, units, long_name, _) in curves.items()}
-    for name, (value, error, units, long_name, method) in curves.items():
+    variables = {name: ("omega", value, {**quantity.attrs(), "long_name": long_name})
+                 for name, (value, _, quantity, long_name, _) in curves.items()}
+    for name, (value, error, quantity, long_name, method) in curves.items():
         variables[f"{name}_error"] = ("omega", error, errors.attributes(
-            long_name, units, method, errors.relative_to_peak(error, value)))
+            long_name, quantity, method, errors.relative_to_peak(error, value)))
     remainder = "" if tail is None else " minus the closed-form high-energy tail"
     for part, (value, error) in pairs.items():
         long_name = (f"{part.capitalize()} Delta n of the band pair (band_m, band_n), both orders "
                      f"(Eqs. 4, 12 per pair); the pairs sum to {part}_delta_n{remainder}")
         error = np.array(error)
         variables[f"{part}_delta_n_pair"] = (("pair", "omega"), value,
-                                             {"units": "alpha", "long_name": long_name})
+                                             {**units.ALPHA.attrs(), "long_name": long_name})
         variables[f"{part}_delta_n_pair_error"] = (("pair", "omega"), error, errors.attributes(
-            long_name, "alpha", DN_ERROR, errors.relative_to_peak(error, value)))
+            long_name, units.ALPHA, DN_ERROR, errors.relative_to_peak(error, value)))
     for part, take in (("re", np.real), ("im", np.imag)):
         variables[f"{part}_delta_n_intraband"] = ("omega", take(drude), {
-            "units": "alpha",
+            **units.ALPHA.attrs(),
             "long_name": f"{part.capitalize()} Delta n, intraband (Drude-like) term, not part of Eq. 12"})
 
     pair_index = np.array(band_pairs(n_bands)).reshape(-1, 2)
     out = xr.Dataset(
         variables,
-        coords={"omega": ("omega", omega, {"units": "Delta", "long_name": "photon energy hbar omega"}),
-                "pair": ("pair", np.arange(len(pair_index)), {"units": "1", "long_name": "band pair index"}),
-                "band_m": ("pair", pair_index[:, 0], {"units": "1", "long_name": "lower band m of the pair (0-based, ascending energy)"}),
-                "band_n": ("pair", pair_index[:, 1], {"units": "1", "long_name": "upper band n of the pair (0-based, ascending energy)"})},
+        coords={"omega": ("omega", omega, {**units.ENERGY.attrs(), "long_name": "photon energy hbar omega"}),
+                "pair": ("pair", np.arange(len(pair_index)), {**units.NUMBER, "long_name": "band pair index"}),
+                "band_m": ("pair", pair_index[:, 0], {**units.NUMBER, "long_name": "lower band m of the pair (0-based, ascending energy)"}),
+                "band_n": ("pair", pair_index[:, 1], {**units.NUMBER, "long_name": "upper band n of the pair (0-based, ascending energy)"})},
     )
-    out["optical_gap"] = ((), float(x_all.min()), {"units": "Delta", "long_name": "minimum transition energy on the grid"})
+    out["optical_gap"] = ((), float(x_all.min()), {**units.ENERGY.attrs(), "long_name": "minimum transition energy on the grid"})
     out.attrs.update({"eta": eta, "mu": mu, "temperature": temperature,
                       "q_direction": q_hat.tolist(), "polarization": e_hat.tolist(),
                       "transition_cutoff": "none" if transition_cutoff == "auto" else top,

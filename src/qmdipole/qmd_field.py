@@ -33,10 +33,10 @@ import numpy as np
 import xarray as xr
 from scipy.special import roots_legendre
 
+from . import units
 from .geometry import band_geometry
+from .io import json_attribute
 
-MOMENTUM_UNITS = "Delta/(hbar v)"
-FIELD_UNITS = "Delta (hbar v/Delta)^2"
 _COMPONENTS = ("x", "y", "z")
 
 
@@ -105,19 +105,19 @@ def qmd_field(model, *, band: str | int = "valence", k_max: float, n: int, kx_ma
 
     band_name = band if isinstance(band, str) else f"band {m}"
     coords = {
-        "ky": ("ky", ky, {"units": MOMENTUM_UNITS, "long_name": "momentum k_y"}),
-        "kz": ("kz", kz, {"units": MOMENTUM_UNITS, "long_name": "momentum k_z"}),
+        "ky": ("ky", ky, {**units.MOMENTUM.attrs(), "long_name": "momentum k_y"}),
+        "kz": ("kz", kz, {**units.MOMENTUM.attrs(), "long_name": "momentum k_z"}),
     }
     ds = xr.Dataset(coords=coords)
     for i, c in enumerate(_COMPONENTS):
         ds[f"G_{c}xx_kx"] = (
             ("ky", "kz"), field[i],
-            {"units": FIELD_UNITS,
+            {**units.QMD_FIELD.attrs(),
              "long_name": f"k_x-integrated quantum metric dipole int dk_x v_{c} g_xx ({band_name} band)"},
         )
     ds["magnitude"] = (
         ("ky", "kz"), np.hypot(field[1], field[2]),
-        {"units": FIELD_UNITS,
+        {**units.QMD_FIELD.attrs(),
          "long_name": f"magnitude sqrt(G_yxx^2 + G_zxx^2) of the k_x-integrated dipole field ({band_name} band)"},
     )
     ds.attrs.update({
@@ -129,7 +129,7 @@ def qmd_field(model, *, band: str | int = "valence", k_max: float, n: int, kx_ma
         "kx_scale": float(kx_scale),
         "kx_quadrature": "Gauss-Legendre in theta with k_x = kx_scale * tan(theta), "
                          "|theta| <= arctan(kx_max/kx_scale)",
-        "model": repr(model.describe() if hasattr(model, "describe") else model),
+        "model": json_attribute(model.describe() if hasattr(model, "describe") else repr(model)),
     })
     if valley is not None:
         ds.attrs["valley"] = int(valley)

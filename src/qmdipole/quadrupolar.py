@@ -26,7 +26,7 @@ import itertools
 import numpy as np
 import xarray as xr
 
-from . import errors
+from . import errors, units
 from .fermi import fermi_derivative, grid_mirror
 from .io import open_dataset
 from .kgrid import KGrid, half_density_table, slabs
@@ -173,7 +173,6 @@ def gamma_from_table(table, *, mu, temperatures=(), slab_points=2**18) -> xr.Dat
     shape = (len(temperatures), len(mu))
     finite = np.array([thermal_average(levels, gamma_xxz, mu, t) for t in temperatures])
     finite_error = np.array([thermal_average(levels, gamma_xxz_error, mu, t) for t in temperatures])
-    unit = "e^2/(16 pi^2 hbar)"
     names = {
         "gamma_xxz": "quadrupolar current coefficient gamma_xxz at T = 0 (Eq. 10)",
         "gamma": "quadrupolar current tensor gamma_jik at T = 0 (Eq. 10)",
@@ -186,19 +185,19 @@ def gamma_from_table(table, *, mu, temperatures=(), slab_points=2**18) -> xr.Dat
     }
     variables = {}
     for name, (dims, curve, error, method) in curves.items():
-        variables[name] = (dims, curve, {"units": unit, "long_name": names[name]})
+        variables[name] = (dims, curve, {**units.GAMMA.attrs(), "long_name": names[name]})
         variables[f"{name}_error"] = (dims, error, errors.attributes(
-            names[name], unit, method, errors.relative_to_peak(error, curve)))
+            names[name], units.GAMMA, method, errors.relative_to_peak(error, curve)))
     out = xr.Dataset(
         {
             **variables,
-            "band_edge_conduction": ((), float(energy[-1].min()), {"units": "Delta", "long_name": "conduction band minimum on the grid"}),
-            "band_edge_valence": ((), float(energy[0].max()), {"units": "Delta", "long_name": "valence band maximum on the grid"}),
+            "band_edge_conduction": ((), float(energy[-1].min()), {**units.ENERGY.attrs(), "long_name": "conduction band minimum on the grid"}),
+            "band_edge_valence": ((), float(energy[0].max()), {**units.ENERGY.attrs(), "long_name": "valence band maximum on the grid"}),
         },
         coords={
-            "mu": ("mu", mu, {"units": "Delta", "long_name": "chemical potential"}),
-            "temperature": ("temperature", np.array(temperatures, float), {"units": "Delta", "long_name": "temperature k_B T"}),
-            **{d: (d, list(DIRS), {"units": "1", "long_name": f"Cartesian direction {d[-1]}"}) for d in ("dir_j", "dir_i", "dir_k")},
+            "mu": ("mu", mu, {**units.ENERGY.attrs(), "long_name": "chemical potential"}),
+            "temperature": ("temperature", np.array(temperatures, float), {**units.ENERGY.attrs(), "long_name": "temperature k_B T"}),
+            **{d: (d, list(DIRS), {"long_name": f"Cartesian direction {d[-1]}"}) for d in ("dir_j", "dir_i", "dir_k")},
         },
     )
     out.attrs["fermi_surface_method"] = "linear tetrahedron (T = 0); thermal convolution of the T = 0 curve (T > 0)"

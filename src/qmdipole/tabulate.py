@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import json
 import logging
 import time
 
@@ -21,20 +20,21 @@ import netCDF4
 import numpy as np
 import xarray as xr
 
+from . import units
 from .geometry import DEFAULT_DEGENERACY_TOL, band_geometry, model_label, resolve_method
-from .io import DataError, check_made_for, open_dataset, write_netcdf
+from .io import DataError, check_made_for, json_attribute, open_dataset, write_netcdf
 from .kgrid import AXIS_LONG_NAMES, KGrid, grid_from_config
 from .models import ModelError, build_model
 
 log = logging.getLogger(__name__)
 
 DIRS = ["x", "y", "z"]
-# (variable name, shape after band, units, long name)
+# (variable name, shape after band, quantity, long name)
 FIELDS = (
-    ("energy", (), "Delta", "band energy epsilon_m"),
-    ("velocity", (3,), "Delta/(hbar k)", "band velocity v_i,m = d epsilon_m / d k_i"),
-    ("quantum_metric", (3, 3), "1/k^2", "quantum metric g_ij,m (Fubini-Study, Eq. 7)"),
-    ("berry_curvature", (3,), "1/k^2", "Berry curvature Omega_m = curl A_m"),
+    ("energy", (), units.ENERGY, "band energy epsilon_m"),
+    ("velocity", (3,), units.VELOCITY, "band velocity v_i,m = d epsilon_m / d k_i"),
+    ("quantum_metric", (3, 3), units.AREA, "quantum metric g_ij,m (Fubini-Study, Eq. 7)"),
+    ("berry_curvature", (3,), units.AREA, "Berry curvature Omega_m = curl A_m"),
 )
 FIELD_DIMS = {
     "energy": ("band",),
@@ -86,33 +86,33 @@ def tabulate(model, grid: KGrid, *, method="auto", slab_points=2**18,
     )
 
     data_vars, offset = {}, 0
-    for name, shape, units, long_name in FIELDS:
+    for name, shape, quantity, long_name in FIELDS:
         size = int(np.prod(shape or (1,))) * n_bands
         block = stacked[offset:offset + size].reshape((n_bands,) + shape + grid.shape)
         offset += size
         data_vars[name] = (FIELD_DIMS[name] + ("k1", "k2", "k3"), block,
-                           {"units": units, "long_name": long_name})
+                           {**quantity.attrs(), "long_name": long_name})
 
     points = da.map_blocks(_slab_points, grid, chunks=((4,),) + chunks[1:], dtype=float,
                            meta=np.empty((0, 0, 0, 0)))
     grid_ds = grid.to_dataset()
-    cart = {"units": "Delta/(hbar v)"}
+    cart = units.MOMENTUM.attrs()
     ds = xr.Dataset(
         data_vars,
         coords={
             **{name: grid_ds[name] for name in ("k1", "k2", "k3")},
             **{c: (("k1", "k2", "k3"), points[i], {**cart, "long_name": AXIS_LONG_NAMES[c] + " (Cartesian)"})
                for i, c in enumerate(("kx", "ky", "kz"))},
-            "band": ("band", np.arange(n_bands), {"units": "1", "long_name": "band index, ascending energy"}),
-            "dir": ("dir", DIRS, {"units": "1", "long_name": "Cartesian direction"}),
-            "dir_i": ("dir_i", DIRS, {"units": "1", "long_name": "Cartesian direction i"}),
-            "dir_j": ("dir_j", DIRS, {"units": "1", "long_name": "Cartesian direction j"}),
+            "band": ("band", np.arange(n_bands), {**units.NUMBER, "long_name": "band index, ascending energy"}),
+            "dir": ("dir", DIRS, {"long_name": "Cartesian direction"}),
+            "dir_i": ("dir_i", DIRS, {"long_name": "Cartesian direction i"}),
+            "dir_j": ("dir_j", DIRS, {"long_name": "Cartesian direction j"}),
         },
     )
     for a in (1, 2, 3):
         ds[f"weight{a}"] = grid_ds[f"weight{a}"]
     ds["weight"] = (("k1", "k2", "k3"), points[3],
-                    {"units": "(Delta/(hbar v))^3", "long_name": "quadrature weight: sum(weight*F) = integral d^3k F"})
+                    {**units.K_VOLUME.attrs(), "long_name": "quadrature weight: sum(weight*F) = integral d^3k F"})
     ds.attrs.update({"grid_kind": grid.kind, "n_points": grid.size, "geometry_method": method,
                      "degeneracy_tol": degeneracy_tol})
     return ds
@@ -260,8 +260,8 @@ def write_table(model, grid: KGrid, path, *, config=None, method="auto", slab_po
     without workers for ``worker_timeout`` seconds raises :class:`SchedulerError`.
     """
     ds = tabulate(model, grid, method=method, slab_points=slab_points)
-    ds.attrs["model"] = json.dumps(model.describe() if hasattr(model, "describe") else
-                                   {"name": model_label(model)}, sort_keys=True, default=str)
+    ds.attrs["model"] = json_attribute(model.describe() if hasattr(model, "describe") else
+                                       {"name": model_label(model)})
     names = [*FIELD_DIMS, "kx", "ky", "kz", "weight"]
     encoding = {name: {"chunksizes": _disk_chunks(ds[name])} for name in names}
     netCDF4.set_chunk_cache(4 * 2**20)  # the default 64 MiB per variable only grows memory here

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from . import analytic
+from . import analytic, units
 from .kgrid import default_kind
 from .models import valley_parameters
 from .quadrupolar import gamma_from_table
@@ -52,17 +52,16 @@ def gamma_convergence(model_config: dict, kgrid_config: dict, needs: dict, mu,
     errors = np.abs(curves - reference).max(axis=1) / (np.abs(reference).max() or 1.0)
     if kind != "valley":
         errors[-1] = np.nan  # the reference itself
-    unit = "e^2/(16 pi^2 hbar)"
     ds = xr.Dataset(
         {
             "max_error": ("n_points", errors,
                           {"units": "1", "long_name": "max |gamma_xxz - reference| / max |reference|"}),
-            "gamma_xxz": (("n_points", "mu"), curves, {"units": unit, "long_name": "gamma_xxz at T = 0 on each grid"}),
-            "gamma_xxz_reference": ("mu", reference, {"units": unit, "long_name": f"reference gamma_xxz: {label}"}),
+            "gamma_xxz": (("n_points", "mu"), curves, {**units.GAMMA.attrs(), "long_name": "gamma_xxz at T = 0 on each grid"}),
+            "gamma_xxz_reference": ("mu", reference, {**units.GAMMA.attrs(), "long_name": f"reference gamma_xxz: {label}"}),
         },
         coords={
             "n_points": ("n_points", np.array(sizes), {"units": "1", "long_name": "k-points (all valleys)"}),
-            "mu": ("mu", mu, {"units": "Delta", "long_name": "chemical potential"}),
+            "mu": ("mu", mu, {**units.ENERGY.attrs(), "long_name": "chemical potential"}),
             "scale": ("n_points", np.array(scales, float), {"units": "1", "long_name": "factor on the configured node counts"}),
         },
     )

@@ -1,5 +1,13 @@
 # Stage 3: reductions of the geometry tables, per valley and summed over valleys, and the
 # model-only curves of Fig. 2 (band structure) and Fig. 3 (quantum-metric-dipole field).
+# Each labels its output in the run's units (a param: changing them relabels the reductions).
+
+import qmdipole.units
+
+try:
+    UNITS = qmdipole.units.resolved(config)
+except qmdipole.units.UnitsError as err:
+    raise WorkflowError(f"invalid configuration: {err}") from None
 
 
 rule quadrupolar_valley:
@@ -10,6 +18,7 @@ rule quadrupolar_valley:
     params:
         code=code("quadrupolar", "accuracy"),
         model=lambda wildcards: valley_model(wildcards.valley),
+        units=UNITS,
         quadrupolar_current=config["quadrupolar_current"],
         accuracy=config["accuracy"],
     log:
@@ -30,6 +39,7 @@ rule quadrupolar_current:
     params:
         code=code("valleys", "accuracy"),
         model=config["model"],
+        units=UNITS,
         quadrupolar_current=config["quadrupolar_current"],
         accuracy=config["accuracy"],
     log:
@@ -50,6 +60,7 @@ rule ndd_valley:
         code=code("ndd", "models"),
         model_code=model_code(),
         model=lambda wildcards: valley_model(wildcards.valley),
+        units=UNITS,
         ndd=config["ndd"],
     log:
         "logs/reductions/valley{valley}/ndd_spectrum.log",
@@ -67,6 +78,7 @@ rule ndd_spectrum:
     params:
         code=code("valleys"),
         model=config["model"],
+        units=UNITS,
         ndd=config["ndd"],
     log:
         "logs/reductions/ndd_spectrum.log",
@@ -84,6 +96,7 @@ rule band_structure:
         code=code("band_structure", "models"),
         model_code=model_code(),
         model=config["model"],
+        units=UNITS,
         band_structure=config["band_structure"],
     log:
         "logs/reductions/band_structure.log",
@@ -100,6 +113,7 @@ rule qmd_field:
         code=code("qmd_field", "models"),
         model_code=model_code(),
         model=valley_model(config["qmd_field"]["valley"]),
+        units=UNITS,
         qmd_field=config["qmd_field"],
     log:
         "logs/reductions/qmd_field.log",

@@ -85,8 +85,9 @@ def logged(snakemake):
 
 
 def settings(snakemake) -> dict:
-    """The rule's params: the part of the config that made its output (recorded as provenance)."""
-    return dict(snakemake.params.items())
+    """The rule's params: the part of the config that made its output (recorded as provenance),
+    and the run's ``units`` (which label every output, see qmdipole.units)."""
+    return {"units": snakemake.config["units"], **dict(snakemake.params.items())}
 
 
 def model(snakemake, valley=0):
