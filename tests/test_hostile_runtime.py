@@ -300,7 +300,7 @@ def tiny_disk(tmp_path):
 
 
 def test_table_on_a_real_full_disk(tiny_disk):
-    # 160 x 4 x 120 points x 35 doubles ~ 20 MB (~8 MB zlib-compressed): more than the 2 MiB disk
+    # 160 x 4 x 120 points x 35 doubles ~ 20 MB (not compressed by default): more than the 2 MiB disk
     grid = build_kgrid(MODEL, "cylindrical", (160, 4, 120), ((0.0, 3.0), None, (-2.5, 2.5)))
     path = tiny_disk / "tables" / "valley1.nc"
     with pytest.raises(DiskFullError) as failure:

@@ -104,6 +104,15 @@ def test_independent_of_slab_size_and_threads(grid, reference, tmp_path, slab_po
     assert _max_abs_diff(table, reference) == 0.0
 
 
+def test_compressed_table_holds_the_same_numbers(grid, reference, tmp_path):
+    path = _write(tmp_path, "zlib.nc", grid, config=CONFIG, compression=1)
+    assert _max_abs_diff(_load(path), reference) == 0.0  # lossless
+    with xr.open_dataset(path) as ds:
+        assert ds["quantum_metric"].encoding["zlib"] and ds["quantum_metric"].encoding["complevel"] == 1
+    with xr.open_dataset(_write(tmp_path, "plain.nc", grid, config=CONFIG)) as ds:
+        assert not ds["quantum_metric"].encoding.get("zlib", False)  # the default: not compressed
+
+
 def test_distributed_scheduler(grid, reference, tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,

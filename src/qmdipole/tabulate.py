@@ -252,12 +252,13 @@ def _watched_compute(client, address: str, collection, worker_timeout: float, po
 
 
 def write_table(model, grid: KGrid, path, *, config=None, method="auto", slab_points=2**18,
-                threads=1, address=None, progress=True, worker_timeout=60.0):
+                threads=1, address=None, progress=True, worker_timeout=60.0, compression=0):
     """Tabulate ``model`` on ``grid`` and write the table to ``path`` (NetCDF, slab by slab).
 
     The table records ``n_degenerate``: k-points where two bands are closer than the
     degeneracy tolerance (see :mod:`qmdipole.geometry`). On a cluster (``address``) a scheduler
     without workers for ``worker_timeout`` seconds raises :class:`SchedulerError`.
+    ``compression``: zlib level (0: none; level 1 halves a table but writes ~25x slower).
     """
     ds = tabulate(model, grid, method=method, slab_points=slab_points)
     ds.attrs["model"] = json_attribute(model.describe() if hasattr(model, "describe") else
@@ -267,7 +268,7 @@ def write_table(model, grid: KGrid, path, *, config=None, method="auto", slab_po
     netCDF4.set_chunk_cache(4 * 2**20)  # the default 64 MiB per variable only grows memory here
     with dask_scheduler(threads, address, progress, worker_timeout) as compute:
         write_netcdf(ds, path, config=config, title="band-geometry table", encoding=encoding,
-                     finalize=_record_degeneracies, compute=compute)
+                     finalize=_record_degeneracies, compute=compute, compression=compression)
     return path
 
 

@@ -13,6 +13,7 @@ rule tabulate:
         model=lambda wildcards: valley_model(wildcards.valley),
         method=config["tabulate"]["method"],
         slab_points=config["tabulate"]["slab_points"],
+        compression=config["tabulate"]["compression"],
     threads: config["tabulate"]["threads"]
     resources:
         # how the job runs, not what it computes: a new scheduler address re-runs nothing

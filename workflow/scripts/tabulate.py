@@ -9,6 +9,7 @@ with logged(snakemake):
     qmdipole.tabulate.write_table(
         model(snakemake), grid, snakemake.output[0], config=settings(snakemake),
         method=snakemake.params.method, slab_points=snakemake.params.slab_points,
+        compression=snakemake.params.compression,
         threads=snakemake.threads, address=snakemake.resources.dask_scheduler or None,
         worker_timeout=snakemake.config["tabulate"]["worker_timeout"],  # how, not what: no param
     )
