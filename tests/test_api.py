@@ -161,7 +161,7 @@ def test_gamma_matches_the_semi_analytic_route():
     reference = analytic.valley_sum(analytic.gamma_xxz, mu,
                                     [valley_parameters(FIG4, i) for i in range(2)])
     error = np.abs(gamma["gamma_xxz"].values - reference).max() / np.abs(reference).max()
-    assert error <= max(gamma.attrs["max_relative_error_estimate"], 0.02)
+    assert error <= gamma.attrs["max_relative_error_estimate"]  # measured: 0.004 vs 0.043
     assert gamma.attrs["meets_accuracy_rtol"] == "true"
 
 
@@ -174,3 +174,27 @@ def test_plot_draws_each_result(tmp_path):
     assert fig.axes
     with pytest.raises(ValueError, match="not a result"):
         qd.plot(xr.Dataset({"x": ("a", [1.0])}))
+
+
+@pytest.mark.slow
+def test_the_python_page_runs(tmp_path, monkeypatch):
+    """Every ```python block of docs/python.md, in order, in one namespace (as a reader runs them)."""
+    pytest.importorskip("pythtb")
+    import re
+
+    page = (REPO / "docs" / "python.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", page, re.S)
+    assert len(blocks) >= 5
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, "docs/python.md", "exec"), namespace)
+    for name in ("fig2", "fig3", "fig4a", "fig4b"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000
+    # the PythTB model is the built-in lattice model, so its gamma is too
+    reference = qd.quadrupolar_current(qd.LatticeValleyModel(delta=1.0, vprime=1.0, mass=1.9),
+                                       mu=qd.Sampling(-2, 2, 21), temperatures=[], rtol=0.05,
+                                       kgrid=qd.GridSettings(n=(32, 32, 32)))
+    xr.testing.assert_allclose(namespace["gamma_tb"]["gamma_xxz"], reference["gamma_xxz"],
+                               rtol=1e-9, atol=1e-12)
+    assert namespace["from_file"].n_bands == 2
