@@ -109,7 +109,8 @@ def _ndd_needs(models: list[tuple[Model, str]], gamma: GammaSettings, ndd: NDDSe
     if ndd.transition_cutoff == "auto":
         omega = ndd.omega_values
         tails = [m.transition_tail(mu=ndd.mu, temperature=ndd.temperature, omega_max=omega[-1],
-                                   eta=ndd.eta) for m, _ in models]
+                                   eta=ndd.eta) for m, _ in models
+                 if callable(getattr(m, "transition_tail", None))]
         ends = [tail.end for tail in tails if tail is not None]
         needs["transition_cutoff"] = max(ends) if ends else None
     return needs
