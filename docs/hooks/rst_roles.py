@@ -47,14 +47,20 @@ def _escape_plain(text: str) -> str:
 
 
 def _verbatim_lines(lines: list[str]) -> set[int]:
-    """Indices of lines Markdown shows as they are: indented code blocks and section titles."""
+    """Indices of lines Markdown shows as they are: indented code blocks, section titles and the
+    entry lines (``name : type``) of numpy-style sections, which the docstring parser reads."""
     verbatim = set()
     block_indent = None  # indentation of the current indented code block
+    section_indent = None  # indentation of the current numpy-style section's title
     previous_indent, previous_blank = 0, True
     for i, line in enumerate(lines):
         indent = len(line) - len(line.lstrip())
         if not line.strip():
             previous_blank = True
+            continue
+        if indent == section_indent and not UNDERLINE.match(line):  # "name : type" of a section
+            verbatim.add(i)
+            previous_indent, previous_blank = indent, False
             continue
         if block_indent is not None and indent >= block_indent:
             verbatim.add(i)
@@ -66,6 +72,7 @@ def _verbatim_lines(lines: list[str]) -> set[int]:
             continue
         if i + 1 < len(lines) and UNDERLINE.match(lines[i + 1]):
             verbatim.add(i)
+            section_indent = indent
         previous_indent, previous_blank = indent, False
     return verbatim
 

@@ -254,6 +254,64 @@ class LatticeValleyModel(TwoBandModel):
         return grad_e0, grad_d
 
 
+# Central differences of fourth order: H'(k) ≈ Σ_j c_j H(k + s_j h e_i) / h.
+_STENCIL = ((-2.0, 1 / 12), (-1.0, -2 / 3), (1.0, 2 / 3), (2.0, -1 / 12))
+
+
+def finite_difference_gradient(hamiltonian: Callable, kx, ky, kz, step: float = 1e-3) -> np.ndarray:
+    """∂H/∂k_i of a bare ``hamiltonian(kx, ky, kz)`` by the five-point central difference.
+
+    ∂_i H(k) ≈ [H(k − 2h e_i) − 8 H(k − h e_i) + 8 H(k + h e_i) − H(k + 2h e_i)] / (12 h),
+    h = ``step`` (units of k). The error is h⁴ |∂⁵_i H| / 30 (truncation) plus about
+    1.5 ε |H| / h (round-off, ε = 2.2·10⁻¹⁶): with the default h = 10⁻³ and H varying on a scale
+    of order 1 in k, about 10⁻¹² relative to |H| (exact for H at most quartic in k). Shape
+    ``(3,) + S + (n, n)``; 12 evaluations of H.
+    """
+    k = [np.asarray(c, float) for c in np.broadcast_arrays(kx, ky, kz)]
+    out = []
+    for i in range(3):
+        total = 0.0
+        for shift, weight in _STENCIL:
+            moved = [c + shift * step if a == i else c for a, c in enumerate(k)]
+            total = total + weight * np.asarray(hamiltonian(*moved), complex)
+        out.append(total / step)
+    return np.stack(out)
+
+
+class PythonModel(Model):
+    """A model from a Python function ``hamiltonian(kx, ky, kz)`` -> ``S + (n_bands, n_bands)``.
+
+    ``gradient(kx, ky, kz)`` -> ``(3,) + S + (n_bands, n_bands)`` is ∂H/∂k_i; without it
+    :func:`finite_difference_gradient` (error ~10⁻¹² relative, see there) with ``step`` is used.
+    ``n_bands`` defaults to the size of H(0). ``parameters`` are recorded by :meth:`describe`.
+    """
+
+    def __init__(self, hamiltonian: Callable, gradient: Callable | None = None, *,
+                 n_bands: int | None = None, name: str = "python", step: float = 1e-3,
+                 parameters: dict | None = None):
+        if not callable(hamiltonian) or not (gradient is None or callable(gradient)):
+            raise ModelError("PythonModel needs a callable hamiltonian(kx, ky, kz) and a callable "
+                             "gradient or None")
+        if not step > 0:
+            raise ModelError(f"PythonModel step must be > 0, got {step!r}")
+        self._hamiltonian, self._gradient, self.step = hamiltonian, gradient, float(step)
+        self.name, self.parameters = name, dict(parameters or {})
+        size = np.shape(hamiltonian(np.zeros(1), np.zeros(1), np.zeros(1)))[-1]
+        self.n_bands = int(size if n_bands is None else n_bands)
+
+    def hamiltonian(self, kx, ky, kz) -> np.ndarray:
+        return np.asarray(self._hamiltonian(kx, ky, kz), complex)
+
+    def hamiltonian_gradient(self, kx, ky, kz) -> np.ndarray:
+        if self._gradient is None:
+            return finite_difference_gradient(self._hamiltonian, kx, ky, kz, self.step)
+        return np.asarray(self._gradient(kx, ky, kz), complex)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "n_bands": self.n_bands, "parameters": self.parameters,
+                "gradient": "given" if self._gradient is not None else
+                f"finite_difference (five-point, step {self.step:g})"}
+
 
 def _check_positive(**values):
     for key, value in values.items():
