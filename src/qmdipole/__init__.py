@@ -20,14 +20,6 @@ try:  # written by setuptools-scm when the package is built or installed
 except ImportError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
-from .adapters import from_pythtb, from_tbmodels
-from .api import (bands, compute, dipole_field, load_wannier90, models_from_config, ndd_spectrum,
-                  plot, quadrupolar_current)
-from .models import LatticeValleyModel, Model, PythonModel, TwoBandModel, ValleyModel
-from .settings import (BandSettings, FieldSettings, GammaSettings, GridSettings, NDDSettings,
-                       Sampling, Settings)
-from .wannier90 import Wannier90Model
-
 __all__ = [
     "__version__",
     "quadrupolar_current", "ndd_spectrum", "bands", "dipole_field", "plot", "compute",
@@ -36,3 +28,28 @@ __all__ = [
     "Settings", "GridSettings", "GammaSettings", "NDDSettings", "BandSettings", "FieldSettings",
     "Sampling",
 ]
+
+# Where each public name lives: imported on first use (PEP 562), so that ``import qmdipole.io``
+# in a pipeline job does not load the whole API (Dask, the reductions) at start-up.
+_EXPORTS = {
+    **dict.fromkeys(("quadrupolar_current", "ndd_spectrum", "bands", "dipole_field", "plot",
+                     "compute", "models_from_config", "load_wannier90"), "api"),
+    **dict.fromkeys(("from_pythtb", "from_tbmodels"), "adapters"),
+    **dict.fromkeys(("Model", "TwoBandModel", "ValleyModel", "LatticeValleyModel", "PythonModel"),
+                    "models"),
+    **dict.fromkeys(("Settings", "GridSettings", "GammaSettings", "NDDSettings", "BandSettings",
+                     "FieldSettings", "Sampling"), "settings"),
+    "Wannier90Model": "wannier90",
+}
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])

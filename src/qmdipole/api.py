@@ -34,16 +34,17 @@ from typing import Any, Mapping, Sequence, Union
 import numpy as np
 import xarray as xr
 
-from . import accuracy
+from . import accuracy, units
 from .band_structure import band_structure as _band_structure
-from .kgrid import default_kind, grid_from_config, requirements
+from .kgrid import grid_from_config, requirements
 from .models import Model, build_model, components
 from .ndd import spectrum_from_table
 from .qmd_field import qmd_field as _qmd_field
 from .quadrupolar import gamma_from_table
-from .settings import GammaSettings, GridSettings, NDDSettings, Sampling, Settings, sampled
+from .settings import GammaSettings, GridSettings, NDDSettings, Sampling, Settings
 from .tabulate import tabulate
 from .valleys import combine_valleys
+from .wannier90 import Wannier90Model
 
 ModelInput = Union[Model, Sequence[Model], Mapping[str, Any]]
 
@@ -86,6 +87,13 @@ def _models(model: ModelInput) -> list[tuple[Model, str]]:
             raise TypeError(f"model: {m!r} has no hamiltonian() and hamiltonian_gradient(); "
                             "wrap a bare H(k) in qmdipole.PythonModel")
     return [(m, getattr(m, "name", "python")) for m in found]
+
+
+def _in_units(ds: xr.Dataset, models: list[tuple[Model, str]]) -> xr.Dataset:
+    """``ds`` labelled as the pipeline's files are (:func:`qmdipole.units.apply`): eV and Å for
+    Wannier90 models (their files' units), model units otherwise; γ also in siemens."""
+    wannier = any(isinstance(m, Wannier90Model) for m, _ in models)
+    return units.apply(ds, units.UnitSystem(**units.WANNIER90) if wannier else units.UnitSystem())
 
 
 def _updated(section, **overrides):
@@ -150,8 +158,8 @@ def quadrupolar_current(model: ModelInput, mu: Sampling | Sequence[float] | None
     section = (kgrid or settings.kgrid).section()
     needs = accuracy.gamma_requirements({"quadrupolar_current": gamma.section()})
     mu_values = gamma.mu_values
-    valleys = []
-    for i, (m, kind) in enumerate(_models(model), start=1):
+    valleys, models = [], _models(model)
+    for i, (m, kind) in enumerate(models, start=1):
         grid, _ = accuracy.gamma_grid(m, kind, section, needs, mu=mu_values,
                                       temperatures=gamma.temperatures, rtol=gamma.rtol)
         ds = gamma_from_table(tabulate(m, grid).compute(), mu=mu_values,
@@ -161,13 +169,15 @@ def quadrupolar_current(model: ModelInput, mu: Sampling | Sequence[float] | None
         valleys.append(ds.assign_attrs(accuracy.attributes(found, gamma.rtol)))
     ds = combine_valleys(valleys, dim="mu")
     found = accuracy.check_tolerance(ds, gamma.rtol, "warn", "quadrupolar current (sum over valleys)")
-    return ds.assign_attrs(accuracy.attributes(found, gamma.rtol))
+    return _in_units(ds.assign_attrs(accuracy.attributes(found, gamma.rtol)), models)
 
 
 def ndd_spectrum(model: ModelInput, omega: Sampling | Sequence[float] | None = None, *,
                  eta: float | None = None, mu: float | None = None,
                  temperature: float | None = None, transition_cutoff: str | float | None = None,
                  kubo: bool | None = None, kubo_dq: float | None = None,
+                 q_direction: Sequence[float] | None = None,
+                 polarization: Sequence[float] | None = None,
                  kgrid: GridSettings | None = None, settings: Settings | None = None) -> xr.Dataset:
     """Nonreciprocal directional dichroism Δn(ω) (Eqs. 4, 12; Kubo, Eq. 11) and ⟨G⟩(ω) (Eq. 13).
 
@@ -187,7 +197,10 @@ def ndd_spectrum(model: ModelInput, omega: Sampling | Sequence[float] | None = N
         cut-off, transitions above X left out.
     kubo, kubo_dq
         Also Δn from the Kubo formula (Eq. 11; the result itself for more than two bands), with
-        the finite-difference step in q_z (Δ/(ħv)).
+        the finite-difference step in q (Δ/(ħv)).
+    q_direction, polarization
+        Light propagation q̂ and polarisation ê ⊥ q̂ (Cartesian; normalised): Δn of that geometry
+        (default: the paper's q ∥ z, ê ∥ x).
     kgrid, settings
         Grid settings, and every other setting (defaults: ``config/config.yaml``'s). The k-window
         also holds γ's μ range of ``settings.gamma``, as the pipeline's grid (shared by both
@@ -201,7 +214,8 @@ def ndd_spectrum(model: ModelInput, omega: Sampling | Sequence[float] | None = N
     """
     settings = settings or Settings()
     ndd = _updated(settings.ndd, omega=omega, eta=eta, mu=mu, temperature=temperature,
-                   transition_cutoff=transition_cutoff, kubo=kubo, kubo_dq=kubo_dq)
+                   transition_cutoff=transition_cutoff, kubo=kubo, kubo_dq=kubo_dq,
+                   q_direction=q_direction, polarization=polarization)
     section = (kgrid or settings.kgrid).section()
     models = _models(model)
     needs = _ndd_needs(models, settings.gamma, ndd)
@@ -211,8 +225,8 @@ def ndd_spectrum(model: ModelInput, omega: Sampling | Sequence[float] | None = N
         valleys.append(spectrum_from_table(
             tabulate(m, grid).compute(), m, omega=ndd.omega_values, eta=ndd.eta, mu=ndd.mu,
             temperature=ndd.temperature, transition_cutoff=ndd.transition_cutoff, kubo=ndd.kubo,
-            dq=ndd.kubo_dq))
-    return combine_valleys(valleys, dim="omega")
+            dq=ndd.kubo_dq, q_direction=ndd.q_direction, polarization=ndd.polarization))
+    return _in_units(combine_valleys(valleys, dim="omega"), models)
 
 
 def bands(model: ModelInput, *, kz_max: float | None = None, n: int | None = None,
@@ -220,7 +234,8 @@ def bands(model: ModelInput, *, kz_max: float | None = None, n: int | None = Non
     """Bands ε_m(0, 0, k_z) of every valley on n points of [−kz_max, kz_max] (Δ/(ħv)) and the gap
     markers of Fig. 2 (Δ); see :func:`qmdipole.band_structure.band_structure`."""
     cut = _updated((settings or Settings()).band_structure, kz_max=kz_max, n=n)
-    return _band_structure([m for m, _ in _models(model)], kz=cut.kz)
+    models = _models(model)
+    return _in_units(_band_structure([m for m, _ in models], kz=cut.kz), models)
 
 
 def dipole_field(model: ModelInput, *, valley: int | None = None, band: str | int | None = None,
@@ -235,8 +250,9 @@ def dipole_field(model: ModelInput, *, valley: int | None = None, band: str | in
     if not 1 <= field.valley <= len(models):
         raise ValueError(f"qmd_field.valley is {field.valley} but the model has {len(models)} "
                          "component(s)")
-    return _qmd_field(models[field.valley - 1][0], band=field.band, k_max=field.k_max, n=field.n,
-                      kx_max=field.kx_max, n_kx=field.n_kx, valley=field.valley)
+    return _in_units(_qmd_field(models[field.valley - 1][0], band=field.band, k_max=field.k_max,
+                                n=field.n, kx_max=field.kx_max, n_kx=field.n_kx,
+                                valley=field.valley), models)
 
 
 def compute(config: Mapping[str, Any],

@@ -108,6 +108,8 @@ class NDDSettings:
     transition_cutoff: str | float = "auto"
     kubo: bool = True
     kubo_dq: float = 1e-4
+    q_direction: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    polarization: tuple[float, float, float] = (1.0, 0.0, 0.0)
 
     @property
     def omega_values(self) -> np.ndarray:
@@ -119,7 +121,8 @@ class NDDSettings:
         return {"omega": {"start": float(omega[0]), "stop": float(omega[-1]), "num": len(omega)},
                 "eta": float(self.eta), "mu": float(self.mu), "temperature": float(self.temperature),
                 "transition_cutoff": self.transition_cutoff, "kubo_check": bool(self.kubo),
-                "kubo_dq": float(self.kubo_dq)}
+                "kubo_dq": float(self.kubo_dq), "q_direction": list(self.q_direction),
+                "polarization": list(self.polarization)}
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,7 @@ class Settings:
             for key in ("mu", "omega"):
                 if isinstance(values.get(key), Mapping):
                     values[key] = Sampling(**values[key])
-            for key in ("n", "temperatures"):
+            for key in ("n", "temperatures", "q_direction", "polarization"):
                 if isinstance(values.get(key), list):
                     values[key] = tuple(values[key])
             built[f.name] = kind(**values)
