@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -198,3 +200,14 @@ def test_the_python_page_runs(tmp_path, monkeypatch):
     xr.testing.assert_allclose(namespace["gamma_tb"]["gamma_xxz"], reference["gamma_xxz"],
                                rtol=1e-9, atol=1e-12)
     assert namespace["from_file"].n_bands == 2
+
+
+def test_the_library_imports_without_snakemake():
+    """The core library is usable without the workflow extra (Snakemake, its SLURM plugin)."""
+    code = ("import sys; sys.modules['snakemake'] = None\n"  # any import of it now fails
+            "import pkgutil, importlib, qmdipole\n"
+            "for m in pkgutil.iter_modules(qmdipole.__path__):\n"
+            "    importlib.import_module('qmdipole.' + m.name)\n"
+            "qmdipole.quadrupolar_current\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
