@@ -1,4 +1,6 @@
-# Helpers shared by the rules: config validation, per-valley parameters, code digests.
+# Helpers shared by the rules: config validation, per-valley parameters, code digests, paths.
+
+import os
 
 import yaml
 
@@ -6,9 +8,13 @@ import qmdipole.accuracy
 import qmdipole.config
 import qmdipole.models
 import qmdipole.provenance
+import qmdipole.sweeps
 from qmdipole.kgrid import requirements
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+
+
+SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
 
 
 def _retyped(value):
@@ -71,6 +77,40 @@ def check_config(config, schema):
     canonical = _sorted_keys(config)
     config.clear()
     config.update(canonical)
+
+
+def in_run(path, settings=None):
+    """``path`` ("results/..." or "logs/...") of this run (or of the run of config ``settings``):
+    with ``run.name`` set, under ``results/{run.name}/...`` and ``logs/{run.name}/...``, so that
+    named runs never overwrite each other; unset, ``path`` itself."""
+    name = (settings or config)["run"]["name"]
+    if not name:
+        return path
+    top, rest = path.split("/", 1)
+    return f"{top}/{name}/{rest}"
+
+
+def sweep_plan(config):
+    """Every sweep of ``config`` as its name -> [(point, point's config)], each point's config
+    checked as a run's (schema, qmdipole.config); an error names the sweep and the point."""
+    try:
+        plan = qmdipole.sweeps.plan(config)
+    except qmdipole.sweeps.SweepError as err:
+        raise WorkflowError(f"invalid configuration: {err}") from None
+    found = {}
+    for name, points in plan.items():
+        found[name] = []
+        for point in points:
+            try:
+                settings = qmdipole.sweeps.point_config(config, name, point)
+                check_config(settings, SCHEMA)
+            except (qmdipole.sweeps.SweepError, WorkflowError) as err:
+                reason = str(err).removeprefix("invalid configuration: ")
+                raise WorkflowError(
+                    f"invalid configuration: sweep {name}, point {point.id}: {reason}"
+                ) from None
+            found[name].append((point, settings))
+    return found
 
 
 def valley_model(valley):
