@@ -22,8 +22,10 @@ were. A point runs as the named run ``{run.name/}sweeps/NAME/points/ID`` of the 
 Derived features (per point; ``valley`` is the model's component, i its number)
 ----------------------------------------------------------------------------
 - ``im_delta_n_peak`` (α), ``im_delta_n_peak_omega`` (Δ): the edge peak of valley i's
-  Im Δn_i(ω): the signed value and position of the vertex of the parabola through the sample of
-  largest |Im Δn_i| and its two neighbours (the sample itself at an end of the ω grid).
+  Im Δn_i(ω): among the samples with ω_i − η ≤ ω ≤ ω_i + 5η (ω_i the valley's optical gap,
+  ``optical_gap``; the edge term peaks at ω_i + η/√3), the one of largest |Im Δn_i|, refined to
+  the vertex of the parabola through it and its two neighbours (the sample itself at an end of
+  the ω grid); NaN without a sample there.
 - ``avg_qmd_edge_slope`` (Δ²): A_i of ⟨G⟩_i(ω) ≈ A_i u + B_i u³, u = √(ω/ω_i − 1), ω_i the
   valley's optical gap: the least-squares fit over the samples with 0 < u ≤ 1/2 (NaN with fewer
   than two). The paper's near-edge law is ⟨G⟩ = Δ² S √(m v′²/2Δ) √(ω/2Δ − 1).
@@ -43,12 +45,15 @@ sgn(v′) (Δ²/π²) √(m v′²/2Δ); NaN for other model kinds.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
+
+from . import provenance
 
 # Keys a sweep may not set: the sweeps themselves, where the points go, and the samplings that
 # every point's curves share (they are stacked on one omega, mu and temperature axis).
@@ -59,6 +64,14 @@ UNITS = {"delta": "Delta", "eta": "Delta", "mu": "Delta", "temperature": "Delta"
          "transition_cutoff": "Delta", "vprime": "model velocity unit",
          "v": "model velocity unit", "mass": "model mass unit"}
 EDGE_WINDOW = 0.5  # u = sqrt(omega/omega_i - 1) <= EDGE_WINDOW: the <G> edge fit's samples
+
+
+@functools.cache
+def code_digest(*modules: str, data: tuple[str, ...] = ()) -> str:
+    """:func:`qmdipole.provenance.code_digest`, computed once per process: the points of the
+    sweeps are instances of the workflow in one Snakemake process, each asking for the same
+    digests (the code does not change while Snakemake builds its job graph)."""
+    return provenance.code_digest(*modules, data=data)
 
 
 class SweepError(ValueError):
@@ -215,6 +228,16 @@ def extremum(x, y) -> tuple[float, float]:
     return _vertex(x, y, int(np.argmax(np.abs(y))))
 
 
+def edge_peak(omega, im_delta_n, gap: float, eta: float) -> tuple[float, float]:
+    """(position, signed value) of the edge peak of ``im_delta_n(omega)`` at the optical gap
+    ``gap`` (module docstring); NaNs without a sample in [gap − η, gap + 5η]."""
+    omega, y = np.asarray(omega, float), np.asarray(im_delta_n, float)
+    window = np.nonzero((omega >= gap - eta) & (omega <= gap + 5 * eta))[0]
+    if not window.size:
+        return math.nan, math.nan
+    return _vertex(omega, y, int(window[np.argmax(np.abs(y[window]))]))
+
+
 def edge_slope(omega, avg_qmd, gap: float) -> float:
     """A of ⟨G⟩(ω) ≈ A u + B u³, u = √(ω/gap − 1), fitted over 0 < u ≤ EDGE_WINDOW (NaN with
     fewer than two samples there)."""
@@ -260,7 +283,8 @@ def edge_laws(model: dict, eta: float) -> dict[str, np.ndarray]:
 def point_features(gamma: xr.Dataset, ndd: xr.Dataset, model: dict, eta: float) -> xr.Dataset:
     """The derived features (module docstring) of one point from its two reductions."""
     omega, valleys = ndd["omega"].values, ndd["valley"].values
-    peaks = [extremum(omega, ndd["im_delta_n_valley"].sel(valley=v).values) for v in valleys]
+    peaks = [edge_peak(omega, ndd["im_delta_n_valley"].sel(valley=v).values,
+                       float(ndd["optical_gap"].sel(valley=v)), eta) for v in valleys]
     slopes = [edge_slope(omega, ndd["avg_qmd_valley"].sel(valley=v).values,
                          float(ndd["optical_gap"].sel(valley=v))) for v in valleys]
     mu = gamma["mu"].values
@@ -299,7 +323,7 @@ FEATURE_ATTRS = {
     "gamma_zero_crossing_count": ("1", "number of sign changes of gamma_xxz (T = 0)"),
 }
 # Features that are NaN where undefined (too few edge samples, no closed form, no crossing).
-ALLOW_NAN = ("avg_qmd_edge_slope", "im_delta_n_peak_law", "im_delta_n_peak_omega_law",
+ALLOW_NAN = ("im_delta_n_peak", "im_delta_n_peak_omega", "avg_qmd_edge_slope", "im_delta_n_peak_law", "im_delta_n_peak_omega_law",
              "avg_qmd_edge_slope_law", "gamma_zero_crossings")
 # The reductions' curves kept in the sweep's dataset (with their error estimates).
 CURVES = {"quadrupolar_current": ("gamma_xxz", "gamma_xxz_valley", "gamma_xxz_error"),

@@ -122,8 +122,9 @@ def valley_model(valley):
 def code(*modules, data=()):
     """Content digest of the package modules ``modules`` (with what they import, I/O left out) and
     of package data files: as a rule param it re-runs the rule when, and only when, that code
-    changes (not when the package is re-installed or moves)."""
-    return qmdipole.provenance.code_digest(*modules, data=data)
+    changes (not when the package is re-installed or moves). Once per process (the sweeps'
+    points are instances of this workflow)."""
+    return qmdipole.sweeps.code_digest(*modules, data=tuple(data))
 
 
 def model_code():
