@@ -113,6 +113,38 @@ def sweep_plan(config):
     return found
 
 
+def sweep_point_files(wildcards):
+    """The reductions of every point of sweep ``wildcards.sweep``, in the sweep's order."""
+    points = SWEEPS[wildcards.sweep]
+    return {
+        section: [in_run(f"results/reductions/{section}.nc", s) for _, s in points]
+        for section in ("quadrupolar_current", "ndd_spectrum")
+    }
+
+
+def sweep_settings(wildcards):
+    """What sweep ``wildcards.sweep`` aggregates: its entry, and each point's values, model and eta."""
+    return {
+        "sweep": config["sweeps"][wildcards.sweep],
+        "points": [
+            {"id": p.id, "values": p.values, "model": s["model"], "eta": s["ndd"]["eta"]}
+            for p, s in SWEEPS[wildcards.sweep]
+        ],
+    }
+
+
+def sweep_outputs(names):
+    """The dataset and the figure of each sweep of ``names``."""
+    return [
+        path
+        for name in names
+        for path in [
+            in_run(f"results/sweeps/{name}/sweep.nc"),
+            *multiext(in_run(f"results/sweeps/{name}/features"), ".pdf", ".png"),
+        ]
+    ]
+
+
 def valley_model(valley):
     """The ``model:`` section reduced to valley ``valley`` (1-based): a rule's params then change
     only when the global keys or this valley's entry change."""

@@ -25,26 +25,6 @@ for sweep_name, sweep_points in SWEEPS.items():
         use rule * from point_module exclude all as point_rules*
 
 
-def sweep_point_files(wildcards):
-    """The reductions of every point of sweep ``wildcards.sweep``, in the sweep's order."""
-    points = SWEEPS[wildcards.sweep]
-    return {
-        section: [in_run(f"results/reductions/{section}.nc", s) for _, s in points]
-        for section in ("quadrupolar_current", "ndd_spectrum")
-    }
-
-
-def sweep_settings(wildcards):
-    """What sweep ``wildcards.sweep`` aggregates: its entry, and each point's values, model and eta."""
-    return {
-        "sweep": config["sweeps"][wildcards.sweep],
-        "points": [
-            {"id": p.id, "values": p.values, "model": s["model"], "eta": s["ndd"]["eta"]}
-            for p, s in SWEEPS[wildcards.sweep]
-        ],
-    }
-
-
 rule sweep:
     input:
         unpack(sweep_point_files),
@@ -83,17 +63,6 @@ rule sweep_figure:
         "../envs/qmdipole.yaml"
     script:
         "../scripts/figure.py"
-
-
-def sweep_outputs(names):
-    return [
-        path
-        for name in names
-        for path in [
-            in_run(f"results/sweeps/{name}/sweep.nc"),
-            *multiext(in_run(f"results/sweeps/{name}/features"), ".pdf", ".png"),
-        ]
-    ]
 
 
 rule sweeps:
