@@ -158,11 +158,11 @@ def points(name: str, sweep: dict, limit: int) -> list[Point]:
     return found
 
 
-def set_key(config: dict, key: str, value, where: str = "") -> None:
+def set_key(config: dict, key: str, value) -> None:
     """Set ``config``'s entry at dotted path ``key`` (list entries by index) to ``value``.
 
     Every section on the way must exist (the last part may be a new key of a dict: the schema
-    decides whether it is allowed); an error names ``where`` (e.g. the sweep) and the key.
+    decides whether it is allowed); an error names the key and where it goes wrong.
     """
     parts = key.split(".")
     node = config
@@ -171,14 +171,14 @@ def set_key(config: dict, key: str, value, where: str = "") -> None:
         last = depth == len(parts) - 1
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                raise SweepError(f"{where}{key}: {here} is a list of {len(node)} entries, "
+                raise SweepError(f"{key}: {here} is a list of {len(node)} entries, "
                                  f"{part!r} is not the index of one")
             part = int(part)
         elif isinstance(node, dict):
             if part not in node and not last:
-                raise SweepError(f"{where}{key}: {here} has no key {part!r}")
+                raise SweepError(f"{key}: {here} has no key {part!r}")
         else:
-            raise SweepError(f"{where}{key}: {here} is a value ({node!r}), not a section")
+            raise SweepError(f"{key}: {here} is a value ({node!r}), not a section")
         if last:
             node[part] = value
         else:
@@ -197,6 +197,8 @@ def point_config(config: dict, name: str, point: Point) -> dict:
 
 
 def point_run_name(config: dict, name: str, point: Point) -> str:
+    """The run name of ``point`` of sweep ``name``: ``sweeps/NAME/points/ID`` under the run
+    name of ``config``, if it has one."""
     parent = (config.get("run") or {}).get("name")
     return f"{parent + '/' if parent else ''}sweeps/{name}/points/{point.id}"
 
