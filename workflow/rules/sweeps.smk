@@ -8,6 +8,8 @@
 import hashlib
 
 SWEEPS = sweep_plan(config)
+# this workflow's Snakefile (also when the workflow is itself a module of another one)
+THIS_SNAKEFILE = os.path.normpath(os.path.join(workflow.current_basedir, "..", "..", "Snakefile"))
 
 for sweep_name, sweep_points in SWEEPS.items():
     for sweep_point, point_settings in sweep_points:
@@ -18,7 +20,7 @@ for sweep_name, sweep_points in SWEEPS.items():
             name:
                 point_module
             snakefile:
-                workflow.main_snakefile
+                THIS_SNAKEFILE
             config:
                 point_settings
 
