@@ -251,7 +251,8 @@ def test_extending_a_sweep_computes_only_the_new_point(swept):
     # the rest: one point's jobs (rules sweep_pair_<its hash>_<rule>), once per valley or once
     modules = {re.fullmatch(r"(sweep_pair_[0-9a-f]{10})_(\w+)", rule).group(1) for rule in jobs}
     assert len(modules) == 1
-    assert {rule.removeprefix(modules.pop() + "_"): n for rule, n in jobs.items()} == {
+    module = modules.pop()
+    assert {rule.removeprefix(module + "_"): n for rule, n in jobs.items()} == {
         rule: 1 if rule in ("ndd_spectrum", "quadrupolar_current") else 2 for rule in POINT_RULES}
     for path in planned_outputs(proc.output):
         assert path.startswith((f"results/sweeps/pair/points/{new.id}/", "results/sweeps/pair/")), path
