@@ -25,7 +25,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 
 
-check_config(config, "workflow/schemas/config.schema.yaml")
+check_config(config, SCHEMA)
 
 # Valley numbers (1-based, the {valley} wildcard; a kind: wannier90 model is one, see check_config)
 # and what the reductions need from a k-grid (energy and spectral windows, eta): only these, not the
@@ -40,19 +40,20 @@ include: "workflow/rules/tabulate.smk"
 include: "workflow/rules/reduce.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/validate.smk"
+include: "workflow/rules/sweeps.smk"
 
 
 rule all:
     input:
-        tables=expand("results/tables/valley{valley}.nc", valley=VALLEYS),
+        tables=expand(in_run("results/tables/valley{valley}.nc"), valley=VALLEYS),
         reductions=[
-            "results/reductions/quadrupolar_current.nc",
-            "results/reductions/ndd_spectrum.nc",
-            "results/reductions/band_structure.nc",
-            "results/reductions/qmd_field.nc",
+            in_run("results/reductions/quadrupolar_current.nc"),
+            in_run("results/reductions/ndd_spectrum.nc"),
+            in_run("results/reductions/band_structure.nc"),
+            in_run("results/reductions/qmd_field.nc"),
         ],
         figures=[
-            multiext(f"results/figures/{name}", ".pdf", ".png")
+            multiext(in_run(f"results/figures/{name}"), ".pdf", ".png")
             for name in (
                 "fig2_band_structure",
                 "fig3_qmd_streamlines",
@@ -61,8 +62,8 @@ rule all:
             )
         ],
         validation=[
-            "results/validation/gamma_convergence.nc",
-            "results/validation/gamma_convergence.csv",
-            multiext("results/figures/validation_gamma_convergence", ".pdf", ".png"),
+            in_run("results/validation/gamma_convergence.nc"),
+            in_run("results/validation/gamma_convergence.csv"),
+            multiext(in_run("results/figures/validation_gamma_convergence"), ".pdf", ".png"),
         ],
     default_target: True

@@ -495,3 +495,59 @@ def plot_convergence(ds: xr.Dataset, prefix: str | Path, dpi: int = 300, *, styl
     ``variables``: the error variables to draw (default: see :func:`draw_convergence`).
     """
     _render(lambda data: draw_convergence(data, variables=variables), ds, prefix, dpi, style)
+
+
+# --------------------------------------------------------------------------------------------
+# sweeps: derived features against the swept parameter
+
+
+def _sweep_lines(ds: xr.Dataset, var: str):
+    """(x, y, label) per line of ``ds[var]`` against the sweep's first key; the other swept
+    dims (and ``valley``) make one line each."""
+    key = ds.attrs["swept_keys"].split(", ")[0].replace(".", "_")
+    along = "point" if "point" in ds[key].dims else key
+    da = ds[var]
+    others = [d for d in da.dims if d != along]
+    stacked = da.stack(_line=others) if others else da.expand_dims(_line=[None])
+    for i in range(stacked.sizes["_line"]):
+        line = stacked.isel(_line=i)
+        label = ", ".join(f"{d} = {line[d].item():g}" if d != "valley" else f"valley {line[d].item()}"
+                          for d in others)
+        yield ds[key].values, line.transpose(along).values, label
+
+
+def draw_sweep_features(ds: xr.Dataset):
+    """A sweep's features against its first swept key: (a) the edge peak of Im Δn per valley,
+    (b) the edge slope A of ⟨G⟩ ≈ A√(ω/ω_gap − 1) per valley, (c) the T = 0 extremum of γ_xxz;
+    the closed forms of Eq. 14 (``*_law``, where finite) dashed in the same colour."""
+    key = ds.attrs["swept_keys"].split(", ")[0]
+    xvar = ds[key.replace(".", "_")]
+    fig, axes = plt.subplots(3, 1, figsize=(3.4, 5.6), sharex=True)
+    panels = (("im_delta_n_peak", r"Im $\Delta n$ edge peak"),
+              ("avg_qmd_edge_slope", r"$\langle G\rangle$ edge slope $A$"),
+              ("gamma_extremum", r"$\gamma_{xxz}$ extremum"))
+    for ax, (var, symbol), tag in zip(axes, panels, "abc"):
+        for k, (x, y, label) in enumerate(_sweep_lines(ds, var)):
+            order = np.argsort(x)
+            ax.plot(x[order], y[order], marker="o", ms=3, lw=0.9, color=f"C{k % 8}", label=label)
+        if f"{var}_law" in ds:
+            for k, (x, y, _) in enumerate(_sweep_lines(ds, f"{var}_law")):
+                order = np.argsort(x)
+                if np.isfinite(y).any():
+                    ax.plot(x[order], y[order], ls="--", lw=0.8, color=f"C{k % 8}")
+        ax.axhline(0.0, color=_GUIDE, lw=0.4, zorder=0)
+        ax.set_ylabel(axis_label(symbol, _units(ds[var])))
+        _panel_tag(ax, f"({tag})")
+    handles, labels = axes[0].get_legend_handles_labels()
+    if any(f"{v}_law" in ds and np.isfinite(ds[f"{v}_law"].values).any() for v, _ in panels):
+        handles.append(Line2D([], [], color=_GUIDE, lw=0.8, ls="--"))
+        labels.append("closed form (Eq. 14)")
+    if handles:
+        fig.legend(handles, labels, loc="outside upper center", ncol=2, columnspacing=1.0)
+    axes[-1].set_xlabel(axis_label(key, _units(xvar)))
+    return fig
+
+
+def plot_sweep_features(ds: xr.Dataset, prefix: str | Path, dpi: int = 300, *, style=None) -> None:
+    """A sweep's features to ``<prefix>.pdf``/``.png`` from ``results/sweeps/{name}/sweep.nc``."""
+    _render(draw_sweep_features, ds, prefix, dpi, style)

@@ -1,4 +1,6 @@
-# Helpers shared by the rules: config validation, per-valley parameters, code digests.
+# Helpers shared by the rules: config validation, per-valley parameters, code digests, paths.
+
+import os
 
 import yaml
 
@@ -6,9 +8,13 @@ import qmdipole.accuracy
 import qmdipole.config
 import qmdipole.models
 import qmdipole.provenance
+import qmdipole.sweeps
 from qmdipole.kgrid import requirements
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+
+
+SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
 
 
 def _retyped(value):
@@ -73,6 +79,72 @@ def check_config(config, schema):
     config.update(canonical)
 
 
+def in_run(path, settings=None):
+    """``path`` ("results/..." or "logs/...") of this run (or of the run of config ``settings``):
+    with ``run.name`` set, under ``results/{run.name}/...`` and ``logs/{run.name}/...``, so that
+    named runs never overwrite each other; unset, ``path`` itself."""
+    name = (settings or config)["run"]["name"]
+    if not name:
+        return path
+    top, rest = path.split("/", 1)
+    return f"{top}/{name}/{rest}"
+
+
+def sweep_plan(config):
+    """Every sweep of ``config`` as its name -> [(point, point's config)], each point's config
+    checked as a run's (schema, qmdipole.config); an error names the sweep and the point."""
+    try:
+        plan = qmdipole.sweeps.plan(config)
+    except qmdipole.sweeps.SweepError as err:
+        raise WorkflowError(f"invalid configuration: {err}") from None
+    found = {}
+    for name, points in plan.items():
+        found[name] = []
+        for point in points:
+            try:
+                settings = qmdipole.sweeps.point_config(config, name, point)
+                check_config(settings, SCHEMA)
+            except (qmdipole.sweeps.SweepError, WorkflowError) as err:
+                reason = str(err).removeprefix("invalid configuration: ")
+                raise WorkflowError(
+                    f"invalid configuration: sweep {name}, point {point.id}: {reason}"
+                ) from None
+            found[name].append((point, settings))
+    return found
+
+
+def sweep_point_files(wildcards):
+    """The reductions of every point of sweep ``wildcards.sweep``, in the sweep's order."""
+    points = SWEEPS[wildcards.sweep]
+    return {
+        section: [in_run(f"results/reductions/{section}.nc", s) for _, s in points]
+        for section in ("quadrupolar_current", "ndd_spectrum")
+    }
+
+
+def sweep_settings(wildcards):
+    """What sweep ``wildcards.sweep`` aggregates: its entry, and each point's values, model and eta."""
+    return {
+        "sweep": config["sweeps"][wildcards.sweep],
+        "points": [
+            {"id": p.id, "values": p.values, "model": s["model"], "eta": s["ndd"]["eta"]}
+            for p, s in SWEEPS[wildcards.sweep]
+        ],
+    }
+
+
+def sweep_outputs(names):
+    """The dataset and the figure of each sweep of ``names``."""
+    return [
+        path
+        for name in names
+        for path in [
+            in_run(f"results/sweeps/{name}/sweep.nc"),
+            *multiext(in_run(f"results/sweeps/{name}/features"), ".pdf", ".png"),
+        ]
+    ]
+
+
 def valley_model(valley):
     """The ``model:`` section reduced to valley ``valley`` (1-based): a rule's params then change
     only when the global keys or this valley's entry change."""
@@ -82,8 +154,9 @@ def valley_model(valley):
 def code(*modules, data=()):
     """Content digest of the package modules ``modules`` (with what they import, I/O left out) and
     of package data files: as a rule param it re-runs the rule when, and only when, that code
-    changes (not when the package is re-installed or moves)."""
-    return qmdipole.provenance.code_digest(*modules, data=data)
+    changes (not when the package is re-installed or moves). Once per process (the sweeps'
+    points are instances of this workflow)."""
+    return qmdipole.sweeps.code_digest(*modules, data=tuple(data))
 
 
 def model_code():

@@ -4,10 +4,10 @@
 
 rule fig2_band_structure:
     input:
-        data="results/reductions/band_structure.nc",
+        data=in_run("results/reductions/band_structure.nc"),
     output:
         report(
-            multiext("results/figures/fig2_band_structure", ".pdf", ".png"),
+            multiext(in_run("results/figures/fig2_band_structure"), ".pdf", ".png"),
             caption="../report/fig2_band_structure.rst",
             category="Figures",
         ),
@@ -16,7 +16,7 @@ rule fig2_band_structure:
         plot="plot_band_structure",
         dpi=config["figures"]["dpi"],
     log:
-        "logs/figures/fig2_band_structure.log",
+        in_run("logs/figures/fig2_band_structure.log"),
     localrule: True
     conda:
         "../envs/qmdipole.yaml"
@@ -26,10 +26,10 @@ rule fig2_band_structure:
 
 rule fig3_qmd_streamlines:
     input:
-        data="results/reductions/qmd_field.nc",
+        data=in_run("results/reductions/qmd_field.nc"),
     output:
         report(
-            multiext("results/figures/fig3_qmd_streamlines", ".pdf", ".png"),
+            multiext(in_run("results/figures/fig3_qmd_streamlines"), ".pdf", ".png"),
             caption="../report/fig3_qmd_streamlines.rst",
             category="Figures",
         ),
@@ -38,7 +38,7 @@ rule fig3_qmd_streamlines:
         plot="plot_qmd_field",
         dpi=config["figures"]["dpi"],
     log:
-        "logs/figures/fig3_qmd_streamlines.log",
+        in_run("logs/figures/fig3_qmd_streamlines.log"),
     localrule: True
     conda:
         "../envs/qmdipole.yaml"
@@ -48,10 +48,10 @@ rule fig3_qmd_streamlines:
 
 rule fig4a_ndd_spectrum:
     input:
-        data="results/reductions/ndd_spectrum.nc",
+        data=in_run("results/reductions/ndd_spectrum.nc"),
     output:
         report(
-            multiext("results/figures/fig4a_ndd_spectrum", ".pdf", ".png"),
+            multiext(in_run("results/figures/fig4a_ndd_spectrum"), ".pdf", ".png"),
             caption="../report/fig4a_ndd_spectrum.rst",
             category="Figures",
         ),
@@ -60,7 +60,7 @@ rule fig4a_ndd_spectrum:
         plot="plot_ndd_spectrum",
         dpi=config["figures"]["dpi"],
     log:
-        "logs/figures/fig4a_ndd_spectrum.log",
+        in_run("logs/figures/fig4a_ndd_spectrum.log"),
     localrule: True
     conda:
         "../envs/qmdipole.yaml"
@@ -70,10 +70,10 @@ rule fig4a_ndd_spectrum:
 
 rule fig4b_quadrupolar_current:
     input:
-        data="results/reductions/quadrupolar_current.nc",
+        data=in_run("results/reductions/quadrupolar_current.nc"),
     output:
         report(
-            multiext("results/figures/fig4b_quadrupolar_current", ".pdf", ".png"),
+            multiext(in_run("results/figures/fig4b_quadrupolar_current"), ".pdf", ".png"),
             caption="../report/fig4b_quadrupolar_current.rst",
             category="Figures",
         ),
@@ -82,7 +82,7 @@ rule fig4b_quadrupolar_current:
         plot="plot_quadrupolar_current",
         dpi=config["figures"]["dpi"],
     log:
-        "logs/figures/fig4b_quadrupolar_current.log",
+        in_run("logs/figures/fig4b_quadrupolar_current.log"),
     localrule: True
     conda:
         "../envs/qmdipole.yaml"

@@ -4,7 +4,7 @@
 
 rule kgrid:
     output:
-        "results/kgrid/valley{valley}.nc",
+        in_run("results/kgrid/valley{valley}.nc"),
     params:
         code=code("kgrid", "models"),
         model_code=model_code(),
@@ -12,7 +12,7 @@ rule kgrid:
         kgrid=config["kgrid"],
         needs=GRID_NEEDS,
     log:
-        "logs/kgrid/valley{valley}.log",
+        in_run("logs/kgrid/valley{valley}.log"),
     conda:
         "../envs/qmdipole.yaml"
     script:
@@ -23,7 +23,7 @@ rule kgrid_gamma:
     # gamma's own grid: no eta refinement, a window holding the Fermi surfaces of its mu range,
     # node counts from a pilot run so that gamma's estimated error meets accuracy.rtol
     output:
-        "results/kgrid/gamma/valley{valley}.nc",
+        in_run("results/kgrid/gamma/valley{valley}.nc"),
     params:
         code=code("accuracy", "models"),
         model_code=model_code(),
@@ -33,7 +33,7 @@ rule kgrid_gamma:
         quadrupolar_current=config["quadrupolar_current"],
         rtol=config["accuracy"]["rtol"],
     log:
-        "logs/kgrid/gamma/valley{valley}.log",
+        in_run("logs/kgrid/gamma/valley{valley}.log"),
     conda:
         "../envs/qmdipole.yaml"
     script:

@@ -12,9 +12,9 @@ except qmdipole.units.UnitsError as err:
 
 rule quadrupolar_valley:
     input:
-        table="results/tables/gamma/valley{valley}.nc",
+        table=in_run("results/tables/gamma/valley{valley}.nc"),
     output:
-        "results/reductions/valley{valley}/quadrupolar_current.nc",
+        in_run("results/reductions/valley{valley}/quadrupolar_current.nc"),
     params:
         code=code("quadrupolar", "accuracy"),
         model=lambda wildcards: valley_model(wildcards.valley),
@@ -22,7 +22,7 @@ rule quadrupolar_valley:
         quadrupolar_current=config["quadrupolar_current"],
         accuracy=config["accuracy"],
     log:
-        "logs/reductions/valley{valley}/quadrupolar_current.log",
+        in_run("logs/reductions/valley{valley}/quadrupolar_current.log"),
     conda:
         "../envs/qmdipole.yaml"
     script:
@@ -32,10 +32,10 @@ rule quadrupolar_valley:
 rule quadrupolar_current:
     input:
         valleys=expand(
-            "results/reductions/valley{valley}/quadrupolar_current.nc", valley=VALLEYS
+            in_run("results/reductions/valley{valley}/quadrupolar_current.nc"), valley=VALLEYS
         ),
     output:
-        "results/reductions/quadrupolar_current.nc",
+        in_run("results/reductions/quadrupolar_current.nc"),
     params:
         code=code("valleys", "accuracy"),
         model=config["model"],
@@ -43,7 +43,7 @@ rule quadrupolar_current:
         quadrupolar_current=config["quadrupolar_current"],
         accuracy=config["accuracy"],
     log:
-        "logs/reductions/quadrupolar_current.log",
+        in_run("logs/reductions/quadrupolar_current.log"),
     localrule: True
     conda:
         "../envs/qmdipole.yaml"
@@ -53,9 +53,9 @@ rule quadrupolar_current:
 
 rule ndd_valley:
     input:
-        table="results/tables/valley{valley}.nc",
+        table=in_run("results/tables/valley{valley}.nc"),
     output:
-        "results/reductions/valley{valley}/ndd_spectrum.nc",
+        in_run("results/reductions/valley{valley}/ndd_spectrum.nc"),
     params:
         code=code("ndd", "models"),
         model_code=model_code(),
@@ -63,7 +63,7 @@ rule ndd_valley:
         units=UNITS,
         ndd=config["ndd"],
     log:
-        "logs/reductions/valley{valley}/ndd_spectrum.log",
+        in_run("logs/reductions/valley{valley}/ndd_spectrum.log"),
     conda:
         "../envs/qmdipole.yaml"
     script:
@@ -72,16 +72,16 @@ rule ndd_valley:
 
 rule ndd_spectrum:
     input:
-        valleys=expand("results/reductions/valley{valley}/ndd_spectrum.nc", valley=VALLEYS),
+        valleys=expand(in_run("results/reductions/valley{valley}/ndd_spectrum.nc"), valley=VALLEYS),
     output:
-        "results/reductions/ndd_spectrum.nc",
+        in_run("results/reductions/ndd_spectrum.nc"),
     params:
         code=code("valleys"),
         model=config["model"],
         units=UNITS,
         ndd=config["ndd"],
     log:
-        "logs/reductions/ndd_spectrum.log",
+        in_run("logs/reductions/ndd_spectrum.log"),
     localrule: True
     conda:
         "../envs/qmdipole.yaml"
@@ -91,7 +91,7 @@ rule ndd_spectrum:
 
 rule band_structure:
     output:
-        "results/reductions/band_structure.nc",
+        in_run("results/reductions/band_structure.nc"),
     params:
         code=code("band_structure", "models"),
         model_code=model_code(),
@@ -99,7 +99,7 @@ rule band_structure:
         units=UNITS,
         band_structure=config["band_structure"],
     log:
-        "logs/reductions/band_structure.log",
+        in_run("logs/reductions/band_structure.log"),
     conda:
         "../envs/qmdipole.yaml"
     script:
@@ -108,7 +108,7 @@ rule band_structure:
 
 rule qmd_field:
     output:
-        "results/reductions/qmd_field.nc",
+        in_run("results/reductions/qmd_field.nc"),
     params:
         code=code("qmd_field", "models"),
         model_code=model_code(),
@@ -116,7 +116,7 @@ rule qmd_field:
         units=UNITS,
         qmd_field=config["qmd_field"],
     log:
-        "logs/reductions/qmd_field.log",
+        in_run("logs/reductions/qmd_field.log"),
     conda:
         "../envs/qmdipole.yaml"
     script:

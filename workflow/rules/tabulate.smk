@@ -4,9 +4,9 @@
 
 rule tabulate:
     input:
-        kgrid="results/kgrid/valley{valley}.nc",
+        kgrid=in_run("results/kgrid/valley{valley}.nc"),
     output:
-        "results/tables/valley{valley}.nc",
+        in_run("results/tables/valley{valley}.nc"),
     params:
         code=code("tabulate", "models"),
         model_code=model_code(),
@@ -19,7 +19,7 @@ rule tabulate:
         # how the job runs, not what it computes: a new scheduler address re-runs nothing
         dask_scheduler=config["tabulate"]["scheduler"] or "",
     log:
-        "logs/tabulate/valley{valley}.log",
+        in_run("logs/tabulate/valley{valley}.log"),
     conda:
         "../envs/qmdipole.yaml"
     script:
@@ -28,8 +28,8 @@ rule tabulate:
 
 use rule tabulate as tabulate_gamma with:
     input:
-        kgrid="results/kgrid/gamma/valley{valley}.nc",
+        kgrid=in_run("results/kgrid/gamma/valley{valley}.nc"),
     output:
-        "results/tables/gamma/valley{valley}.nc",
+        in_run("results/tables/gamma/valley{valley}.nc"),
     log:
-        "logs/tabulate/gamma/valley{valley}.log",
+        in_run("logs/tabulate/gamma/valley{valley}.log"),

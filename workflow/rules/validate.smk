@@ -4,9 +4,9 @@
 
 rule gamma_convergence:
     output:
-        data="results/validation/gamma_convergence.nc",
+        data=in_run("results/validation/gamma_convergence.nc"),
         table=report(
-            "results/validation/gamma_convergence.csv",
+            in_run("results/validation/gamma_convergence.csv"),
             caption="../report/gamma_convergence_table.rst",
             category="Validation",
         ),
@@ -18,7 +18,7 @@ rule gamma_convergence:
         mu=config["quadrupolar_current"]["mu"],
         scales=config["validation"]["scales"],
     log:
-        "logs/validation/gamma_convergence.log",
+        in_run("logs/validation/gamma_convergence.log"),
     conda:
         "../envs/qmdipole.yaml"
     script:
@@ -27,10 +27,10 @@ rule gamma_convergence:
 
 rule fig_gamma_convergence:
     input:
-        data="results/validation/gamma_convergence.nc",
+        data=in_run("results/validation/gamma_convergence.nc"),
     output:
         report(
-            multiext("results/figures/validation_gamma_convergence", ".pdf", ".png"),
+            multiext(in_run("results/figures/validation_gamma_convergence"), ".pdf", ".png"),
             caption="../report/validation_gamma_convergence.rst",
             category="Validation",
         ),
@@ -39,7 +39,7 @@ rule fig_gamma_convergence:
         plot="plot_convergence",
         dpi=config["figures"]["dpi"],
     log:
-        "logs/figures/validation_gamma_convergence.log",
+        in_run("logs/figures/validation_gamma_convergence.log"),
     localrule: True
     conda:
         "../envs/qmdipole.yaml"
