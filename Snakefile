@@ -33,6 +33,7 @@ check_config(config, SCHEMA)
 VALLEYS = list(range(1, len(config["model"]["valleys"]) + 1))
 GRID_NEEDS = requirements(config)
 GAMMA_NEEDS = qmdipole.accuracy.gamma_requirements(config)
+UNITS = qmdipole.units.resolved(config)  # how every file labels its units (checked by check_config)
 
 
 include: "workflow/rules/kgrid.smk"

@@ -56,6 +56,13 @@ BAD_CONFIGS = {
     "python model without factory": ({"model": {"kind": "python"}}, "model.factory"),
     "bad window": ({"kgrid": {"window": {"k1": [0.0]}}}, "kgrid.window"),
     "unknown geometry method": ({"tabulate": {"method": "magic"}}, "tabulate.method"),
+    "polarization along q": ({"ndd": {"q_direction": [0, 0, 1], "polarization": [1, 0, 1]}},
+                             "ndd.polarization"),
+    "zero q_direction": ({"ndd": {"q_direction": [0, 0, 0]}}, "ndd.q_direction"),
+    "continuum tail off the paper's light geometry": (
+        {"ndd": {"q_direction": [1, 0, 0], "polarization": [0, 1, 0]}}, "ndd.transition_cutoff"),
+    "half physical units": ({"units": {"energy": "eV"}}, "units.length"),
+    "compression level": ({"tabulate": {"compression": 12}}, "tabulate.compression"),
 }
 
 

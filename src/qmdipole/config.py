@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 
+from . import units
 from .kgrid import default_kind
+from .ndd import POLARIZATION, Q_DIRECTION, SpectrumError, light_geometry
 from .quadrupolar import level_spacing
 
 # Keys where an infinite value has a meaning (qmd_field.kx_max = .inf: the whole k_x line).
@@ -96,6 +98,33 @@ def limit_problems(config) -> list[str]:
     return found
 
 
+def light_problems(config) -> list[str]:
+    """``ndd.q_direction`` and ``ndd.polarization``: nonzero, transverse; the closed-form tail of
+    ``transition_cutoff: auto`` (the continuum kind) holds for the paper's geometry only."""
+    ndd = config["ndd"]
+    q, e = ndd.get("q_direction", Q_DIRECTION), ndd.get("polarization", POLARIZATION)
+    try:
+        q_hat, e_hat = light_geometry(q, e)
+    except SpectrumError as err:
+        return [str(err)]
+    paper = tuple(q_hat) == Q_DIRECTION and tuple(e_hat) == POLARIZATION
+    if not paper and config["model"].get("kind", "valley") == "valley" \
+            and ndd.get("transition_cutoff", "auto") == "auto":
+        return [f"ndd.transition_cutoff: auto adds the valley model's closed-form high-energy tail, "
+                f"which holds for light along z polarised along x only, not ndd.q_direction {q}, "
+                f"ndd.polarization {e}: set ndd.transition_cutoff to a number"]
+    return []
+
+
+def units_problems(config) -> list[str]:
+    """A ``units:`` section that does not fit the model (:func:`qmdipole.units.system`)."""
+    try:
+        units.system(config)
+    except units.UnitsError as err:
+        return [str(err)]
+    return []
+
+
 def problems(config) -> list[str]:
     """Everything wrong with a schema-valid ``config``, each naming its key; [] if nothing."""
     found = non_finite(config)
@@ -108,4 +137,5 @@ def problems(config) -> list[str]:
     if config["qmd_field"]["valley"] > n_valleys:
         found.append(f"qmd_field.valley is {config['qmd_field']['valley']} but model.valleys has "
                      f"{n_valleys} entries")
-    return found + window_problems(config) + limit_problems(config)
+    return (found + window_problems(config) + limit_problems(config) + light_problems(config)
+            + units_problems(config))

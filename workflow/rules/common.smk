@@ -9,6 +9,7 @@ import qmdipole.config
 import qmdipole.models
 import qmdipole.provenance
 import qmdipole.sweeps
+import qmdipole.units
 from qmdipole.kgrid import requirements
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate

@@ -7,6 +7,7 @@ rule kgrid:
         in_run("results/kgrid/valley{valley}.nc"),
     params:
         code=code("kgrid", "models"),
+        units=UNITS,
         model_code=model_code(),
         model=lambda wildcards: valley_model(wildcards.valley),
         kgrid=config["kgrid"],
@@ -26,6 +27,7 @@ rule kgrid_gamma:
         in_run("results/kgrid/gamma/valley{valley}.nc"),
     params:
         code=code("accuracy", "models"),
+        units=UNITS,
         model_code=model_code(),
         model=lambda wildcards: valley_model(wildcards.valley),
         kgrid=config["kgrid"],

@@ -1,13 +1,6 @@
 # Stage 3: reductions of the geometry tables, per valley and summed over valleys, and the
 # model-only curves of Fig. 2 (band structure) and Fig. 3 (quantum-metric-dipole field).
-# Each labels its output in the run's units (a param: changing them relabels the reductions).
-
-import qmdipole.units
-
-try:
-    UNITS = qmdipole.units.resolved(config)
-except qmdipole.units.UnitsError as err:
-    raise WorkflowError(f"invalid configuration: {err}") from None
+# Each labels its output in the run's units (UNITS, a param: changing them relabels the files).
 
 
 rule quadrupolar_valley:

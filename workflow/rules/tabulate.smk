@@ -9,6 +9,7 @@ rule tabulate:
         in_run("results/tables/valley{valley}.nc"),
     params:
         code=code("tabulate", "models"),
+        units=UNITS,
         model_code=model_code(),
         model=lambda wildcards: valley_model(wildcards.valley),
         method=config["tabulate"]["method"],

@@ -12,6 +12,7 @@ rule gamma_convergence:
         ),
     params:
         code=code("validation"),
+        units=UNITS,
         model=config["model"],
         kgrid=config["kgrid"],
         needs=GAMMA_NEEDS,
