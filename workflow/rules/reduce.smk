@@ -57,11 +57,12 @@ rule ndd_valley:
     output:
         "results/reductions/valley{valley}/ndd_spectrum.nc",
     params:
-        code=code("ndd", "models"),
+        code=code("ndd", "models", "accuracy"),
         model_code=model_code(),
         model=lambda wildcards: valley_model(wildcards.valley),
         units=UNITS,
         ndd=config["ndd"],
+        accuracy=config["accuracy"],
     log:
         "logs/reductions/valley{valley}/ndd_spectrum.log",
     conda:
@@ -76,10 +77,11 @@ rule ndd_spectrum:
     output:
         "results/reductions/ndd_spectrum.nc",
     params:
-        code=code("valleys"),
+        code=code("valleys", "accuracy"),
         model=config["model"],
         units=UNITS,
         ndd=config["ndd"],
+        accuracy=config["accuracy"],
     log:
         "logs/reductions/ndd_spectrum.log",
     localrule: True
