@@ -134,7 +134,8 @@ def ndd_tolerances(accuracy: dict) -> dict:
 def attributes(found: dict, rtol: float | dict) -> dict:
     """Global attributes recording a result's estimated accuracy against ``rtol`` (as in
     :func:`check_tolerance`)."""
-    limits = rtol if isinstance(rtol, dict) else dict.fromkeys(found, ("rtol", rtol))
+    limits = rtol if isinstance(rtol, dict) else dict.fromkeys(
+        (name.split("[")[0] for name in found), ("rtol", rtol))
     meets = all(value <= limits[name.split("[")[0]][1] for name, value in found.items())
     recorded = rtol if not isinstance(rtol, dict) else "; ".join(
         f"{name}: {limit:g}" for name, (_, limit) in limits.items())
