@@ -57,7 +57,7 @@ rule ndd_valley:
     output:
         "results/reductions/valley{valley}/ndd_spectrum.nc",
     params:
-        code=code("ndd", "models", "accuracy"),
+        code=code("ndd", "models"),
         model_code=model_code(),
         model=lambda wildcards: valley_model(wildcards.valley),
         units=UNITS,
@@ -77,7 +77,7 @@ rule ndd_spectrum:
     output:
         "results/reductions/ndd_spectrum.nc",
     params:
-        code=code("valleys", "accuracy"),
+        code=code("valleys"),
         model=config["model"],
         units=UNITS,
         ndd=config["ndd"],
