@@ -351,6 +351,21 @@ def test_spectrum_of_a_netcdf_table_equals_the_in_memory_one(tmp_path):
         np.testing.assert_array_equal(from_file[name].values, in_memory[name].values, err_msg=name)
 
 
+def test_result_does_not_depend_on_the_slab_size():
+    """Slabs only partition the cells (tetrahedra) and nodes (Fermi-surface and Kubo terms): one
+    slab and slabs of a few k1 rows give every curve and estimate to round-off, on the grid and
+    on both subgrids of the extrapolation (metal at T > 0, Kubo route included)."""
+    config = small_config(model={"valleys": [VALLEY1]}, n=(16, 4, 32), omega=(0.2, 5.0, 49),
+                          eta=0.2, mu=1.05, temperature=0.02, points_per_eta=1.5)
+    (model, _, table), = tables(config)
+    whole = spectrum(config, model, table, slab_points=2**22)
+    pieces = spectrum(config, model, table, slab_points=3 * 4 * table.sizes["k3"])
+    for name in whole.data_vars:
+        scale = np.abs(whole[name].values).max()
+        np.testing.assert_allclose(pieces[name].values, whole[name].values, rtol=0,
+                                   atol=1e-12 * scale, err_msg=name)
+
+
 # ------------------------------------------------------------------------------------ bad input
 
 @pytest.fixture(scope="module")

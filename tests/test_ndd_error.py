@@ -8,8 +8,10 @@ route of :mod:`qmdipole.analytic` with no cut-off (``x_max=None``):
   [0.5, 3], ±|v'_i| in [0.3, 1.5] with m_i v'_i²/2 <= 0.8 Δ_i, η in [0.02, 0.1], μ in the global
   gap, 1–3 valleys), valley sums on moderate η-refined grids: the true error is below the estimate
   at every ω, and the estimate is not absurdly loose (max estimate / max true error below LOOSE);
-* the spectral-bin term bounds the change of Δn from 8 to 32 bins per η (the part of the error
-  both grids share, which Richardson cannot see);
+* Δn is the Richardson extrapolation of the grid and its subgrid: on the default configuration
+  it meets the issue's 0.5 % of the peak, and beats the grid alone;
+* the trapezoid term bounds the change of Δn from 8 to 32 spectral nodes per η (the part of the
+  error every grid shares, which Richardson cannot see);
 * the data contract: units, long names, methods, valley combination.
 """
 
@@ -22,16 +24,15 @@ import numpy as np
 import pytest
 import yaml
 
-from qmdipole import analytic, kgrid, ndd, tabulate, valleys
+from qmdipole import accuracy, analytic, kgrid, ndd, tabulate, valleys
 from qmdipole.models import valley_parameters
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
 CURVES = ("avg_qmd", "re_delta_n", "im_delta_n")
-# looseness accepted (max estimate / max true error). Measured on these grids (points_per_eta
-# 1.5, where the η-broadened quadrature converges pre-asymptotically, ~h⁴-h⁵ between the grid and
-# its subgrid, while the estimate assumes the asymptotic h², which it reaches at points_per_eta
-# ~3): <G> up to 21x, Δn up to 80x; at points_per_eta 3, Δn ~3-7x
-LOOSE = {"avg_qmd": 40.0, "re_delta_n": 120.0, "im_delta_n": 120.0}
+# looseness accepted (max estimate / max true error). Measured on these grids: <G> up to 21x
+# (its safety factor covers the alignment noise of a δ-function integral), Δn up to 10.3x
+# (random1: valleys whose curves partly cancel, while their estimates add; the others <= 7.3x)
+LOOSE = {"avg_qmd": 40.0, "re_delta_n": 12.0, "im_delta_n": 12.0}
 
 pytestmark = pytest.mark.filterwarnings("ignore:the k-grid resolves transition energies")
 
@@ -87,19 +88,13 @@ def references(omega, eta, params):
             "re_delta_n": delta_n.real, "im_delta_n": delta_n.imag}
 
 
-@pytest.mark.parametrize("name", list(SETS))
-def test_estimate_bounds_the_true_error(name):
-    """|curve − analytic| <= curve_error at every ω, valley sums; not looser than LOOSE."""
-    valley_list, eta, mu = SETS[name]
-    config = make_config(valley_list, eta, mu)
-    omega, per_valley, params = valley_spectra(config, kubo=name == "paper")
-    total = valleys.combine_valleys(per_valley, dim="omega")
-    reference = references(omega, eta, params)
+def check_estimates(name, omega, total, reference, params, curves=CURVES) -> dict:
+    """|curve − reference| <= curve_error at every ω; not looser than LOOSE; {curve: true/peak}."""
     # ω within 1e-3 of a band edge 2Δ_i: ⟨G⟩'s √ onset lies below both grids' lowest transition,
     # a known blind spot of the estimate (documented in qmdipole.ndd)
     seen = np.all([np.abs(omega - 2 * p["delta"]) > 1e-3 for p in params], axis=0)
-    report = {}
-    for curve in CURVES + (("re_delta_n_kubo", "im_delta_n_kubo") if name == "paper" else ()):
+    report, found = {}, {}
+    for curve in curves:
         target = reference[curve.removesuffix("_kubo")]
         true = np.abs(total[curve].values - target)[seen]
         estimate = total[f"{curve}_error"].values[seen]
@@ -109,20 +104,53 @@ def test_estimate_bounds_the_true_error(name):
             f"(max true {true.max():.2e}, peak {np.abs(target).max():.3f})")
         loose = estimate.max() / true.max()
         assert loose <= LOOSE[curve.removesuffix("_kubo")], f"{name} {curve}: {loose:.1f}x loose"
-        report[curve] = (f"{true.max() / np.abs(target).max():.1e}", f"{worst:.2f}", f"{loose:.1f}")
+        found[curve] = np.abs(total[curve].values - target).max() / np.abs(target).max()
+        report[curve] = (f"{found[curve]:.1e}", f"{worst:.2f}", f"{loose:.1f}")
     print(f"{name}: (max true/peak, worst true/estimate, max estimate/max true) {report}")
+    return found
+
+
+@pytest.mark.parametrize("name", list(SETS))
+def test_estimate_bounds_the_true_error(name):
+    """|curve − analytic| <= curve_error at every ω, valley sums; not looser than LOOSE."""
+    valley_list, eta, mu = SETS[name]
+    config = make_config(valley_list, eta, mu)
+    omega, per_valley, params = valley_spectra(config, kubo=name == "paper")
+    total = valleys.combine_valleys(per_valley, dim="omega")
+    kubo = ("re_delta_n_kubo", "im_delta_n_kubo") if name == "paper" else ()
+    check_estimates(name, omega, total, references(omega, eta, params), params, CURVES + kubo)
+
+
+@pytest.mark.slow
+def test_default_config_meets_the_targets_and_its_own_check():
+    """config/config.yaml as it is (two valleys, η 0.02, 120 x 4 x 240 refined for η): the
+    extrapolated Re/Im Δn within 0.5 % of the peak (measured 0.18 %, 0.22 %; the point deposits
+    it replaced: 0.81 %, 0.65 %), ⟨G⟩ within 0.5 % (measured 0.31 %); every estimate bounds its true error and
+    is at most LOOSE loose; each valley passes its own tolerance check (accuracy.rtol_delta_n,
+    accuracy.rtol_avg_qmd with on_miss: error)."""
+    section = CONFIG["ndd"]
+    omega, per_valley, params = valley_spectra(CONFIG)
+    total = valleys.combine_valleys(per_valley, dim="omega")
+    found = check_estimates("default", omega, total, references(omega, section["eta"], params),
+                            params)
+    assert found["re_delta_n"] <= 5e-3 and found["im_delta_n"] <= 5e-3, found
+    assert found["avg_qmd"] <= 5e-3, found
+    rtol = accuracy.ndd_tolerances(CONFIG["accuracy"])
+    for valley, ds in enumerate(per_valley, start=1):
+        accuracy.check_tolerance(ds, rtol, "error", f"valley {valley}", accuracy.NDD_TOLERANCES)
 
 
 def test_spectral_bin_term_bounds_the_bin_error():
-    """The bins are common to the grid and its subgrid: the estimate carries BIN_ERROR (s/η)⁴
-    max|Δn| for them. Δn with 8 and with 32 bins per η on one table differ by less."""
+    """The spectral nodes are common to every grid: the estimate carries BIN_ERROR (s/η)^(3/2)
+    max|Δn| for the trapezoid rule on them. Δn with 8 and with 32 nodes per η on one table
+    differ by less."""
     config = make_config([CONFIG["model"]["valleys"][0]], 0.05, 0.0, n=(40, 4, 80))
-    omega, (coarse,), _ = valley_spectra(config)
-    _, (fine,), _ = valley_spectra(config, bins_per_eta=32)
+    omega, (coarse,), _ = valley_spectra(config, bins_per_eta=8)
+    _, (fine,), _ = valley_spectra(config)  # the default, 32 per η
     s_over_eta = coarse.attrs["spectral_bin_width"] / 0.05
     for part in ("re", "im"):
         change = np.abs(coarse[f"{part}_delta_n"].values - fine[f"{part}_delta_n"].values).max()
-        bound = ndd.BIN_ERROR * s_over_eta**4 * np.abs(coarse[f"{part}_delta_n"].values).max()
+        bound = ndd.BIN_ERROR * s_over_eta**1.5 * np.abs(coarse[f"{part}_delta_n"].values).max()
         assert 0 < change <= bound, (part, change, bound)
 
 
@@ -156,3 +184,30 @@ def test_symmetric_pair_has_cancelling_curves_but_not_cancelling_errors():
     for curve in CURVES:
         np.testing.assert_allclose(first[f"{curve}_error"].values, second[f"{curve}_error"].values,
                                    rtol=1e-10, atol=0)
+
+
+def test_tolerance_check_of_the_ndd_curves(caplog):
+    """accuracy.check_tolerance on an NDD spectrum, a tolerance per curve: each of Re/Im Δn
+    (accuracy.rtol_delta_n) and ⟨G⟩ (accuracy.rtol_avg_qmd) is compared with its own (its estimate
+    relative to its peak); a miss raises or warns, naming the curves and keys."""
+    config = make_config([CONFIG["model"]["valleys"][0]], 0.1, 0.0, n=(30, 4, 60), num=61)
+    _, (ds,), _ = valley_spectra(config)
+    loose = accuracy.ndd_tolerances({"rtol_delta_n": 1.0, "rtol_avg_qmd": 1.0})
+    found = accuracy.check_tolerance(ds, loose, "error", "NDD of valley 1", accuracy.NDD_TOLERANCES)
+    assert set(found) == set(accuracy.NDD_TOLERANCES)
+    for name, value in found.items():
+        assert value == ds[f"{name}_error"].values.max() / np.abs(ds[name].values).max() > 0
+    tight_dn = 0.5 * min(found["re_delta_n"], found["im_delta_n"])
+    tight = accuracy.ndd_tolerances({"rtol_delta_n": tight_dn, "rtol_avg_qmd": 1.0})
+    with pytest.raises(accuracy.AccuracyError,
+                       match=r"NDD of valley 1.*re_delta_n.*im_delta_n.*misses "
+                             r"accuracy.rtol_delta_n = .*: raise kgrid.n or accuracy.rtol_delta_n$"):
+        accuracy.check_tolerance(ds, tight, "error", "NDD of valley 1", accuracy.NDD_TOLERANCES)
+    tight = accuracy.ndd_tolerances({"rtol_delta_n": 1.0, "rtol_avg_qmd": 0.5 * found["avg_qmd"]})
+    with caplog.at_level("WARNING"):
+        accuracy.check_tolerance(ds, tight, "warn", "NDD of valley 1", accuracy.NDD_TOLERANCES)
+    assert "(avg_qmd" in caplog.text and "misses accuracy.rtol_avg_qmd" in caplog.text
+    assert "delta_n" not in caplog.text
+    attrs = accuracy.attributes(found, tight)
+    assert attrs["meets_accuracy_rtol"] == "false" and "im_delta_n" in attrs["relative_error_estimates"]
+    assert accuracy.attributes(found, loose)["meets_accuracy_rtol"] == "true"

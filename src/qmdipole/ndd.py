@@ -50,22 +50,41 @@ routes, and the model's closed-form tail (:meth:`~qmdipole.models.Model.transiti
 f_v − f_c = 1 exactly) adds −8π ∫ dx (1 − w) x ⟨G⟩(x)/(x² − z²)², Eq. (12) with f′ = 0,
 Δf = −1, G^C_c + G^C_v = 0. A number X is a hard cut-off instead (transitions x > X left out).
 
-**Cost O(N_k + N_ω).** Every k-point deposits its weights on a uniform grid of transition energies
-(spacing η/``bins_per_eta``) with 4-point Lagrange interpolation weights (exact for cubics); the
-kernels are then applied once per bin. The error of this step is that of cubic interpolation of
-kernels of width η, ≈ (h/η)⁴ ~ 1e-4 relative at 8 bins per η, common to both routes.
+**Spectral densities (both routes).** Each band pair's interband parts are spectral densities
+S(x_j) = ∫ d³k s(k) δ(X(k) − x_j) on uniform transition energies x_j (spacing η/``bins_per_eta``,
+0 … the highest transition kept), s the ``single`` and ``double`` parts of :func:`pair_deposits`,
+integrated by the linear tetrahedron method like ⟨G⟩ (exact for X and s linear on each
+tetrahedron, O(h²) in the k-spacing h, whether or not h resolves η); then
 
-**Error estimates.** Every curve NAME (each pair's too) has NAME_error (absolute, same units): the reduction runs
-again on the table's half-density subgrid (:func:`qmdipole.kgrid.half_density_table`; same
-spectral bins, same taper, same exact tail, which thus adds no error) and
-:func:`qmdipole.errors.estimate` turns the difference into a bound. ⟨G⟩ (tetrahedra, O(h²)): order 2,
-safety :data:`qmdipole.errors.SAFETY`, spread over AVG_WINDOW subgrid steps w of the transition
-energy. Δn (point quadrature of η-wide kernels): the observed order between grid and subgrid is
-3–5 while the subgrid does not resolve the kernels (points_per_eta ≤ 1.5) and ~2 once it does
-(points_per_eta ~3); the estimate uses the asymptotic order 2 (a bound in both regimes, loose in
-the first), safety DN_SAFETY, spread over max(w, DN_WINDOW η) since the error has the kernel's
-tails. The spectral-bin error is common to both grids, so Richardson cannot see it: it is added
-as BIN_ERROR (bin width/η)⁴ max|Δn| of the grid's share.
+    Δn/α = 4π/(8π³) ∫ dx w(x) [S₁(x)/(x² − z²) + S₂(x)/(x² − z²)²]
+
+by the trapezoid rule on the x_j (w the taper of the high-energy split, else 1). The trapezoid rule
+is exponentially accurate where S is smooth (the kernels are analytic within η of the real axis);
+at a band edge S ~ √(x − x₀) and its error is ~ (spacing/η)^(3/2) of the peak, common to the grid
+and its subgrid (BIN_ERROR below). The Fermi-surface terms f′X′M are weights at the nodes near μ
+(at T = 0 tetrahedron δ-weights of the Fermi surface, a 2-D set): they stay point deposits,
+spread on the x_j with 4-point Lagrange weights (error ~ (spacing/η)⁴), and, unlike the
+densities, need the grid to resolve η in x on the Fermi surface (metals only; a warning says
+when it does not). Cost O(N_k · (1 + Δx_cell/spacing) + N_ω N_x) per route.
+
+**Richardson extrapolation and error estimates.** The reduction runs on the table, on its
+half-density subgrid and on that one's (:func:`qmdipole.kgrid.half_density_table`; spacings h, 2h,
+4h; the same spectral nodes, taper and exact tail, which thus add no error). Δn (both routes, each
+pair) is the Richardson extrapolation E_h = Δn_h + (Δn_h − Δn_2h)/3 of the tetrahedron method's
+O(h²) error (:func:`qmdipole.errors.extrapolate`; on the default configuration 0.2 % of the peak
+where Δn_h alone errs by ~1.8 %, mostly within η of the band edges). Every curve NAME (each pair's
+too) has NAME_error (absolute, same units), from :func:`qmdipole.errors.estimate`: for Δn,
+|E_h − E_2h|/(2^DN_ORDER − 1) (E_2h the extrapolation of 2h and 4h; the extrapolations were
+observed to converge with order 3-3.5) with safety DN_SAFETY, spread over max(w, DN_WINDOW η),
+plus the trapezoid error of the x-integral, common to every grid and so invisible to Richardson,
+BIN_ERROR (spacing/η)^(3/2) max|Δn| of the grid's share. Near a band edge the grid's density has
+narrow features (cells around the minimum of X span tiny energy ranges) that the x_j sample
+irregularly: this aliasing error is not a smooth function of the spacing (default configuration,
+one valley: 0.3 %, 0.5 % and 0.2 % of the peak at 8, 16 and 32 nodes per η); the default 32 nodes
+per η keeps it below the Richardson terms, which bound the whole error where measured. ⟨G⟩ is the grid's value (a δ-function integral: its error oscillates with the level
+set's position among the nodes, which extrapolation does not remove) with the order-2 estimate
+from 2h, safety :data:`qmdipole.errors.SAFETY`, spread over AVG_WINDOW subgrid steps w of the
+transition energy.
 """
 
 from __future__ import annotations
@@ -91,13 +110,15 @@ PERPENDICULAR_TOL = 1e-6  # |cos| of the angle between polarisation and q accept
 
 # Error estimates (module docstring, "Error estimates"); calibrated against qmdipole.analytic on
 # Eq. 14 (the paper's and random insulating parameter sets, η in [0.02, 0.1], kgrid.n = [60, 4,
-# 120], points_per_eta 1, 1.5, 2, 3): the worst true error / (Richardson, spread) was 1.3 for ⟨G⟩
-# and 1.1 for Δn with these windows. Not covered: ω within ~1e-4 of a band edge (the √ onset of
-# ⟨G⟩ lies below both grids' lowest transition there, so neither sees it)
+# 120] and the default [120, 4, 240], points_per_eta 1.5, 32 spectral nodes per η): the worst
+# true error / estimate was 0.54 for Δn (extrapolated) and up to 5 for ⟨G⟩ before its safety
+# factor, with these windows. Not covered: ω within ~1e-4 of a band edge (the √ onset of ⟨G⟩ lies below both grids'
+# lowest transition there, so neither sees it)
 AVG_WINDOW = 4  # ⟨G⟩: spread over |ω′ − ω| <= AVG_WINDOW w, w the subgrid's transition-energy step
-DN_WINDOW = 8  # Δn: spread over |ω′ − ω| <= max(w, DN_WINDOW η): its error has the kernel's tails
-DN_SAFETY = 4.0
-BIN_ERROR = 1.0  # spectral-bin term: BIN_ERROR (bin width/η)⁴ max|Δn| (measured 0.4-0.5)
+DN_WINDOW = 4  # Δn: spread over |ω′ − ω| <= max(w, DN_WINDOW η): the kernels spread its error
+DN_ORDER = 3  # Δn: order of the extrapolation's error (observed 3-3.5 between the 2h and h ones)
+DN_SAFETY = 1.3
+BIN_ERROR = 0.1  # trapezoid term: BIN_ERROR (spacing/η)^(3/2) max|Δn| (8 → 32 per η: ~0.06)
 AVG_ERROR = (
     f"Richardson: {errors.SAFETY:g} x max over |omega' - omega| <= {AVG_WINDOW} error_window of "
     f"|G_h - G_2h| / (2^{errors.ORDER} - 1), G_2h on the half-density subgrid of the same table "
@@ -105,10 +126,13 @@ AVG_ERROR = (
     "largest step of the transition energy between neighbouring nodes"
 )
 DN_ERROR = (
-    f"Richardson: {DN_SAFETY:g} x max over |omega' - omega| <= max(error_window, {DN_WINDOW} eta) of "
-    f"|Dn_h - Dn_2h| / (2^{errors.ORDER} - 1), Dn_2h on the half-density subgrid of the same table "
-    "(the same spectral bins and high-energy tail), plus the spectral-bin interpolation error "
-    f"{BIN_ERROR:g} (spectral_bin_width/eta)^4 max|Dn| of the k-grid's share"
+    f"Richardson: Dn = E_h = Dn_h + (Dn_h - Dn_2h) / (2^{errors.ORDER} - 1), Dn_2h on the "
+    "half-density subgrid of the same table (every other node of each axis but the azimuth of a "
+    "cylindrical grid; the same spectral nodes and high-energy tail); its error "
+    f"{DN_SAFETY:g} x max over |omega' - omega| <= max(error_window, {DN_WINDOW} eta) of "
+    f"|E_h - E_2h| / (2^{DN_ORDER} - 1), E_2h the same extrapolation of the subgrid and its own "
+    "half-density subgrid, plus the trapezoid error of the x-integral "
+    f"{BIN_ERROR:g} (spectral_bin_width/eta)^(3/2) max|Dn| of the k-grid's share"
 )
 
 
@@ -117,23 +141,41 @@ class SpectrumError(ValueError):
 
 
 class SpectralAccumulator:
-    """Weights deposited on a uniform grid of transition energies x (cubic Lagrange spreading),
-    in ``channels`` separate sums (one per band pair).
+    """Spectral weights of Δn on uniform transition energies x_j = j·spacing, j = 0 … top/spacing
+    (``levels``; two guard nodes either side for the spreading), in ``channels`` separate sums
+    (one per band pair) of the kernels 1/(x² − z²) (``single``) and 1/(x² − z²)² (``double``).
 
-    Transitions above ``top`` are left out; with ``taper = (start, end)`` (end ≤ top) every
-    deposit is multiplied by :func:`partition_of_unity` w(x), the k-grid's share of x.
+    :meth:`add_density` takes spectral densities S(x_j) = ∫ d³k s(k) δ(X(k) − x_j) with
+    trapezoid weights on the levels; :meth:`add` spreads point deposits at energies x with cubic
+    Lagrange weights (transitions above ``top`` left out). With ``taper = (start, end)``
+    (end ≤ top) both are multiplied by :func:`partition_of_unity` w(x), the k-grid's share of x.
+    The levels are the same for every ``top`` (a hard cut-off between two levels ends the
+    trapezoid at the last level below it).
     """
 
-    def __init__(self, top: float, spacing: float, names, taper=None, channels: int = 1):
+    def __init__(self, top: float, spacing: float, taper=None, channels: int = 1):
         self.spacing, self.top, self.taper = spacing, top, taper
-        self.nodes = np.arange(-2, int(np.ceil(top / spacing)) + 4) * spacing
-        self.sums = {name: np.zeros((channels, len(self.nodes))) for name in names}
+        count = int(np.floor(top / spacing * (1 + 1e-12))) + 1
+        self.nodes = np.arange(-2, count + 2) * spacing
+        self.levels = self.nodes[2:-2]
+        trapezoid = np.full(count, spacing)
+        trapezoid[[0, -1]] *= 0.5
+        self.quadrature = trapezoid * self._share(self.levels)
+        self.sums = {name: np.zeros((channels, len(self.nodes))) for name in ("single", "double")}
+
+    def _share(self, x):
+        return 1.0 if self.taper is None else partition_of_unity(x, *self.taper)
+
+    def add_density(self, channel: int = 0, **densities):
+        """Add Σ_j (trapezoid weight × w)(x_j) S(x_j) for each ``name=S`` (S at ``levels``)."""
+        for name, density in densities.items():
+            self.sums[name][channel, 2:-2] += self.quadrature * density
 
     def add(self, x, channel: int = 0, **values):
         """Deposit ``values`` at transition energies ``x`` (times w(x) if tapered) in ``channel``."""
         x = np.asarray(x).ravel()
         keep = x <= self.top
-        share = 1.0 if self.taper is None else partition_of_unity(x[keep], *self.taper)
+        share = self._share(x[keep])
         values = {name: np.asarray(value).ravel()[keep] * share for name, value in values.items()}
         s = x[keep] / self.spacing + 2.0
         j = np.floor(s).astype(np.int64)
@@ -227,24 +269,30 @@ def band_pairs(n_bands: int):
     return [(m, n) for m in range(n_bands) for n in range(m + 1, n_bands)]
 
 
-def pair_deposits(energy, x_prime, m, m_prime, weight, fprime, occupation):
-    """Per-k deposits of ∂_q[N_mn/(X_mn² − z²)] at q = 0 for every ordered pair (m, n), m ≠ n:
+def pair_deposits(energy, x_prime, m, m_prime, jacobian, fprime, occupation):
+    """Per-k parts of ∂_q[N_mn/(X_mn² − z²)] at q = 0, both orders (m, n) and (n, m) of each
+    band pair summed (they share |X|):
 
-        N′ = w (f_m − f_n) M′ + f′_m X′ M   (``single``, on 1/(X² − z²)),
-        −2XX′N = −2 X X′ w (f_m − f_n) M   (``double``, on 1/(X² − z²)²),
+        N′ = (f_m − f_n) M′ + f′_m X′ M   (on 1/(X² − z²)): ``single`` = J (f_m − f_n) M′, a
+                                           density, and ``surface`` = f′_m X′ M, point weights,
+        −2XX′N = −2 X X′ (f_m − f_n) M    (on 1/(X² − z²)²): ``double`` = J · that, a density,
 
-    X = ε_m − ε_n. ``energy``, ``x_prime``, ``fprime``, ``occupation`` (nb, N); ``m``,
-    ``m_prime`` (nb, nb, N); ``weight`` (N,). Returns a list of (channel, |X|, deposits), the
-    channel being the index of {m, n} in :func:`band_pairs`.
+    X = ε_m − ε_n, J the grid's Jacobian |∂k/∂u| (the densities integrate over the grid's own
+    coordinates u), f′ the Fermi-surface node weights (quadrature weight and Jacobian included).
+    ``energy``, ``x_prime``, ``fprime``, ``occupation`` (nb, …); ``m``, ``m_prime`` (nb, nb, …);
+    ``jacobian`` (…). Returns a list of (channel, |X|, deposits), the channel being the index of
+    {m, n} in :func:`band_pairs`.
     """
     out = []
     for channel, pair in enumerate(band_pairs(len(energy))):
+        deposits = {"single": 0.0, "double": 0.0, "surface": 0.0}
         for a, b in (pair, pair[::-1]):
             x = energy[a] - energy[b]
-            delta_f = weight * (occupation[a] - occupation[b])
-            single = delta_f * m_prime[a, b] + fprime[a] * x_prime[a] * m[a, b]
-            out.append((channel, np.abs(x),
-                        {"single": single, "double": -2 * x * x_prime[a] * delta_f * m[a, b]}))
+            delta_f = jacobian * (occupation[a] - occupation[b])
+            deposits["single"] = deposits["single"] + delta_f * m_prime[a, b]
+            deposits["double"] = deposits["double"] - 2 * x * x_prime[a] * delta_f * m[a, b]
+            deposits["surface"] = deposits["surface"] + fprime[a] * x_prime[a] * m[a, b]
+        out.append((channel, np.abs(x), deposits))
     return out
 
 
@@ -271,16 +319,16 @@ def average_dipole_density(energy, velocity, metric, mu, temperature, q_hat, e_h
     return dipole * (occupation[0] - occupation[1]) * x**2
 
 
-def kubo_weights(model, kx, ky, kz, weight, fprime, mu, temperature, dq, q_hat=Q_DIRECTION,
+def kubo_weights(model, kx, ky, kz, jacobian, fprime, mu, temperature, dq, q_hat=Q_DIRECTION,
                  e_hat=POLARIZATION):
     """Per-k deposits of the q-derivative of Eq. (11) (all ordered band pairs m ≠ n), q along q̂,
     vertex ê·∂H, by central differences in q of the eigenstates at k ∓ dq q̂.
 
-    ``kx, ky, kz, weight`` have one shape S, ``fprime`` (nb,) + S. Returns
-    :func:`pair_deposits`: (channel, |X|, {"single": N′, "double": −2XX′N}) per ordered pair.
+    ``kx, ky, kz, jacobian`` have one shape S, ``fprime`` (nb,) + S. Returns
+    :func:`pair_deposits` (arrays of shape S) per band pair.
     """
+    shape = np.shape(kx)
     k = np.stack([np.ravel(c) for c in (kx, ky, kz)])
-    weight, fprime = np.ravel(weight), np.reshape(fprime, (len(fprime), -1))
     q_hat = np.asarray(q_hat, float)[:, None]
 
     def states(shift):  # eigenpairs at k − q q̂
@@ -296,7 +344,9 @@ def kubo_weights(model, kx, ky, kz, weight, fprime, mu, temperature, dq, q_hat=Q
     m_zero = 0.5 * (m_plus + m_minus)  # = M(q = 0) + O(dq²)
     m_prime = (m_plus - m_minus) / (2 * dq)
     x_prime = (ep - em) / (2 * dq)  # ∂_q ε_{m,k−q}
-    return pair_deposits(e0, x_prime, m_zero, m_prime, weight, fprime,
+    e0, x_prime = e0.reshape(e0.shape[:1] + shape), x_prime.reshape(e0.shape[:1] + shape)
+    m_zero, m_prime = (a.reshape(a.shape[:2] + shape) for a in (m_zero, m_prime))
+    return pair_deposits(e0, x_prime, m_zero, m_prime, jacobian, fprime,
                          fermi_dirac(e0, mu, temperature))
 
 
@@ -364,55 +414,68 @@ def resolve_cutoff(grid: KGrid, model, transition_cutoff, *, mu, temperature, om
 
 def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spacing, taper,
             slab_points, q_hat, e_hat):
-    """One pass over a table: ∫ d³k (Eq. 13 integrand) δ(x − ω) at ``omega`` (tetrahedra; two
-    bands), the per-pair :class:`SpectralAccumulator` of Eq. (12) generalised (two bands from the
-    table, more bands from the model's H and ∂H),
-    that of Eq. (11) (None unless ``kubo``), and Σ_k f′ v_q v_e² of the intraband term
-    (prefactors left out)."""
+    """One pass over a table: ∫ d³k (Eq. 13 integrand) δ(x − ω) at ``omega`` (two bands), the
+    per-pair :class:`SpectralAccumulator` of Eq. (12) generalised (two bands from the table, more
+    bands from the model's H and ∂H), that of Eq. (11) (None unless ``kubo``), and
+    Σ_k f′ v_q v_e² of the intraband term (prefactors left out).
+
+    The interband densities S(x_j) = ∫ d³k s(k) δ(X(k) − x_j) are linear-tetrahedron integrals
+    on each slab's cells; the Fermi-surface terms (f′, weights at the nodes) are point deposits
+    of the nodes the slab owns."""
     grid = KGrid.from_dataset(ds)
     energy = ds["energy"].values
     n_bands = energy.shape[0]
     n_pairs = len(band_pairs(n_bands))
     fprime = np.stack([fermi_surface_weights(grid, e, mu, temperature) for e in energy])
     x_all = energy[-1] - energy[0]
-    names = ("single", "double")
-    geometric = SpectralAccumulator(top, spacing, names, taper, n_pairs)
-    kubo_acc = SpectralAccumulator(top, spacing, names, taper, n_pairs) if kubo else None
+    routes = [SpectralAccumulator(top, spacing, taper, n_pairs) for _ in range(1 + bool(kubo))]
+    levels = routes[0].levels
     avg = np.zeros(len(omega))
     intraband = 0.0
     mirror = grid_mirror(grid)
     for index, sub, owned in slabs(grid, slab_points):
+        cells = len(index) > 1  # a slab of one node has no cells (but may own its node)
         slab = ds.isel(k1=index)
         e, v, fp = energy[:, index], slab["velocity"].values, fprime[:, index]
+        jacobian = np.asarray(sub.jacobian())
+        k = [slab[c].values for c in ("kx", "ky", "kz")]
+        intraband += np.sum(fp[:, owned] * along(v[:, :, owned], q_hat, 1)
+                            * along(v[:, :, owned], e_hat, 1) ** 2)
         if n_bands == 2:
             metric = slab["quantum_metric"].values
-            if len(index) > 1:  # Eq. (13): δ(x − ω) on the slab's tetrahedra
-                density = sub.jacobian() * average_dipole_density(e, v, metric, mu, temperature,
-                                                                  q_hat, e_hat)
-                avg += fermi_surface_integral(x_all[index], density[None], sub.axes, omega,
-                                              sub.periods, mirror=mirror)[0]
-        w, fp, v, e = slab["weight"].values[owned], fp[:, owned], v[:, :, owned], e[:, owned]
-        intraband += np.sum(fp * along(v, q_hat, 1) * along(v, e_hat, 1) ** 2)
-        k = [slab[c].values[owned] for c in ("kx", "ky", "kz")]
-        if n_bands == 2:
-            x_prime, m, m_prime = table_pair_derivatives(v, metric[:, :, :, owned], e, q_hat, e_hat)
+            density = jacobian * average_dipole_density(e, v, metric, mu, temperature, q_hat,
+                                                        e_hat)
+            avg += 0.0 if not cells else fermi_surface_integral(x_all[index], density[None], sub.axes, omega,
+                                          sub.periods, mirror=mirror)[0]
+            x_prime, m, m_prime = table_pair_derivatives(v, metric, e, q_hat, e_hat)
         else:
             e_model, x_prime, m, m_prime = pair_derivatives(model, *k, q_hat, e_hat)
             e = e_model.reshape(e.shape)
             x_prime, m, m_prime = (a.reshape(a.shape[:-1] + e.shape[1:])
                                    for a in (x_prime, m, m_prime))
-        occupation = fermi_dirac(e, mu, temperature)
-        for channel, x_pair, deposits in pair_deposits(e, x_prime, m, m_prime, w, fp, occupation):
-            geometric.add(x_pair, channel, **deposits)
+        found = [pair_deposits(e, x_prime, m, m_prime, jacobian, fp,
+                               fermi_dirac(e, mu, temperature))]
         if kubo:
-            for channel, x_pair, deposits in kubo_weights(model, *k, w, fp, mu, temperature, dq,
-                                                          q_hat, e_hat):
-                kubo_acc.add(x_pair, channel, **deposits)
-    return avg, geometric, kubo_acc, intraband
+            found.append(kubo_weights(model, *k, jacobian, fp, mu, temperature, dq, q_hat, e_hat))
+        for channel in range(n_pairs):
+            x_pair = found[0][channel][1]
+            parts = [route[channel][2] for route in found]
+            for acc, d in zip(routes, parts):
+                if np.any(d["surface"]):
+                    acc.add(x_pair[owned], channel, single=d["surface"][owned])
+            if not cells:
+                continue
+            densities = fermi_surface_integral(
+                x_pair, np.stack([np.broadcast_to(d[name], x_pair.shape) for d in parts
+                                  for name in ("single", "double")]),
+                sub.axes, levels, sub.periods, mirror=mirror)
+            for acc, (single, double) in zip(routes, densities.reshape(-1, 2, len(levels))):
+                acc.add_density(channel, single=single, double=double)
+    return avg, routes[0], routes[1] if kubo else None, intraband
 
 
 def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, kubo=True,
-                        dq=1e-4, transition_cutoff="auto", bins_per_eta=8,
+                        dq=1e-4, transition_cutoff="auto", bins_per_eta=32,
                         slab_points=2**18, q_direction=Q_DIRECTION,
                         polarization=POLARIZATION) -> xr.Dataset:
     """Δn(ω) (Eq. 12 generalised, and Eq. 11 if ``kubo``) for light along ``q_direction``
@@ -450,42 +513,46 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
     check_window(grid, energy, omega.max(), eta, mu, temperature, top, label)
     x_all = energy[-1] - energy[0]
     spacing = eta / bins_per_eta
-    top = float(x_all.max()) if top is None else top  # no cut-off: every transition of the grid
+    if top is None:  # no cut-off: every transition of the grid, up to a level above the highest
+        top = spacing * float(np.ceil(x_all.max() / spacing))
     taper = None if tail is None else (tail.start, tail.end)
     options = dict(omega=omega, mu=mu, temperature=temperature, kubo=kubo, dq=dq, top=top,
                    spacing=spacing, taper=taper, slab_points=slab_points, q_hat=q_hat,
                    e_hat=e_hat)
-    avg, geometric, kubo_acc, intraband = deposit(ds, model, **options)
-    coarse = deposit(half_density_table(ds), model, **options)  # the error estimates' subgrid
+    half = half_density_table(ds)
+    # Δn: Richardson extrapolation of the grid (h) and its subgrid (2h); its error from the
+    # extrapolation of the subgrid (2h) and its own subgrid (4h). ⟨G⟩: the grid, error from 2h.
+    grids = [deposit(table, model, **options)
+             for table in (ds, half, half_density_table(half))]
+    avg, intraband = grids[0][0], grids[0][3]
 
     z = omega + 1j * eta
     high = 0.0 if tail is None else tail_delta_n(tail, omega, eta)
     step = errors.subgrid_resolution(grid, x_all[None], omega.min() - 5 * eta,
                                      omega.max() + 5 * eta)
-    width, bins = max(step, DN_WINDOW * eta), (spacing / eta) ** 4
+    width, bins = max(step, DN_WINDOW * eta), (spacing / eta) ** 1.5
     curves = {}  # name: (value, error, quantity, long name, error method)
     if n_bands == 2:
-        avg_error = errors.estimate(omega, avg, omega, coarse[0], AVG_WINDOW * step)
+        avg_error = errors.estimate(omega, avg, omega, grids[1][0], AVG_WINDOW * step)
         axes = "" if default_geometry else " (z = q_direction, x = polarization)"
         curves["avg_qmd"] = (AVG_PREFACTOR * avg, AVG_PREFACTOR * avg_error, units.ENERGY_SQUARED,
                              "averaged quantum metric dipole <G_zxx,m + G_zxx,n> at lambda = -omega "
                              f"(Eq. 13){axes}", AVG_ERROR)
-    routes = {"": (geometric, coarse[1], "interband (Eqs. 4, 12)"),
-              "_kubo": (kubo_acc, coarse[2], "from the Kubo formula (Eqs. 4, 11)")}
+    routes = {"": (1, "interband (Eqs. 4, 12)"), "_kubo": (2, "from the Kubo formula (Eqs. 4, 11)")}
     if not kubo:
         del routes["_kubo"]
     delta_n, pairs = {}, {}
-    for suffix, (fine_acc, coarse_acc, what) in routes.items():
-        fine_pairs, coarse_pairs = apply_kernels(fine_acc, omega, eta), apply_kernels(coarse_acc, omega, eta)
-        binned = fine_pairs.sum(axis=0)
-        delta_n[suffix] = binned + high
-        errors_of = delta_n_error(binned, coarse_pairs.sum(axis=0), omega, width, bins)
+    for suffix, (route, what) in routes.items():
+        fine, coarse, coarser = (apply_kernels(g[route], omega, eta) for g in grids)
+        value, previous = errors.extrapolate(fine, coarse), errors.extrapolate(coarse, coarser)
+        delta_n[suffix] = value.sum(axis=0) + high
+        errors_of = delta_n_error(value.sum(axis=0), previous.sum(axis=0), omega, width, bins)
         for part, take in (("re", np.real), ("im", np.imag)):
             curves[f"{part}_delta_n{suffix}"] = (take(delta_n[suffix]), errors_of[part], units.ALPHA,
                                                  f"{part.capitalize()} Delta n, {what}", DN_ERROR)
         if suffix == "":
-            pairs = {part: (take(fine_pairs), [delta_n_error(f, c, omega, width, bins)[part]
-                                               for f, c in zip(fine_pairs, coarse_pairs)])
+            pairs = {part: (take(value), [delta_n_error(v, p, omega, width, bins)[part]
+                                          for v, p in zip(value, previous)])
                      for part, take in (("re", np.real), ("im", np.imag))}
     drude = DN_PREFACTOR * intraband / z**2
     variables = {name: ("omega", value, {**quantity.attrs(), "long_name": long_name})
@@ -540,19 +607,23 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
         out.attrs["kubo_max_relative_difference"] = float(
             np.abs(delta_n[""] - delta_n["_kubo"]).max() / scale) if scale else 0.0
     ratio = out.attrs["transition_step_over_eta"]
-    if ratio > 1.0:
+    reach = 20 * temperature
+    fermi_surface = any(e.min() <= mu + reach and e.max() >= mu - reach for e in energy)
+    if fermi_surface and ratio > 1.0:  # the point deposits of the f′ terms need it
         warnings.warn(f"the k-grid resolves transition energies only to {ratio:.2g} eta in the "
-                      "spectral window; raise kgrid.points_per_eta or eta", stacklevel=2)
+                      "spectral window, which the Fermi-surface terms of a metal need; raise "
+                      "kgrid.points_per_eta or eta", stacklevel=2)
     return out
 
 
-def delta_n_error(fine, coarse, omega, width, bins) -> dict:
-    """Absolute errors ``{"re": …, "im": …}`` of the k-grid's share ``fine`` of Δn, from its value
-    ``coarse`` on the half-density subgrid (same spectral bins), spread over |ω′ − ω| <= ``width``;
-    ``bins`` = (bin width/η)⁴ scales the spectral-bin term, common to both grids."""
-    binned = BIN_ERROR * bins * np.abs(fine).max(initial=0.0)
-    return {part: errors.estimate(omega, take(fine), omega, take(coarse), width,
-                                  safety=DN_SAFETY) + binned
+def delta_n_error(value, previous, omega, width, bins) -> dict:
+    """Absolute errors ``{"re": …, "im": …}`` of the k-grid's share ``value`` of Δn (the
+    extrapolation of the grid and its subgrid), from ``previous`` (that of the subgrid and its
+    subgrid; same spectral nodes) with order DN_ORDER, spread over |ω′ − ω| <= ``width``;
+    ``bins`` = (spacing/η)^(3/2) scales the trapezoid term, common to every grid."""
+    binned = BIN_ERROR * bins * np.abs(value).max(initial=0.0)
+    return {part: errors.estimate(omega, take(value), omega, take(previous), width,
+                                  safety=DN_SAFETY, order=DN_ORDER) + binned
             for part, take in (("re", np.real), ("im", np.imag))}
 
 

@@ -55,6 +55,7 @@ rule ndd_valley:
         model=lambda wildcards: valley_model(wildcards.valley),
         units=UNITS,
         ndd=config["ndd"],
+        accuracy=config["accuracy"],
     log:
         in_run("logs/reductions/valley{valley}/ndd_spectrum.log"),
     conda:
@@ -73,6 +74,7 @@ rule ndd_spectrum:
         model=config["model"],
         units=UNITS,
         ndd=config["ndd"],
+        accuracy=config["accuracy"],
     log:
         in_run("logs/reductions/ndd_spectrum.log"),
     localrule: True
