@@ -19,7 +19,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_PARTS = ("Snakefile", "workflow", "config", "examples", "profiles")
-# Data contract (DESIGN.md): every NetCDF the default target makes.
+# Data contract (README, "What lands where"): every NetCDF the default target makes.
 CONTRACT_NETCDF = (
     "results/reductions/quadrupolar_current.nc",
     "results/reductions/ndd_spectrum.nc",
@@ -120,7 +120,7 @@ def module_workspace(tmp_path_factory) -> Workspace:
 
 
 PROVENANCE = ("qmdipole_version", "git_commit", "config", "created")
-# Variables the data contract (DESIGN.md) promises in each file.
+# Variables the data contract (README, "What lands where") promises in each file.
 CONTRACT_VARIABLES = {
     "tables": ("energy", "velocity", "quantum_metric", "berry_curvature", "kx", "ky", "kz",
                "weight"),

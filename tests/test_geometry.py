@@ -1,6 +1,6 @@
 """Tests of qmdipole.geometry: ε, v, g, Ω per band against closed forms and independent routes.
 
-Routes compared (DESIGN.md, "Validation routes"):
+Routes compared (README, "What is checked, so that no wrong number passes silently"):
 
 * the closed form for two-band d·σ models (``method="closed_form"``) against the general
   sum over states (``method="sum_over_states"``), to 1e-10 relative;

@@ -38,7 +38,7 @@ PARAMS = dict(delta=0.8, vprime=-0.6, tau=-1, v=1.3, mass=1.7)
 
 
 # ------------------------------------------------------------------------------------------
-# the models are what DESIGN.md says
+# the models are what docs/conventions.md says
 # ------------------------------------------------------------------------------------------
 
 def test_valley_model_is_eq14_and_gradient_is_consistent():
