@@ -219,14 +219,22 @@ def ndd_spectrum(model: ModelInput, omega: Sampling | Sequence[float] | None = N
     section = (kgrid or settings.kgrid).section()
     models = _models(model)
     needs = _ndd_needs(models, settings.gamma, ndd)
+    rtol = accuracy.ndd_tolerances({"rtol_delta_n": ndd.rtol_delta_n,
+                                    "rtol_avg_qmd": ndd.rtol_avg_qmd})
     valleys = []
-    for m, kind in models:
+    for i, (m, kind) in enumerate(models, start=1):
         grid = grid_from_config(m, kind, section, needs)
-        valleys.append(spectrum_from_table(
+        ds = spectrum_from_table(
             tabulate(m, grid).compute(), m, omega=ndd.omega_values, eta=ndd.eta, mu=ndd.mu,
             temperature=ndd.temperature, transition_cutoff=ndd.transition_cutoff, kubo=ndd.kubo,
-            dq=ndd.kubo_dq, q_direction=ndd.q_direction, polarization=ndd.polarization))
-    return _in_units(combine_valleys(valleys, dim="omega"), models)
+            dq=ndd.kubo_dq, q_direction=ndd.q_direction, polarization=ndd.polarization)
+        found = accuracy.check_tolerance(ds, rtol, ndd.on_miss, f"NDD spectrum of valley {i}",
+                                         accuracy.NDD_TOLERANCES)
+        valleys.append(ds.assign_attrs(accuracy.attributes(found, rtol)))
+    ds = combine_valleys(valleys, dim="omega")
+    found = accuracy.check_tolerance(ds, rtol, "warn", "NDD spectrum (sum over valleys)",
+                                     accuracy.NDD_TOLERANCES)
+    return _in_units(ds.assign_attrs(accuracy.attributes(found, rtol)), models)
 
 
 def bands(model: ModelInput, *, kz_max: float | None = None, n: int | None = None,

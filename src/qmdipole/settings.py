@@ -99,7 +99,10 @@ class NDDSettings:
     """Δn(ω) and ⟨G⟩(ω) of Eqs. 4, 11–13 (``ndd``): photon energies ``omega`` (Δ), broadening
     ``eta`` (Δ), chemical potential and temperature (Δ), ``transition_cutoff`` (``"auto"``: every
     transition, Eq. 14's highest in closed form; or a number, a hard UV cut-off in Δ), and the
-    Kubo cross-check (Eq. 11) with its finite-difference step ``kubo_dq`` (Δ/(ħv))."""
+    Kubo cross-check (Eq. 11) with its finite-difference step ``kubo_dq`` (Δ/(ħv)); the light
+    geometry ``q_direction``, ``polarization``; the tolerances of the curves' estimated errors
+    relative to their peaks, ``rtol_delta_n`` (Re/Im Δn) and ``rtol_avg_qmd`` (⟨G⟩), and
+    ``on_miss`` for a valley that misses them (``accuracy:`` keys of the config)."""
 
     omega: Sampling | tuple[float, ...] = Sampling(0.2, 8.0, 781)
     eta: float = 0.02
@@ -110,6 +113,9 @@ class NDDSettings:
     kubo_dq: float = 1e-4
     q_direction: tuple[float, float, float] = (0.0, 0.0, 1.0)
     polarization: tuple[float, float, float] = (1.0, 0.0, 0.0)
+    rtol_delta_n: float = 0.01
+    rtol_avg_qmd: float = 0.01
+    on_miss: str = "error"
 
     @property
     def omega_values(self) -> np.ndarray:
@@ -151,6 +157,11 @@ class FieldSettings:
     n_kx: int = 128
 
 
+# Which settings objects each key of the ``accuracy:`` section belongs to.
+ACCURACY_KEYS = {"rtol": ("gamma",), "on_miss": ("gamma", "ndd"), "rtol_delta_n": ("ndd",),
+                 "rtol_avg_qmd": ("ndd",)}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the reductions, one object per configuration section (``gamma`` holds
@@ -167,9 +178,15 @@ class Settings:
         """The settings of a pipeline configuration (as ``config/config.yaml``; keys left out keep
         their defaults, sections this class does not hold are ignored). An unknown key of a
         section read here raises :class:`SettingsError` naming it."""
-        sections = {"kgrid": config.get("kgrid", {}), "ndd": config.get("ndd", {}),
-                    "gamma": {**config.get("quadrupolar_current", {}),
-                              **config.get("accuracy", {})},
+        accuracy = dict(config.get("accuracy", {}))
+        unknown = sorted(set(accuracy) - set(ACCURACY_KEYS))
+        if unknown:
+            raise SettingsError(f"accuracy: unknown key(s) {unknown} (known: {sorted(ACCURACY_KEYS)})")
+        routed = {name: {k: v for k, v in accuracy.items() if name in ACCURACY_KEYS[k]}
+                  for name in ("gamma", "ndd")}
+        sections = {"kgrid": config.get("kgrid", {}),
+                    "ndd": {**config.get("ndd", {}), **routed["ndd"]},
+                    "gamma": {**config.get("quadrupolar_current", {}), **routed["gamma"]},
                     "band_structure": config.get("band_structure", {}),
                     "qmd_field": config.get("qmd_field", {})}
         built = {}
