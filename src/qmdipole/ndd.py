@@ -445,8 +445,9 @@ def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spa
             metric = slab["quantum_metric"].values
             density = jacobian * average_dipole_density(e, v, metric, mu, temperature, q_hat,
                                                         e_hat)
-            avg += 0.0 if not cells else fermi_surface_integral(x_all[index], density[None], sub.axes, omega,
-                                          sub.periods, mirror=mirror)[0]
+            if cells:
+                avg += fermi_surface_integral(x_all[index], density[None], sub.axes, omega,
+                                              sub.periods, mirror=mirror)[0]
             x_prime, m, m_prime = table_pair_derivatives(v, metric, e, q_hat, e_hat)
         else:
             e_model, x_prime, m, m_prime = pair_derivatives(model, *k, q_hat, e_hat)
@@ -522,8 +523,7 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
     half = half_density_table(ds)
     # Δn: Richardson extrapolation of the grid (h) and its subgrid (2h); its error from the
     # extrapolation of the subgrid (2h) and its own subgrid (4h). ⟨G⟩: the grid, error from 2h.
-    grids = [deposit(table, model, **options)
-             for table in (ds, half, half_density_table(half))]
+    grids = [deposit(level, model, **options) for level in (ds, half, half_density_table(half))]
     avg, intraband = grids[0][0], grids[0][3]
 
     z = omega + 1j * eta
