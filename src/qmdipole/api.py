@@ -137,7 +137,8 @@ def quadrupolar_current(model: ModelInput, mu: Sampling | Sequence[float] | None
     mu
         Chemical potentials μ (Δ): a :class:`~qmdipole.settings.Sampling` or increasing values.
     temperatures
-        Finite temperatures k_B T (Δ) of ``gamma_xxz_temperature``, besides T = 0.
+        Finite temperatures k_B T (Δ) of ``gamma_temperature`` and its ``gamma_xxz_temperature``,
+        besides T = 0.
     rtol
         Target of the estimated error relative to each curve's peak: each valley's grid is refined
         from ``kgrid.n`` until its pilot's estimate predicts it (:func:`qmdipole.accuracy.gamma_grid`).
@@ -150,7 +151,8 @@ def quadrupolar_current(model: ModelInput, mu: Sampling | Sequence[float] | None
     Returns
     -------
     xarray.Dataset
-        ``gamma_xxz`` (μ), ``gamma`` (the tensor), ``gamma_xxz_temperature`` (T, μ), each with its
+        ``gamma_xxz`` (μ), ``gamma`` (the tensor), ``gamma_xxz_temperature`` (T, μ),
+        ``gamma_temperature`` (the tensor at T), each with its
         ``NAME_error`` and per-valley ``NAME_valley``, in e²/(16π²ħ); band edges per valley (Δ).
     """
     settings = settings or Settings()
