@@ -31,8 +31,7 @@ check_config(config, SCHEMA)
 # and what the reductions need from a k-grid (energy and spectral windows, eta): only these, not the
 # whole reduction settings, shape the grid.
 VALLEYS = list(range(1, len(config["model"]["valleys"]) + 1))
-GRID_NEEDS = requirements(config)
-GAMMA_NEEDS = qmdipole.accuracy.gamma_requirements(config)
+GRID_NEEDS, GAMMA_NEEDS = needs(config)
 UNITS = qmdipole.units.resolved(config)  # how every file labels its units (checked by check_config)
 
 

@@ -14,7 +14,8 @@ import numpy as np
 import yaml
 
 from qmdipole import analytic
-from qmdipole.kgrid import build_kgrid, requirements
+from qmdipole.config import grid_needs_of
+from qmdipole.kgrid import build_kgrid
 from qmdipole.models import build_model, valley_parameters
 from qmdipole.quadrupolar import gamma_from_table
 from qmdipole.tabulate import tabulate
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main():
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    needs = requirements(config)
+    needs, _ = grid_needs_of(config)
     mu = np.linspace(-4, 4, 161)
     valleys = config["model"]["valleys"]
     models = [build_model(config["model"], v) for v in range(len(valleys))]
@@ -39,7 +40,7 @@ def main():
         for shape in shapes:
             start, total, points = time.perf_counter(), np.zeros_like(mu), 0
             for model in models:
-                rho, kz_lo, kz_hi = model.k_window(tuple(needs["energy_range"]), needs["transition_cutoff"])
+                rho, kz_lo, kz_hi = model.k_window(needs.energy_range, needs.transition_cutoff)
                 window = ((0, rho), None, (kz_lo, kz_hi)) if kind == "cylindrical" else (
                     (-rho, rho), (-rho, rho), (kz_lo, kz_hi))
                 grid = build_kgrid(model, kind, shape, window)

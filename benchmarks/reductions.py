@@ -36,7 +36,9 @@ import psutil
 import yaml
 
 from qmdipole import analytic, kgrid, ndd, quadrupolar, tabulate, tetrahedron, valleys
+from qmdipole.config import grid_needs_of
 from qmdipole.models import build_model, valley_parameters
+from qmdipole.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -106,7 +108,8 @@ def main(argv=None) -> int:
     config = load_config(args.configfile)
     kind = config["model"].get("kind", "valley")
     n_valleys = len(config["model"]["valleys"])
-    needs = kgrid.requirements(config)
+    needs = grid_needs_of(config)[0]
+    grid_settings = Settings.from_config(config).kgrid
     gamma_cfg, ndd_cfg = config["quadrupolar_current"], config["ndd"]
     mu = np.linspace(**gamma_cfg["mu"])
     temperatures = list(gamma_cfg.get("temperatures", []))
@@ -121,7 +124,7 @@ def main(argv=None) -> int:
     models, paths, sizes = [], [], []
     for v in range(n_valleys):
         model = build_model(config["model"], v)
-        grid = kgrid.grid_from_config(model, kind, config["kgrid"], needs)
+        grid = kgrid.grid_for(model, kind, grid_settings, needs)
         path = workdir / f"valley{v + 1}.nc"
         with PeakMemory() as mem:
             tabulate.write_table(model, grid, path, config=config,

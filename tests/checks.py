@@ -6,6 +6,11 @@ import sys
 
 import numpy as np
 
+from qmdipole import config as qconfig
+from qmdipole import tabulate
+from qmdipole.models import build_model
+from qmdipole.settings import Settings
+
 
 def assert_gradient_matches_finite_differences(model, k, h=1e-6, atol=1e-8):
     """∂H/∂k_i of ``model`` at k-points ``k`` (3, N) equals central differences of H."""
@@ -15,6 +20,26 @@ def assert_gradient_matches_finite_differences(model, k, h=1e-6, atol=1e-8):
         km[i] -= h
         fd = (model.hamiltonian(*kp) - model.hamiltonian(*km)) / (2 * h)
         np.testing.assert_allclose(model.hamiltonian_gradient(*k)[i], fd, atol=atol)
+
+
+def config_needs(config, gamma=False):
+    """What the shared k-grid of ``config`` needs (``gamma``: γ's own grid), as the pipeline
+    computes it."""
+    return qconfig.grid_needs_of(config)[bool(gamma)]
+
+
+def config_grid(config):
+    """The typed ``kgrid:`` settings of ``config``."""
+    return Settings.from_config(config).kgrid
+
+
+def config_tables(config, needs=None):
+    """``[(model, grid, table)]`` per valley of ``config``, built in memory as the pipeline builds
+    them (``needs``: the shared grid's by default)."""
+    model = config["model"]
+    models = [build_model(model, i) for i in range(len(model["valleys"]))]
+    return tabulate.valley_tables(models, model.get("kind", "valley"), config_grid(config),
+                                  needs or config_needs(config))
 
 
 def assert_refused_at_dry_run(workspace, override, key):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -11,18 +12,18 @@ import xarray as xr
 from qmdipole import accuracy, analytic
 from qmdipole.models import ValleyModel
 from qmdipole.quadrupolar import gamma_from_table
+from qmdipole.settings import GammaSettings, GridSettings, Sampling
 from qmdipole.tabulate import tabulate
 
 PARAMS = dict(delta=1.0, vprime=1.0, mass=1.9)
-CONFIG = {"quadrupolar_current": {"mu": {"start": -3.0, "stop": 3.0, "num": 61},
-                                  "temperatures": [0.1]}}
-MU = np.linspace(-3.0, 3.0, 61)
-KGRID = {"kind": "auto", "n": [30, 4, 60], "window": "auto", "max_points": 40_000_000}
+GAMMA = GammaSettings(mu=Sampling(-3.0, 3.0, 61), temperatures=(0.1,))
+MU = GAMMA.mu_values
+KGRID = GridSettings(n=(30, 4, 60))
 
 
 def _gamma(rtol, kgrid=KGRID):
     model = ValleyModel(**PARAMS)
-    grid, record = accuracy.gamma_grid(model, "valley", kgrid, accuracy.gamma_requirements(CONFIG),
+    grid, record = accuracy.gamma_grid(model, "valley", kgrid, accuracy.gamma_needs(GAMMA),
                                        mu=MU, temperatures=[0.1], rtol=rtol)
     return grid, record, gamma_from_table(tabulate(model, grid).compute(), mu=MU,
                                           temperatures=[0.1])
@@ -30,14 +31,14 @@ def _gamma(rtol, kgrid=KGRID):
 
 def test_a_loose_tolerance_keeps_the_pilot_grid():
     grid, record, ds = _gamma(rtol=0.5)
-    assert list(grid.shape) == KGRID["n"] == record["pilot_shape"]
+    assert list(grid.shape) == list(KGRID.n) == record["pilot_shape"]
     assert record["pilot_estimate"] <= 0.5
 
 
 def test_a_tight_tolerance_refines_and_is_met_and_honest():
     grid, record, ds = _gamma(rtol=0.01)
     assert record["pilot_estimate"] > 0.01  # the pilot alone would not do
-    assert grid.shape[0] > KGRID["n"][0] and grid.shape[1] == 4  # the azimuth stays exact
+    assert grid.shape[0] > KGRID.n[0] and grid.shape[1] == 4  # the azimuth stays exact
     found = accuracy.check_tolerance(ds, 0.01, "error", "test")  # met, or this raises
     assert max(found.values()) <= 0.01
     reference = analytic.gamma_xxz(MU, **PARAMS)
@@ -47,7 +48,7 @@ def test_a_tight_tolerance_refines_and_is_met_and_honest():
 def test_a_tolerance_beyond_max_points_is_refused_naming_the_keys():
     with pytest.raises(accuracy.AccuracyError, match=r"quadrupolar_current: .* estimated error "
                        r"of .* accuracy.rtol = 1e-06 .*kgrid.max_points = 1e\+05"):
-        _gamma(rtol=1e-6, kgrid={**KGRID, "max_points": 100_000})
+        _gamma(rtol=1e-6, kgrid=dataclasses.replace(KGRID, max_points=100_000))
 
 
 def _curve(error):

@@ -31,6 +31,8 @@ from qmdipole.models import LatticeValleyModel, build_model
 from qmdipole.tabulate import write_table
 from qmdipole.wannier90 import Wannier90Model, hoppings_from_hamiltonian
 
+from checks import config_grid, config_needs
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
@@ -50,7 +52,7 @@ def _valley_case():
                                          temperatures=[0.1])
     config["ndd"].update(omega={"start": 0.5, "stop": 5.0, "num": 19}, eta=0.2)
     model = build_model(config["model"], 0)
-    grid = kgrid.grid_from_config(model, "valley", config["kgrid"], kgrid.requirements(config))
+    grid = kgrid.grid_for(model, "valley", config_grid(config), config_needs(config))
     return model, grid, dict(mu=np.linspace(-3.0, 3.0, 25), temperatures=[0.1]), dict(
         omega=np.linspace(0.5, 5.0, 19), eta=0.2, transition_cutoff="auto", dq=1e-3)
 

@@ -18,9 +18,11 @@ import numpy as np
 import pytest
 import yaml
 
-from qmdipole import analytic, errors, io, kgrid, quadrupolar, tabulate, valleys
+from qmdipole import analytic, errors, io, quadrupolar, tabulate, valleys
 from qmdipole.kgrid import GridError, KGrid, build_kgrid, half_density_table
 from qmdipole.models import LatticeValleyModel, ValleyModel, valley_parameters
+
+from checks import config_tables
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
 VALLEY = ValleyModel(delta=1.0, vprime=1.0, tau=1, mass=1.9)
@@ -186,7 +188,7 @@ SETS = {"paper": PAPER, **{f"random{i}": s for i, s in enumerate(random_sets())}
 def gamma_and_reference(valley_list, mu_range, temperature, n, num=121):
     config = valley_config(valley_list, n, (*mu_range, num), [temperature] if temperature else [])
     mu = np.linspace(*mu_range, num)
-    tables = tabulate.valley_tables(config["model"], config["kgrid"], kgrid.requirements(config))
+    tables = config_tables(config)
     per_valley = [quadrupolar.gamma_from_table(t, mu=mu, temperatures=config["quadrupolar_current"]["temperatures"])
                   for *_, t in tables]
     params = [valley_parameters(config["model"], v) for v in range(len(valley_list))]
@@ -259,8 +261,7 @@ def test_error_variables_carry_units_method_and_relative_maximum():
 
 def test_per_valley_relative_maximum():
     config = valley_config([CONFIG["model"]["valleys"][0]], (30, 4, 60), (-2.0, 2.0, 41))
-    (_, _, table), = tabulate.valley_tables(config["model"], config["kgrid"],
-                                            kgrid.requirements(config))
+    (_, _, table), = config_tables(config)
     ds = quadrupolar.gamma_from_table(table, mu=np.linspace(-2.0, 2.0, 41))
     for name in ("gamma_xxz_error", "gamma_error"):
         relative = ds[name].values.max() / np.abs(ds[name.removesuffix("_error")].values).max()

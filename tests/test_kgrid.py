@@ -15,11 +15,14 @@ from qmdipole.kgrid import (
     KGrid,
     build_kgrid,
     graded_nodes,
-    grid_from_config,
-    requirements,
+    GridNeeds,
+    grid_for,
     slabs,
 )
 from qmdipole.models import LatticeValleyModel, Model, ValleyModel, build_model
+from qmdipole.settings import GridSettings
+
+from checks import config_grid, config_needs
 
 REPO = Path(__file__).resolve().parents[1]
 VALLEY = ValleyModel(delta=1.0, vprime=1.0, tau=1, mass=1.9)
@@ -241,12 +244,12 @@ def test_eta_refinement_resolves_transitions(paper_config, valley):
     wherever x lies in the spectral window [ω_min, ω_max]."""
     config = paper_config
     model = build_model(config["model"], valley)
-    needs = requirements(config)
-    grid = grid_from_config(model, "valley", config["kgrid"], needs)
+    needs = config_needs(config)
+    grid = grid_for(model, "valley", config_grid(config), needs)
     assert grid.kind == "cylindrical"
-    eta, ppe = needs["eta"], config["kgrid"]["points_per_eta"]
+    eta, ppe = needs.eta, config["kgrid"]["points_per_eta"]
     assert ppe > 0 and grid.size > np.prod(config["kgrid"]["n"])  # refined at all
-    lo, hi = needs["omega_range"]
+    lo, hi = needs.omega_range
     # x depends on (ρ, k_z) only for Eq. 14; check the ρ–k_z plane at each φ node
     for phi in grid.axes[1]:
         rho, kz = np.meshgrid(grid.axes[0], grid.axes[2], indexing="ij")
@@ -260,7 +263,7 @@ def test_eta_refinement_resolves_transitions(paper_config, valley):
             assert step.size > 0
             assert step.max() <= 1.3 * eta / ppe, (axis, step.max() / (eta / ppe))
     # and the window holds every transition up to the cutoff (auto window from k_window)
-    assert grid.axes[0][-1] * model.v > needs["transition_cutoff"] / 2 - model.delta
+    assert grid.axes[0][-1] * model.v > needs.transition_cutoff / 2 - model.delta
 
 
 # ------------------------------------------------------------------------------------------
@@ -347,7 +350,6 @@ def test_auto_window_needs_a_model_that_knows_it():
     class Opaque(Model):
         pass
 
-    needs = {"energy_range": [-1, 1], "omega_range": [0.2, 2.0], "transition_cutoff": 4.0,
-             "eta": 0.1}
+    needs = GridNeeds((-1, 1), (0.2, 2.0), transition_cutoff=4.0, eta=0.1)
     with pytest.raises(GridError, match="kgrid.window"):
-        grid_from_config(Opaque(), "python", {"n": [4, 4, 4], "window": "auto"}, needs)
+        grid_for(Opaque(), "python", GridSettings(n=(4, 4, 4)), needs)

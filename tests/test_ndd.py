@@ -22,8 +22,10 @@ import pytest
 import yaml
 from scipy.signal import hilbert
 
-from qmdipole import analytic, kgrid, ndd, tabulate, valleys
+from qmdipole import analytic, ndd, tabulate, valleys
 from qmdipole.models import valley_parameters
+
+from checks import config_tables
 
 CONFIG_PATH = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 CONFIG = yaml.safe_load(CONFIG_PATH.read_text())
@@ -52,7 +54,7 @@ def omega_grid(config):
 
 def tables(config):
     """[(model, grid, table)] per valley, the way the pipeline builds them."""
-    return tabulate.valley_tables(config["model"], config["kgrid"], kgrid.requirements(config))
+    return config_tables(config)
 
 
 def spectrum(config, model, table, kubo=True, **overrides):

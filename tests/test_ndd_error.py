@@ -24,8 +24,10 @@ import numpy as np
 import pytest
 import yaml
 
-from qmdipole import accuracy, analytic, kgrid, ndd, tabulate, valleys
+from qmdipole import accuracy, analytic, ndd, valleys
 from qmdipole.models import valley_parameters
+
+from checks import config_tables
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
 CURVES = ("avg_qmd", "re_delta_n", "im_delta_n")
@@ -76,7 +78,7 @@ def valley_spectra(config, kubo=False, **overrides):
     options = dict(omega=np.linspace(**section["omega"]), eta=section["eta"], mu=section["mu"],
                    temperature=0.0, kubo=kubo, dq=section["kubo_dq"], transition_cutoff="auto")
     options.update(overrides)
-    tables = tabulate.valley_tables(config["model"], config["kgrid"], kgrid.requirements(config))
+    tables = config_tables(config)
     per_valley = [ndd.spectrum_from_table(table, model, **options) for model, _, table in tables]
     params = [valley_parameters(config["model"], v) for v in range(len(per_valley))]
     return options["omega"], per_valley, params

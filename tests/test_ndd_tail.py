@@ -28,6 +28,8 @@ from scipy import integrate
 from qmdipole import analytic, kgrid, ndd, tabulate
 from qmdipole.models import LatticeValleyModel, Model, ValleyModel, build_model, valley_parameters
 
+from checks import config_grid, config_needs, config_tables
+
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
 PAPER = CONFIG["model"]["valleys"]
 
@@ -49,7 +51,7 @@ def make_config(valleys, mass=1.9, eta=0.1, omega=(0.2, 7.0, 341), mu=0.0, tempe
 
 def build_tables(config):
     """[(model, grid, table)] per valley, built as the pipeline builds them."""
-    return tabulate.valley_tables(config["model"], config["kgrid"], kgrid.requirements(config))
+    return config_tables(config)
 
 
 def spectrum(config, model, table, kubo=False, **overrides):
@@ -143,8 +145,8 @@ def test_split_point_does_not_matter():
     model, later = ValleyModel(**params), LaterSplit(**params)
     tail = later.transition_tail(mu=0.0, temperature=0.0, omega_max=config["ndd"]["omega"]["stop"],
                                  eta=config["ndd"]["eta"])
-    needs = {**kgrid.requirements(config), "transition_cutoff": tail.end}
-    grid = kgrid.grid_from_config(later, "valley", config["kgrid"], needs)
+    needs = dataclasses.replace(config_needs(config), transition_cutoff=tail.end)
+    grid = kgrid.grid_for(later, "valley", config_grid(config), needs)
     table = tabulate.tabulate(later, grid).compute()
     first, second = (spectrum(config, m, table) for m in (model, later))
     assert second.attrs["high_energy_tail_start"] == pytest.approx(
@@ -253,7 +255,7 @@ def test_auto_without_a_tail_is_refused():
     config = make_config(PAPER[:1], omega=(0.2, 4.0, 39), n=(8, 8, 8), points_per_eta=0.0)
     config["kgrid"].update(kind="cartesian", window={"k1": [-3, 3], "k2": [-3, 3], "k3": [-3, 3]})
     model = BareModel(**valley_parameters(config["model"], 0))
-    grid = kgrid.grid_from_config(model, "python", config["kgrid"], kgrid.requirements(config))
+    grid = kgrid.grid_for(model, "python", config_grid(config), config_needs(config))
     table = tabulate.tabulate(model, grid).compute()
     with pytest.raises(ndd.SpectrumError, match="set ndd.transition_cutoff to a number"):
         spectra(config, tables=[(model, grid, table)])
@@ -264,8 +266,7 @@ def test_auto_without_a_tail_is_refused():
 @pytest.mark.parametrize("value", ["none", 0.0, -1.0, True])
 def test_bad_cutoff_is_refused(value):
     config = make_config(PAPER[:1], n=(8, 4, 16), points_per_eta=0.0)
-    (model, grid, table), = tabulate.valley_tables(config["model"], config["kgrid"],
-                                                   kgrid.requirements(config))
+    (model, grid, table), = config_tables(config)
     with pytest.raises(ndd.SpectrumError, match="ndd.transition_cutoff must be 'auto' or a positive"):
         spectra(config, tables=[(model, grid, table)], transition_cutoff=value)
 
@@ -274,19 +275,19 @@ def test_brillouin_zone_needs_no_cutoff():
     """Lattice model, auto: every transition of the zone, the same as any cut-off above them."""
     config = make_config(PAPER[:1], eta=0.2, omega=(0.2, 5.0, 49), n=(12, 12, 16), points_per_eta=0.0)
     config["model"].update(kind="lattice", lattice_constant=1.0)
-    assert kgrid.requirements(config)["transition_cutoff"] is None
+    assert config_needs(config).transition_cutoff is None
     (_, auto), = spectra(config)
     (_, cut), = spectra(config, transition_cutoff=50.0)
     assert auto.attrs["transition_cutoff"] == "none" and "high_energy_tail_start" not in auto.attrs
     np.testing.assert_allclose(delta_n(auto), delta_n(cut), rtol=0, atol=1e-12 * np.abs(delta_n(cut)).max())
 
 
-def test_requirements_hold_the_largest_tail_end():
+def test_grid_needs_hold_the_largest_tail_end():
     config = make_config(**PARAMETER_SETS["three valleys"])
     ends = [build_model(config["model"], i).transition_tail(
         mu=0.0, temperature=0.0, omega_max=4.6, eta=0.1).end for i in range(3)]
     assert len(set(ends)) > 1
-    assert kgrid.requirements(config)["transition_cutoff"] == max(ends)
-    assert kgrid.requirements(make_config(PAPER, cutoff=12.5))["transition_cutoff"] == 12.5
+    assert config_needs(config).transition_cutoff == max(ends)
+    assert config_needs(make_config(PAPER, cutoff=12.5)).transition_cutoff == 12.5
     assert LatticeValleyModel(delta=1.0, vprime=1.0).transition_tail(
         mu=0, temperature=0, omega_max=1, eta=0.1) is None

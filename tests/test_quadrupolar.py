@@ -28,6 +28,8 @@ import yaml
 from qmdipole import analytic, fermi, kgrid, quadrupolar, tabulate, valleys
 from qmdipole.models import LatticeValleyModel, ValleyModel, build_model, valley_parameters
 
+from checks import config_grid, config_needs, config_tables
+
 CONFIG_PATH = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 CONFIG = yaml.safe_load(CONFIG_PATH.read_text())
 VALLEY1 = dict(delta=1.0, vprime=1.0, tau=1)
@@ -57,7 +59,7 @@ def mu_grid(config):
 
 def tables(config):
     """[(model, grid, table)] per valley, the way the pipeline builds them."""
-    return tabulate.valley_tables(config["model"], config["kgrid"], kgrid.requirements(config))
+    return config_tables(config)
 
 
 def gammas(config, temperatures=None):
@@ -343,7 +345,7 @@ def test_reduction_of_a_netcdf_table_equals_the_in_memory_one(tmp_path):
     config = small_config(model={"valleys": [VALLEY1]}, n=(16, 4, 32), mu=(-2.0, 2.0, 41),
                           temperatures=[0.1])
     model = build_model(config["model"], 0)
-    grid = kgrid.grid_from_config(model, "valley", config["kgrid"], kgrid.requirements(config))
+    grid = kgrid.grid_for(model, "valley", config_grid(config), config_needs(config))
     path = tabulate.write_table(model, grid, tmp_path / "valley1.nc", config=config,
                                 slab_points=1024, progress=False)
     options = dict(mu=mu_grid(config), temperatures=[0.1])

@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 import yaml
 
-from qmdipole import analytic, kgrid, validation
-from qmdipole.models import valley_parameters
+from qmdipole import analytic, validation
+from qmdipole.models import build_model, valley_parameters
+
+from checks import config_grid, config_needs
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
 
@@ -35,12 +37,18 @@ def _mu(config):
     return np.linspace(**config["quadrupolar_current"]["mu"])
 
 
+def study(config, scales):
+    """The convergence study of ``config``'s γ, as the pipeline's rule runs it."""
+    model = config["model"]
+    models = [build_model(model, i) for i in range(len(model["valleys"]))]
+    return validation.gamma_convergence(models, model["kind"], config_grid(config),
+                                        config_needs(config, gamma=True), _mu(config), scales=scales)
+
+
 @pytest.fixture(scope="module")
 def valley_study():
     config = small_config()
-    return config, validation.gamma_convergence(
-        config["model"], config["kgrid"], kgrid.requirements(config), _mu(config),
-        scales=(0.5, 1.0, 2.0, 4.0))
+    return config, study(config, scales=(0.5, 1.0, 2.0, 4.0))
 
 
 def test_valley_errors_decrease_against_the_analytic_reference(valley_study):
@@ -86,8 +94,7 @@ def test_convergence_table_has_one_row_per_grid(valley_study):
 
 def test_lattice_study_uses_the_finest_grid_as_reference():
     config = small_config(model={"kind": "lattice", "lattice_constant": 1.0}, n=(8, 8, 12))
-    ds = validation.gamma_convergence(config["model"], config["kgrid"], kgrid.requirements(config),
-                                      _mu(config), scales=(1.0, 2.0, 4.0))
+    ds = study(config, scales=(1.0, 2.0, 4.0))
     errors = ds["max_error"].values
     assert "finest" in ds.attrs["reference"]
     np.testing.assert_array_equal(ds["gamma_xxz_reference"].values, ds["gamma_xxz"].values[-1])

@@ -15,15 +15,15 @@ import xarray as xr
 import yaml
 
 from qmdipole import kgrid, quadrupolar, tabulate
-from qmdipole.kgrid import KGrid, build_kgrid
+from qmdipole.kgrid import GridNeeds, KGrid, build_kgrid
 from qmdipole.models import LatticeValleyModel, ModelError, build_model
+from qmdipole.settings import GridSettings
 from qmdipole.wannier90 import Wannier90Model, hoppings_from_hamiltonian, write_centres, write_hr
 
 from conftest import REPO
 
 LATTICE = yaml.safe_load((REPO / "config" / "lattice_ci.yaml").read_text())["model"]
-NEEDS = {"energy_range": [-3.0, 3.0], "omega_range": [0.5, 5.0], "transition_cutoff": 16.0,
-         "eta": 0.3}
+NEEDS = GridNeeds((-3.0, 3.0), (0.5, 5.0), transition_cutoff=16.0, eta=0.3)
 FIELDS = ("energy", "velocity", "quantum_metric", "berry_curvature", "kx", "ky", "kz", "weight")
 HEXAGONAL = [[2.0, 0.0, 0.0], [-1.0, np.sqrt(3.0), 0.0], [0.0, 0.0, 3.5]]
 TRICLINIC = [[1.3, 0.1, -0.2], [0.4, 1.1, 0.3], [-0.3, 0.5, 1.7]]
@@ -54,8 +54,11 @@ def write_model(directory, models, seed="lattice", lattice=np.eye(3)):
             "lattice_vectors": np.asarray(lattice, float).tolist(), "valleys": [{}]}
 
 
-def kgrid_config(n=(10, 8, 12)):
-    return {"kind": "auto", "n": list(n), "window": "auto", "points_per_eta": 0.0}
+def tables(section, n=(10, 8, 12)):
+    """``[(model, grid, table)]`` of the ``model:`` section ``section`` on its uniform grid."""
+    models = [build_model(section, i) for i in range(len(section["valleys"]))]
+    return tabulate.valley_tables(models, section["kind"],
+                                  GridSettings(n=tuple(n), points_per_eta=0.0), NEEDS)
 
 
 # ------------------------------------------------------------------ the same model, two routes
@@ -64,8 +67,8 @@ def test_lattice_model_read_back_as_wannier90_gives_the_same_table(tmp_path):
     """One valley of kind: lattice (closed form) vs its Wannier90 file (sum over states)."""
     section = write_model(tmp_path, lattice_valleys()[:1])
     lattice_section = {**LATTICE, "valleys": LATTICE["valleys"][:1]}
-    (_, grid_a, a), = tabulate.valley_tables(lattice_section, kgrid_config(), NEEDS)
-    (model, grid_b, b), = tabulate.valley_tables(section, kgrid_config(), NEEDS)
+    (_, grid_a, a), = tables(lattice_section)
+    (model, grid_b, b), = tables(section)
     assert isinstance(model, Wannier90Model) and model.n_bands == 2
     assert a.attrs["geometry_method"] == "closed_form"
     assert b.attrs["geometry_method"] == "sum_over_states"
@@ -166,12 +169,11 @@ def test_gamma_is_the_sum_over_one_wannier90_file_per_valley(tmp_path):
     mu = np.linspace(-3.0, 3.0, 25)
     n = (12, 12, 16)
     expected = sum(quadrupolar.gamma_from_table(t, mu=mu, temperatures=[0.1])
-                   for _, _, t in tabulate.valley_tables(LATTICE, kgrid_config(n), NEEDS))
+                   for _, _, t in tables(LATTICE, n))
     found = sum(
         quadrupolar.gamma_from_table(t, mu=mu, temperatures=[0.1])
         for i, model in enumerate(lattice_valleys())
-        for _, _, t in tabulate.valley_tables(write_model(tmp_path, [model], seed=f"v{i}"),
-                                              kgrid_config(n), NEEDS))
+        for _, _, t in tables(write_model(tmp_path, [model], seed=f"v{i}"), n))
     for name in ("gamma", "gamma_xxz_temperature"):
         scale = np.abs(expected[name].values).max()
         assert scale > 1e-3, name
@@ -183,9 +185,8 @@ def test_block_diagonal_file_holds_the_states_of_both_valleys(tmp_path):
     """One 4-band file of both valleys: at every k its states (energy, velocity, metric, Berry
     curvature) are those of the two valleys, ordered by energy (N > 2 bands, sum over states)."""
     n = (8, 8, 10)
-    valleys = tabulate.valley_tables(LATTICE, kgrid_config(n), NEEDS)
-    (model, _, table), = tabulate.valley_tables(write_model(tmp_path, lattice_valleys()),
-                                                kgrid_config(n), NEEDS)
+    valleys = tables(LATTICE, n)
+    (model, _, table), = tables(write_model(tmp_path, lattice_valleys()), n)
     assert model.n_bands == 4 and table.sizes["band"] == 4
     both = {name: np.concatenate([t[name].values for _, _, t in valleys]) for name in FIELDS[:4]}
     order = np.argsort(both["energy"], axis=0)
@@ -229,8 +230,7 @@ def test_wannier90_model_end_to_end(workspace, tmp_path):
         n = [table.sizes[f"k{a}"] for a in (1, 2, 3)]  # gamma's grid (refined for accuracy.rtol)
     with xr.open_dataset(workspace.root / "results/reductions/quadrupolar_current.nc") as ds:
         found, mu = ds["gamma_xxz"].values, ds["mu"].values
-    ci = yaml.safe_load((REPO / "config" / "wannier90_ci.yaml").read_text())
-    (_, _, table), = tabulate.valley_tables(section, {**ci["kgrid"], "n": n}, NEEDS)
+    (_, _, table), = tables(section, n)
     expected = quadrupolar.gamma_from_table(table, mu=mu)["gamma_xxz"].values
     assert np.abs(expected).max() > 1e-3
     np.testing.assert_allclose(found, expected, rtol=0, atol=1e-12 * np.abs(expected).max())

@@ -17,11 +17,12 @@ of the result, not of the prediction.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 
 from .errors import relative_to_peak
-from .kgrid import KGrid, default_kind, grid_from_config
+from .kgrid import GridNeeds, KGrid, default_kind, grid_for
 from .quadrupolar import gamma_from_table
 from .tabulate import tabulate
 
@@ -41,13 +42,13 @@ class AccuracyError(ValueError):
     """A reduction cannot meet the requested tolerance within the limits."""
 
 
-def gamma_requirements(config: dict) -> dict:
-    """What γ needs from a k-grid: the Fermi surfaces of its μ range widened by 20 k_B T; no
-    spectral window (γ is a Fermi-surface property, it does not need η)."""
-    gamma = config["quadrupolar_current"]
-    reach = 20 * max([0.0, *gamma.get("temperatures", [])])
-    return {"energy_range": [gamma["mu"]["start"] - reach, gamma["mu"]["stop"] + reach],
-            "omega_range": None, "transition_cutoff": 0.0, "eta": None}
+def gamma_needs(gamma) -> GridNeeds:
+    """What γ (:class:`~qmdipole.settings.GammaSettings`) needs from a k-grid: the Fermi surfaces
+    of its μ range widened by 20 k_B T; no spectral window (γ is a Fermi-surface property, it
+    does not need η)."""
+    reach = 20 * max([0.0, *gamma.temperatures])
+    mu = gamma.mu_values
+    return GridNeeds((mu[0] - reach, mu[-1] + reach), transition_cutoff=0.0)
 
 
 def relative_error(ds, names=GAMMA_CURVES) -> dict[str, float]:
@@ -71,13 +72,13 @@ def _refined_axes(kind: str) -> tuple[int, ...]:
     return (0, 2) if kind == "cylindrical" else (0, 1, 2)
 
 
-def gamma_grid(model, model_kind: str, kgrid_config: dict, needs: dict, *, mu, temperatures,
+def gamma_grid(model, model_kind: str, settings, needs: GridNeeds, *, mu, temperatures,
                rtol: float) -> tuple[KGrid, dict]:
-    """The k-grid on which γ of ``model`` is predicted to meet ``rtol``, and the pilot's record."""
-    kind = kgrid_config.get("kind", "auto")
-    kind = default_kind(model_kind) if kind == "auto" else kind
-    settings = {**kgrid_config, "points_per_eta": 0.0}
-    pilot = grid_from_config(model, model_kind, settings, needs)
+    """The k-grid on which γ of ``model`` is predicted to meet ``rtol``, and the pilot's record
+    (``settings``: the :class:`~qmdipole.settings.GridSettings` of the pilot, η-refinement off)."""
+    kind = default_kind(model_kind) if settings.kind == "auto" else settings.kind
+    settings = dataclasses.replace(settings, points_per_eta=0.0)
+    pilot = grid_for(model, model_kind, settings, needs)
     ds = gamma_from_table(tabulate(model, pilot).compute(), mu=mu, temperatures=temperatures)
     curve, estimate = max(relative_error(ds).items(), key=lambda item: item[1])
     record = {"pilot_shape": list(pilot.shape), "pilot_estimate": estimate, "pilot_curve": curve}
@@ -86,16 +87,16 @@ def gamma_grid(model, model_kind: str, kgrid_config: dict, needs: dict, *, mu, t
     if estimate <= rtol:
         return pilot, record
     scale = (estimate * MARGIN / rtol) ** (1 / ESTIMATE_ORDER)
-    n = [math.ceil(c * scale) if a in _refined_axes(kind) else int(c)
-         for a, c in enumerate(kgrid_config["n"])]
-    max_points = kgrid_config.get("max_points", 40_000_000)
+    n = tuple(math.ceil(c * scale) if a in _refined_axes(kind) else int(c)
+              for a, c in enumerate(settings.n))
+    max_points = settings.max_points
     if not math.prod(n) <= max_points:
         raise AccuracyError(
             f"quadrupolar_current: on a {' x '.join(map(str, pilot.shape))} k-grid the estimated "
             f"error of {curve} is {estimate:.3g} of its peak; accuracy.rtol = {rtol:g} would take "
             f"about {math.prod(n):.3g} k-points ({' x '.join(map(str, n))}), more than "
             f"kgrid.max_points = {max_points:.3g}: raise accuracy.rtol or kgrid.max_points")
-    return grid_from_config(model, model_kind, {**settings, "n": n}, needs), record
+    return grid_for(model, model_kind, dataclasses.replace(settings, n=n), needs), record
 
 
 def check_tolerance(ds, rtol: float | dict, on_miss: str, what: str, names=GAMMA_CURVES) -> dict:

@@ -36,12 +36,12 @@ import xarray as xr
 
 from . import accuracy, units
 from .band_structure import band_structure as _band_structure
-from .kgrid import grid_from_config, requirements
+from .kgrid import grid_for, grid_needs
 from .models import Model, build_model, components
 from .ndd import spectrum_from_table
 from .qmd_field import qmd_field as _qmd_field
 from .quadrupolar import gamma_from_table
-from .settings import GammaSettings, GridSettings, NDDSettings, Sampling, Settings
+from .settings import GridSettings, Sampling, Settings
 from .tabulate import tabulate
 from .valleys import combine_valleys
 from .wannier90 import Wannier90Model
@@ -108,22 +108,6 @@ def _updated(section, **overrides):
     return dataclasses.replace(section, **given)
 
 
-def _ndd_needs(models: list[tuple[Model, str]], gamma: GammaSettings, ndd: NDDSettings) -> dict:
-    """What the NDD grid needs (:func:`qmdipole.kgrid.requirements`): a window holding the μ of
-    both reductions (as the pipeline's shared grid does) and, for ``transition_cutoff: auto``,
-    the transitions up to the end of the components' closed-form tails."""
-    needs = requirements({"quadrupolar_current": gamma.section(), "ndd": ndd.section(),
-                          "model": {"kind": "python"}})  # the tails are asked of the models here
-    if ndd.transition_cutoff == "auto":
-        omega = ndd.omega_values
-        tails = [m.transition_tail(mu=ndd.mu, temperature=ndd.temperature, omega_max=omega[-1],
-                                   eta=ndd.eta) for m, _ in models
-                 if callable(getattr(m, "transition_tail", None))]
-        ends = [tail.end for tail in tails if tail is not None]
-        needs["transition_cutoff"] = max(ends) if ends else None
-    return needs
-
-
 def quadrupolar_current(model: ModelInput, mu: Sampling | Sequence[float] | None = None,
                         temperatures: Sequence[float] | None = None, *, rtol: float | None = None,
                         on_miss: str | None = None, kgrid: GridSettings | None = None,
@@ -157,12 +141,11 @@ def quadrupolar_current(model: ModelInput, mu: Sampling | Sequence[float] | None
     """
     settings = settings or Settings()
     gamma = _updated(settings.gamma, mu=mu, temperatures=temperatures, rtol=rtol, on_miss=on_miss)
-    section = (kgrid or settings.kgrid).section()
-    needs = accuracy.gamma_requirements({"quadrupolar_current": gamma.section()})
+    needs = accuracy.gamma_needs(gamma)
     mu_values = gamma.mu_values
     valleys, models = [], _models(model)
     for i, (m, kind) in enumerate(models, start=1):
-        grid, _ = accuracy.gamma_grid(m, kind, section, needs, mu=mu_values,
+        grid, _ = accuracy.gamma_grid(m, kind, kgrid or settings.kgrid, needs, mu=mu_values,
                                       temperatures=gamma.temperatures, rtol=gamma.rtol)
         ds = gamma_from_table(tabulate(m, grid).compute(), mu=mu_values,
                               temperatures=gamma.temperatures)
@@ -219,14 +202,14 @@ def ndd_spectrum(model: ModelInput, omega: Sampling | Sequence[float] | None = N
     ndd = _updated(settings.ndd, omega=omega, eta=eta, mu=mu, temperature=temperature,
                    transition_cutoff=transition_cutoff, kubo=kubo, kubo_dq=kubo_dq,
                    q_direction=q_direction, polarization=polarization)
-    section = (kgrid or settings.kgrid).section()
     models = _models(model)
-    needs = _ndd_needs(models, settings.gamma, ndd)
+    # the window holds the μ of both reductions, as the pipeline's shared grid does
+    needs = grid_needs(settings.gamma, ndd, [m for m, _ in models])
     rtol = accuracy.ndd_tolerances({"rtol_delta_n": ndd.rtol_delta_n,
                                     "rtol_avg_qmd": ndd.rtol_avg_qmd})
     valleys = []
     for i, (m, kind) in enumerate(models, start=1):
-        grid = grid_from_config(m, kind, section, needs)
+        grid = grid_for(m, kind, kgrid or settings.kgrid, needs)
         ds = spectrum_from_table(
             tabulate(m, grid).compute(), m, omega=ndd.omega_values, eta=ndd.eta, mu=ndd.mu,
             temperature=ndd.temperature, transition_cutoff=ndd.transition_cutoff, kubo=ndd.kubo,

@@ -11,9 +11,12 @@ from __future__ import annotations
 import math
 
 from . import units
-from .kgrid import default_kind
+from .accuracy import gamma_needs
+from .kgrid import GridNeeds, default_kind, grid_needs
+from .models import build_model
 from .ndd import POLARIZATION, Q_DIRECTION, SpectrumError, light_geometry
 from .quadrupolar import level_spacing
+from .settings import Settings
 
 # Keys where an infinite value has a meaning (qmd_field.kx_max = .inf: the whole k_x line).
 INFINITE_ALLOWED = frozenset({"qmd_field.kx_max"})
@@ -139,3 +142,15 @@ def problems(config) -> list[str]:
                      f"{n_valleys} entries")
     return (found + window_problems(config) + limit_problems(config) + light_problems(config)
             + units_problems(config))
+
+
+def grid_needs_of(config) -> tuple[GridNeeds, GridNeeds]:
+    """What the k-grids of a (validated) configuration need: the grid the reductions share, and
+    γ's own grid (:func:`qmdipole.accuracy.gamma_needs`). Eq. 14's closed-form tails
+    (kind: valley) set the transitions the shared grid holds; models of other kinds are not
+    built here (their files or code may not be there yet)."""
+    settings = Settings.from_config(config)
+    model = config["model"]
+    tails = ([build_model(model, i) for i in range(len(model["valleys"]))]
+             if model.get("kind", "valley") == "valley" else [])
+    return grid_needs(settings.gamma, settings.ndd, tails), gamma_needs(settings.gamma)

@@ -34,7 +34,6 @@ import xarray as xr
 from . import units
 from .geometry import band_geometry
 from .io import DataError, check_made_for, open_dataset
-from .models import build_model
 
 KINDS = ("cylindrical", "cartesian", "brillouin_zone")
 AXIS_NAMES = {
@@ -407,36 +406,55 @@ def _refine(model, kind, basis, bounds, periods, n, omega_range, eta, points_per
     return axes
 
 
-def requirements(config: dict) -> dict:
-    """What the reductions of ``config`` need from a k-grid: energy and spectral windows, η.
+@dataclass(frozen=True)
+class GridNeeds:
+    """What the reductions need from a k-grid.
 
-    ``energy_range`` holds every chemical potential the reductions use, widened by 20 k_B T so
-    that Fermi tails are inside; ``omega_range`` and ``eta`` come from the NDD section.
-    ``transition_cutoff`` is the highest transition energy the grid must hold: a number
-    ``ndd.transition_cutoff`` as given; for ``auto`` on Eq. (14) (kind valley) the largest end of
-    the valleys' closed-form tails (:meth:`~qmdipole.models.ValleyModel.transition_tail`, the
-    split the NDD reduction uses), else ``None`` (no bound known from the config alone).
+    ``energy_range``: every chemical potential they use, widened by 20 k_B T so that Fermi tails
+    are inside; ``omega_range`` and ``eta``: the spectral window the grid must resolve finer than
+    η (None: none, γ alone); ``transition_cutoff``: the highest transition energy the window must
+    hold (None: no bound known; 0: none needed). Energies in the model's units.
     """
-    gamma = config["quadrupolar_current"]
-    ndd = config["ndd"]
-    t_max = max([0.0, ndd.get("temperature", 0.0), *gamma.get("temperatures", [])])
-    mus = [gamma["mu"]["start"], gamma["mu"]["stop"], ndd.get("mu", 0.0)]
-    cutoff = ndd.get("transition_cutoff", "auto")
+
+    energy_range: tuple[float, float]
+    omega_range: tuple[float, float] | None = None
+    transition_cutoff: float | None = None
+    eta: float | None = None
+
+    def as_dict(self) -> dict:
+        """Plain values, as a rule's parameters (and provenance) record them."""
+        return {"energy_range": [float(x) for x in self.energy_range],
+                "omega_range": None if self.omega_range is None else [float(x) for x in self.omega_range],
+                "transition_cutoff": self.transition_cutoff, "eta": self.eta}
+
+    @classmethod
+    def from_dict(cls, values) -> GridNeeds:
+        omega = values.get("omega_range")
+        return cls(tuple(values["energy_range"]), None if omega is None else tuple(omega),
+                   values.get("transition_cutoff"), values.get("eta"))
+
+
+def grid_needs(gamma, ndd, models=()) -> GridNeeds:
+    """The needs of a grid shared by γ (``gamma``: :class:`~qmdipole.settings.GammaSettings`) and
+    the NDD reductions (``ndd``: :class:`~qmdipole.settings.NDDSettings`).
+
+    ``transition_cutoff``: a number ``ndd.transition_cutoff`` as given; for ``auto`` the largest
+    end of the closed-form tails of ``models`` (:meth:`~qmdipole.models.Model.transition_tail`,
+    the split the NDD reduction uses), else None.
+    """
+    t_max = max([0.0, ndd.temperature, *gamma.temperatures])
+    mu = gamma.mu_values
+    mus = [mu[0], mu[-1], ndd.mu]
+    omega = ndd.omega_values
+    cutoff = ndd.transition_cutoff
     if cutoff == "auto":
-        cutoff = None
-        if config["model"].get("kind", "valley") == "valley":
-            tails = [build_model(config["model"], valley).transition_tail(
-                mu=ndd.get("mu", 0.0), temperature=ndd.get("temperature", 0.0),
-                omega_max=ndd["omega"]["stop"], eta=ndd["eta"])
-                for valley in range(len(config["model"]["valleys"]))]
-            ends = [tail.end for tail in tails if tail is not None]
-            cutoff = max(ends) if ends else None
-    return {
-        "energy_range": [min(mus) - 20 * t_max, max(mus) + 20 * t_max],
-        "omega_range": [ndd["omega"]["start"], ndd["omega"]["stop"]],
-        "transition_cutoff": cutoff,
-        "eta": ndd["eta"],
-    }
+        tails = [m.transition_tail(mu=ndd.mu, temperature=ndd.temperature, omega_max=omega[-1],
+                                   eta=ndd.eta)
+                 for m in models if callable(getattr(m, "transition_tail", None))]
+        ends = [tail.end for tail in tails if tail is not None]
+        cutoff = max(ends) if ends else None
+    return GridNeeds((min(mus) - 20 * t_max, max(mus) + 20 * t_max), (omega[0], omega[-1]),
+                     cutoff, ndd.eta)
 
 
 def default_kind(model_kind: str) -> str:
@@ -445,28 +463,24 @@ def default_kind(model_kind: str) -> str:
             "wannier90": "brillouin_zone"}.get(model_kind, "cartesian")
 
 
-def grid_from_config(model, model_kind: str, kgrid_config: dict, needs: dict) -> KGrid:
-    """The k-grid of one valley from the ``kgrid:`` section and :func:`requirements`."""
-    kind = kgrid_config.get("kind", "auto")
-    kind = default_kind(model_kind) if kind == "auto" else kind
-    window = kgrid_config.get("window", "auto")
-    if window == "auto":
+def grid_for(model, model_kind: str, settings, needs: GridNeeds) -> KGrid:
+    """The k-grid of one valley from the grid settings (:class:`~qmdipole.settings.GridSettings`,
+    the ``kgrid:`` section) and what the reductions need."""
+    kind = default_kind(model_kind) if settings.kind == "auto" else settings.kind
+    if settings.window == "auto":
         window = auto_window(model, kind, needs)
     else:
-        window = tuple(window.get(f"k{a}") for a in (1, 2, 3))
-    return build_kgrid(
-        model, kind, kgrid_config["n"], window,
-        omega_range=needs["omega_range"], eta=needs["eta"],
-        points_per_eta=kgrid_config.get("points_per_eta", 0.0),
-        max_points=kgrid_config.get("max_points", 40_000_000),
-    )
+        window = tuple(settings.window.get(f"k{a}") for a in (1, 2, 3))
+    return build_kgrid(model, kind, settings.n, window, omega_range=needs.omega_range,
+                       eta=needs.eta, points_per_eta=settings.points_per_eta,
+                       max_points=settings.max_points)
 
 
 def auto_window(model, kind, needs):
     """Per-axis window from the model's :meth:`~qmdipole.models.Model.k_window`."""
     if kind == "brillouin_zone":
         return (None, None, None)
-    found = model.k_window(tuple(needs["energy_range"]), needs["transition_cutoff"])
+    found = model.k_window(tuple(needs.energy_range), needs.transition_cutoff)
     if found is None:
         raise GridError(
             "kgrid.window is 'auto' but the model cannot tell its k-window: set kgrid.window "

@@ -63,13 +63,6 @@ class GridSettings:
     points_per_eta: float = 1.5
     max_points: int = 40_000_000
 
-    def section(self) -> dict:
-        """The ``kgrid:`` section the grid builders of :mod:`qmdipole.kgrid` take."""
-        window = self.window if self.window == "auto" else {
-            axis: [float(lo), float(hi)] for axis, (lo, hi) in dict(self.window).items()}
-        return {"kind": self.kind, "n": [int(c) for c in self.n], "window": window,
-                "points_per_eta": float(self.points_per_eta), "max_points": int(self.max_points)}
-
 
 @dataclass(frozen=True)
 class GammaSettings:
@@ -86,12 +79,6 @@ class GammaSettings:
     @property
     def mu_values(self) -> np.ndarray:
         return sampled(self.mu, "quadrupolar_current.mu")
-
-    def section(self) -> dict:
-        """The ``quadrupolar_current:`` section (the μ range as start/stop)."""
-        mu = self.mu_values
-        return {"mu": {"start": float(mu[0]), "stop": float(mu[-1]), "num": len(mu)},
-                "temperatures": [float(t) for t in self.temperatures]}
 
 
 @dataclass(frozen=True)
@@ -120,15 +107,6 @@ class NDDSettings:
     @property
     def omega_values(self) -> np.ndarray:
         return sampled(self.omega, "ndd.omega")
-
-    def section(self) -> dict:
-        """The ``ndd:`` section (the ω range as start/stop)."""
-        omega = self.omega_values
-        return {"omega": {"start": float(omega[0]), "stop": float(omega[-1]), "num": len(omega)},
-                "eta": float(self.eta), "mu": float(self.mu), "temperature": float(self.temperature),
-                "transition_cutoff": self.transition_cutoff, "kubo_check": bool(self.kubo),
-                "kubo_dq": float(self.kubo_dq), "q_direction": list(self.q_direction),
-                "polarization": list(self.polarization)}
 
 
 @dataclass(frozen=True)
@@ -189,20 +167,24 @@ class Settings:
                     "gamma": {**config.get("quadrupolar_current", {}), **routed["gamma"]},
                     "band_structure": config.get("band_structure", {}),
                     "qmd_field": config.get("qmd_field", {})}
-        built = {}
-        for f in fields(cls):
-            kind, values = type(f.default), dict(sections[f.name])
-            if "kubo_check" in values:  # the config's name of NDDSettings.kubo
-                values["kubo"] = values.pop("kubo_check")
-            known = {g.name for g in fields(kind)}
-            unknown = sorted(set(values) - known)
-            if unknown:
-                raise SettingsError(f"{f.name}: unknown key(s) {unknown} (known: {sorted(known)})")
-            for key in ("mu", "omega"):
-                if isinstance(values.get(key), Mapping):
-                    values[key] = Sampling(**values[key])
-            for key in ("n", "temperatures", "q_direction", "polarization"):
-                if isinstance(values.get(key), list):
-                    values[key] = tuple(values[key])
-            built[f.name] = kind(**values)
-        return cls(**built)
+        return cls(**{f.name: section_settings(type(f.default), sections[f.name], f.name)
+                       for f in fields(cls)})
+
+
+def section_settings(kind: type, section: Mapping[str, Any], name: str):
+    """The settings object ``kind`` of one configuration section (keys left out keep their
+    defaults; an unknown key raises :class:`SettingsError` naming the section ``name``)."""
+    values = dict(section)
+    if "kubo_check" in values:  # the config's name of NDDSettings.kubo
+        values["kubo"] = values.pop("kubo_check")
+    known = {g.name for g in fields(kind)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise SettingsError(f"{name}: unknown key(s) {unknown} (known: {sorted(known)})")
+    for key in ("mu", "omega"):
+        if isinstance(values.get(key), Mapping):
+            values[key] = Sampling(**values[key])
+    for key in ("n", "temperatures", "q_direction", "polarization"):
+        if isinstance(values.get(key), list):
+            values[key] = tuple(values[key])
+    return kind(**values)

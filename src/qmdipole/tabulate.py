@@ -23,8 +23,8 @@ import xarray as xr
 from . import units
 from .geometry import DEFAULT_DEGENERACY_TOL, band_geometry, model_label, resolve_method
 from .io import DataError, check_made_for, json_attribute, open_dataset, write_netcdf
-from .kgrid import AXIS_LONG_NAMES, KGrid, grid_from_config
-from .models import ModelError, build_model
+from .kgrid import AXIS_LONG_NAMES, KGrid, grid_for
+from .models import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -145,17 +145,15 @@ def read_table(path, *, what="geometry table", slab_points=2**20, **made_for) ->
     return ds
 
 
-def valley_tables(model_config: dict, kgrid_config: dict, needs: dict, method="auto"):
-    """``[(model, grid, table)]`` for every valley, built as the pipeline builds them, in memory.
-
-    ``needs`` is :func:`qmdipole.kgrid.requirements` of the config; small grids only (the tables
-    are computed, not written).
-    """
+def valley_tables(models, model_kind: str, settings, needs):
+    """``[(model, grid, table)]`` for each model (one per valley), built as the pipeline builds
+    them, in memory: the grid from the :class:`~qmdipole.settings.GridSettings` ``settings`` and
+    the :class:`~qmdipole.kgrid.GridNeeds` ``needs``. Small grids only (the tables are computed,
+    not written)."""
     out = []
-    for valley in range(len(model_config["valleys"])):
-        model = build_model(model_config, valley)
-        grid = grid_from_config(model, model_config.get("kind", "valley"), kgrid_config, needs)
-        out.append((model, grid, tabulate(model, grid, method=method).compute()))
+    for model in models:
+        grid = grid_for(model, model_kind, settings, needs)
+        out.append((model, grid, tabulate(model, grid).compute()))
     return out
 
 

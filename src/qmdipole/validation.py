@@ -9,48 +9,49 @@ number of k-points N of a 3-D grid.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import xarray as xr
 
 from . import analytic, units
 from .kgrid import default_kind
-from .models import valley_parameters
+from .models import ValleyModel
 from .quadrupolar import gamma_from_table
 from .tabulate import valley_tables
 
 
-def _scaled(kgrid_config: dict, scale: float, model_kind: str) -> dict:
-    """The grid settings with node counts scaled (not the azimuthal count of a cylinder)."""
-    grid_kind = kgrid_config.get("kind", "auto")
-    grid_kind = default_kind(model_kind) if grid_kind == "auto" else grid_kind
-    n = list(kgrid_config["n"])
+def _scaled(settings, scale: float, model_kind: str):
+    """The grid settings with node counts scaled (not the azimuthal count of a cylinder) and no
+    η-refinement."""
+    grid_kind = default_kind(model_kind) if settings.kind == "auto" else settings.kind
     axes = (0, 2) if grid_kind == "cylindrical" else (0, 1, 2)
-    for a in axes:
-        n[a] = max(int(round(n[a] * scale)), 2)
-    return {**kgrid_config, "n": n, "points_per_eta": 0.0}
+    n = tuple(max(int(round(c * scale)), 2) if a in axes else int(c)
+              for a, c in enumerate(settings.n))
+    return dataclasses.replace(settings, n=n, points_per_eta=0.0)
 
 
-def gamma_convergence(model_config: dict, kgrid_config: dict, needs: dict, mu,
+def gamma_convergence(models, model_kind: str, settings, needs, mu,
                       scales=(0.5, 1.0, 2.0, 4.0)) -> xr.Dataset:
-    """Max error of γ_xxz(μ) (T = 0, valley sum) against the reference, per grid size."""
+    """Max error of γ_xxz(μ) (T = 0, valley sum of ``models``) against the reference, per grid
+    size: the grid settings (:class:`~qmdipole.settings.GridSettings`) scaled by each factor."""
     mu = np.asarray(mu, float)
     scales = sorted(scales)
-    n_valleys = len(model_config["valleys"])
-    kind = model_config.get("kind", "valley")
     curves, sizes = [], []
     for scale in scales:
-        tables = valley_tables(model_config, _scaled(kgrid_config, scale, kind), needs)
+        tables = valley_tables(models, model_kind, _scaled(settings, scale, model_kind), needs)
         curves.append(sum(gamma_from_table(t, mu=mu)["gamma_xxz"].values for *_, t in tables))
         sizes.append(sum(grid.size for _, grid, _ in tables))
     curves = np.array(curves)
-    if kind == "valley":
-        valleys = [valley_parameters(model_config, v) for v in range(n_valleys)]
+    closed_form = all(isinstance(m, ValleyModel) for m in models)
+    if closed_form:
+        valleys = [dataclasses.asdict(m) for m in models]
         reference = analytic.valley_sum(analytic.gamma_xxz, mu, valleys)
         label = "semi-analytic reduction of Eq. 14 (qmdipole.analytic)"
     else:
         reference, label = curves[-1], "finest grid of the sequence"
     errors = np.abs(curves - reference).max(axis=1) / (np.abs(reference).max() or 1.0)
-    if kind != "valley":
+    if not closed_form:
         errors[-1] = np.nan  # the reference itself
     ds = xr.Dataset(
         {

@@ -10,7 +10,6 @@ import qmdipole.models
 import qmdipole.provenance
 import qmdipole.sweeps
 import qmdipole.units
-from qmdipole.kgrid import requirements
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
@@ -144,6 +143,11 @@ def sweep_outputs(names):
             *multiext(in_run(f"results/sweeps/{name}/features"), ".pdf", ".png"),
         ]
     ]
+
+
+def needs(config):
+    """What the shared grid (GRID_NEEDS) and gamma's own grid (GAMMA_NEEDS) need, as rule params."""
+    return tuple(n.as_dict() for n in qmdipole.config.grid_needs_of(config))
 
 
 def valley_model(valley):

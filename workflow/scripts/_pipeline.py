@@ -112,6 +112,20 @@ def valley_reductions(snakemake):
     return found
 
 
+def grid_settings(snakemake) -> "qmdipole.settings.GridSettings":
+    """The rule's ``params.kgrid`` section as typed grid settings."""
+    from qmdipole.settings import GridSettings, section_settings
+
+    return section_settings(GridSettings, snakemake.params.kgrid, "kgrid")
+
+
+def grid_needs(snakemake) -> "qmdipole.kgrid.GridNeeds":
+    """The rule's ``params.needs``: what the reductions need from its k-grid."""
+    from qmdipole.kgrid import GridNeeds
+
+    return GridNeeds.from_dict(snakemake.params.needs)
+
+
 def sampling(section) -> "numpy.ndarray":
     """``numpy.linspace`` of a ``{start, stop, num}`` config entry."""
     import numpy

@@ -4,12 +4,13 @@ from pathlib import Path
 
 import qmdipole.io
 import qmdipole.validation
-from _pipeline import logged, sampling, settings
+from _pipeline import grid_needs, grid_settings, logged, models, sampling, settings
 
 with logged(snakemake):
     params = snakemake.params
-    ds = qmdipole.validation.gamma_convergence(params.model, params.kgrid, params.needs,
-                                               sampling(params.mu), scales=params.scales)
+    ds = qmdipole.validation.gamma_convergence(
+        models(snakemake), params.model["kind"], grid_settings(snakemake), grid_needs(snakemake),
+        sampling(params.mu), scales=params.scales)
     qmdipole.io.write_netcdf(ds, snakemake.output.data, config=settings(snakemake),
                              title="gamma_xxz convergence study",
                              allow_nan=("max_error",))  # NaN: the reference grid's own error

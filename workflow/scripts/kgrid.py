@@ -2,12 +2,10 @@
 
 import qmdipole.io
 import qmdipole.kgrid
-from _pipeline import logged, model, settings
+from _pipeline import grid_needs, grid_settings, logged, model, settings
 
 with logged(snakemake):
-    params = snakemake.params
-    grid = qmdipole.kgrid.grid_from_config(
-        model(snakemake), params.model["kind"], params.kgrid, params.needs
-    )
+    grid = qmdipole.kgrid.grid_for(model(snakemake), snakemake.params.model["kind"],
+                                   grid_settings(snakemake), grid_needs(snakemake))
     qmdipole.io.write_netcdf(grid.to_dataset(), snakemake.output[0], config=settings(snakemake),
                              title="k-grid")

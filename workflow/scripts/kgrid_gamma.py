@@ -2,13 +2,13 @@
 
 import qmdipole.accuracy
 import qmdipole.io
-from _pipeline import logged, model, sampling, settings
+from _pipeline import grid_needs, grid_settings, logged, model, sampling, settings
 
 with logged(snakemake):
     params = snakemake.params
     section = params.quadrupolar_current
     grid, record = qmdipole.accuracy.gamma_grid(
-        model(snakemake), params.model["kind"], params.kgrid, params.needs,
+        model(snakemake), params.model["kind"], grid_settings(snakemake), grid_needs(snakemake),
         mu=sampling(section["mu"]), temperatures=section["temperatures"], rtol=params.rtol,
     )
     ds = grid.to_dataset()
