@@ -10,34 +10,31 @@ import qmdipole.summary
 STARTED = time.time()
 
 
-def summary_inputs(wildcards):
-    """Every NetCDF output of the run (the summary reads their attributes and error variables)."""
-    per_valley = [
-        f"results/{stage}/{grid}valley{valley}.nc"
-        for stage in ("kgrid", "tables")
-        for grid in ("", "gamma/")
-        for valley in VALLEYS
-    ] + [
-        f"results/reductions/valley{valley}/{name}.nc"
-        for valley in VALLEYS
-        for name in ("quadrupolar_current", "ndd_spectrum")
+# every NetCDF output of the run: the summary reads their attributes and error variables
+SUMMARY_INPUTS = [
+    in_run(path)
+    for path in [
+        *(
+            f"results/{stage}/{grid}valley{valley}.nc"
+            for stage in ("kgrid", "tables")
+            for grid in ("", "gamma/")
+            for valley in VALLEYS
+        ),
+        *(
+            f"results/reductions/{part}{name}.nc"
+            for part in ["", *(f"valley{valley}/" for valley in VALLEYS)]
+            for name in ("quadrupolar_current", "ndd_spectrum")
+        ),
+        "results/reductions/band_structure.nc",
+        "results/reductions/qmd_field.nc",
+        "results/validation/gamma_convergence.nc",
     ]
-    return [
-        in_run(path)
-        for path in per_valley
-        + [
-            "results/reductions/quadrupolar_current.nc",
-            "results/reductions/ndd_spectrum.nc",
-            "results/reductions/band_structure.nc",
-            "results/reductions/qmd_field.nc",
-            "results/validation/gamma_convergence.nc",
-        ]
-    ]
+]
 
 
 rule summary:
     input:
-        summary_inputs,
+        SUMMARY_INPUTS,
     output:
         html=report(
             in_run("results/summary.html"), caption="../report/run_summary.rst", category="Run"
