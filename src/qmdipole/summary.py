@@ -49,8 +49,8 @@ class WarningRecorder(logging.Handler):
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        first_line = record.getMessage().strip().splitlines()[0] if record.getMessage() else ""
-        self.messages.append(f"{record.levelname}: {first_line}")
+        lines = record.getMessage().strip().splitlines()  # a captured warning: its source line too
+        self.messages.append(f"{record.levelname}: {lines[0] if lines else ''}")
 
 
 def record_warnings(paths, messages: list[str]) -> None:
