@@ -4,6 +4,9 @@
 #   snakemake --cores all --configfile my.yaml              # override some keys (merged over config/config.yaml)
 #   snakemake --report results/report.html                  # one HTML with every figure
 #
+# A run ends with a line naming results/summary.html (and .json): the version, config, every
+# curve's error estimate against its tolerance, and the quality warnings of the run.
+#
 # Rules live in workflow/rules/*.smk, one file per stage; their scripts (workflow/scripts/*.py) only
 # read snakemake.input/params, call the qmdipole package and write snakemake.output.
 
@@ -41,6 +44,7 @@ include: "workflow/rules/reduce.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/validate.smk"
 include: "workflow/rules/sweeps.smk"
+include: "workflow/rules/summary.smk"
 
 
 rule all:
@@ -66,4 +70,5 @@ rule all:
             in_run("results/validation/gamma_convergence.csv"),
             multiext(in_run("results/figures/validation_gamma_convergence"), ".pdf", ".png"),
         ],
+        summary=[in_run("results/summary.html"), in_run("results/summary.json")],
     default_target: True

@@ -182,7 +182,7 @@ def test_figures_module_computes_no_physics():
             imported |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             imported.add("." if node.level else node.module.split(".")[0])
-    assert imported <= {"__future__", "os", "tempfile", "contextlib", "pathlib", "matplotlib",
+    assert imported <= {"__future__", "os", "re", "tempfile", "contextlib", "pathlib", "matplotlib",
                         "numpy", "xarray"}
 
 
@@ -263,7 +263,41 @@ def test_axis_labels_carry_units(datasets):
     plt.close(fig)
     assert figures.unit_label("e^2/(16 pi^2 hbar)") == r"$e^2/16\pi^2\hbar$"
     assert figures.unit_label("1") == ""
-    assert figures.unit_label("furlongs") == "furlongs"
+
+
+@pytest.mark.parametrize("units, label", [
+    # model units (units_label of qmdipole.units): powers collected, negative ones below the bar
+    ("Delta", r"$\Delta$"),
+    ("Delta/(hbar v)", r"$\Delta/\hbar v$"),
+    ("(Delta/(hbar v))^3", r"$\Delta^3/\hbar^3 v^3$"),
+    ("Delta (hbar v/Delta)^2", r"$\hbar^2 v^2/\Delta$"),
+    ("Delta^2", r"$\Delta^2$"),
+    ("alpha", r"$\alpha$"),
+    ("e**2/(16*pi**2*hbar)", r"$e^2/16\pi^2\hbar$"),
+    # udunits strings: integer exponents written after the symbol, products by space or '.'
+    ("eV", r"$\mathrm{eV}$"),
+    ("eV2", r"$\mathrm{eV}^2$"),
+    ("angstrom-1", r"$\mathrm{\AA}^{-1}$"),
+    ("eV angstrom2", r"$\mathrm{eV}\,\mathrm{\AA}^2$"),
+    ("cm-1", r"$\mathrm{cm}^{-1}$"),
+    ("S m-1", r"$\mathrm{S}\,\mathrm{m}^{-1}$"),
+    ("m.s-1", r"$\mathrm{m}\,\mathrm{s}^{-1}$"),
+    ("eV 2", r"$\mathrm{eV}\,2$"),  # a space: the factor 2, not a square
+    ("1", ""),
+    (None, ""),
+    # unknown symbols as they are written; a string outside the grammar verbatim
+    ("furlongs", r"$\mathrm{furlongs}$"),
+    ("eV/", "eV/"),
+    ("(eV", "(eV"),
+    ("eV^", "eV^"),
+    ("m%", "m%"),
+])
+def test_unit_label_renders_unit_strings(units, label):
+    from matplotlib.mathtext import MathTextParser
+
+    assert figures.unit_label(units) == label
+    if label.startswith("$"):  # mathtext that matplotlib can draw
+        MathTextParser("path").parse(label)
 
 
 def test_custom_style_file_is_used(datasets, tmp_path):

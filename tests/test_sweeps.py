@@ -188,7 +188,8 @@ def test_default_target_and_paths_unchanged(workspace):
     outputs = planned_outputs(plain.output)
     assert "results/reductions/ndd_spectrum.nc" in outputs
     assert all(p.startswith(("results/reductions/", "results/tables/", "results/kgrid/",
-                             "results/figures/", "results/validation/")) for p in outputs)
+                             "results/figures/", "results/validation/", "results/summary."))
+               for p in outputs)
     workspace.write_config("named.yaml", {"run": {"name": "mine"}})
     named = planned_outputs(dry_run(workspace, "named.yaml").output)
     assert sorted(named) == sorted(p.replace("results/", "results/mine/", 1) for p in outputs)

@@ -6,6 +6,7 @@ package module, the plot style) and asks Snakemake, with a dry run, which jobs i
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -17,14 +18,17 @@ pytestmark = pytest.mark.slow
 
 CI = ("--configfile", "config/ci.yaml")
 FIGURE_RULES = {name: 1 for name in FIGURES} | {"fig_gamma_convergence": 1}
+# the run's summary (results/summary.*) shows the config: a drawing setting re-makes it too
+SUMMARY = {"summary": 1}
 # the convergence study of gamma_xxz uses the model, the grid settings and the mu sampling
 VALIDATION = {"gamma_convergence": 1, "fig_gamma_convergence": 1}
 
 
 @pytest.fixture(scope="module")
 def ci_run(module_workspace):
-    """The workspace after one full run of the default target on config/ci.yaml."""
-    module_workspace.snakemake("--cores", "2", *CI)
+    """The workspace after one full run of the default target on config/ci.yaml (its console
+    output in ``first_run``)."""
+    module_workspace.first_run = module_workspace.snakemake("--cores", "2", *CI)
     return module_workspace
 
 
@@ -40,6 +44,53 @@ def test_end_to_end_data_contract(ci_run):
     assert "threads 2" in (ci_run.root / "logs/tabulate/valley1.log").read_text()
 
 
+def test_summary_lists_every_curve(ci_run):
+    import xarray as xr
+
+    root = ci_run.root
+    summary = json.loads((root / "results/summary.json").read_text())
+    assert (root / "results/summary.html").is_file()
+    rows = {(row["file"], row["variable"]): row for row in summary["curves"]}
+    # every curve with an error estimate, with the number its file holds; the tolerances of
+    # config/ci.yaml (rtol 0.5 for gamma, the defaults 0.01 for the NDD curves)
+    tolerance = {"gamma_xxz": 0.5, "gamma_xxz_temperature": 0.5, "re_delta_n": 0.01,
+                 "im_delta_n": 0.01, "avg_qmd": 0.01}
+    files = [f"results/reductions/{part}{name}.nc" for part in ("", "valley1/", "valley2/")
+             for name in ("quadrupolar_current", "ndd_spectrum")]
+    listed = 0
+    for relative in files:
+        with xr.open_dataset(root / relative) as ds:
+            for name in ds.data_vars:
+                if f"{name}_error" not in ds or name.endswith("_valley"):
+                    continue
+                row = rows[relative, name]
+                assert row["relative_error"] == ds[f"{name}_error"].attrs["max_relative_to_peak"]
+                limit = tolerance.get(name)
+                assert row["tolerance"] == limit, (relative, name)
+                status = None if limit is None else "PASS" if row["relative_error"] <= limit else "MISS"
+                assert row["status"] == status, (relative, name)
+                listed += 1
+            if "kubo_max_relative_difference" in ds.attrs:
+                assert any(c["file"] == relative and c["relative_difference"]
+                           == ds.attrs["kubo_max_relative_difference"]
+                           for c in summary["cross_checks"])
+    assert listed == len(rows)
+    # the coarse CI grid misses the NDD tolerances: warned by the jobs, recorded, summarised
+    assert summary["counts"]["miss"] > 0 and summary["counts"]["pass"] > 0
+    assert any("NDD spectrum of valley 1" in w["message"] and
+               w["file"] == "results/reductions/valley1/ndd_spectrum.nc"
+               for w in summary["warnings"])
+    with xr.open_dataset(root / "results/reductions/valley1/ndd_spectrum.nc") as ds:
+        assert ds.attrs["git_commit"] == summary["qmdipole"]["git_commit"]
+    assert [row["n_points"] for row in summary["validation"]] == sorted(
+        row["n_points"] for row in summary["validation"])
+    assert summary["config"]["accuracy"]["rtol"] == 0.5
+    # the end of the run names the summary and its counts on the console
+    counts = summary["counts"]
+    assert (f"qmdipole run summary: results/summary.html (summary.json): {counts['pass']} curves "
+            f"pass and {counts['miss']} miss" in ci_run.first_run.output)
+
+
 def test_second_run_does_nothing(ci_run):
     outputs = sorted((ci_run.root / "results").rglob("*.*"))
     before = {p: p.stat().st_mtime_ns for p in outputs}
@@ -50,14 +101,14 @@ def test_second_run_does_nothing(ci_run):
 
 def test_figure_setting_reruns_only_figures(ci_run):
     override = ci_run.write_config("dpi.yaml", {"figures": {"dpi": 61}})
-    assert ci_run.planned(*CI, override) == FIGURE_RULES
+    assert ci_run.planned(*CI, override) == FIGURE_RULES | SUMMARY
 
 
 def test_command_line_config_merges_key_by_key(ci_run):
     # --config hands nested values over as strings: they are typed, and merged key by key (an
     # unchanged eta leaves ci.yaml's other ndd keys, hence everything, as it was)
     assert ci_run.planned(*CI, "--config", "ndd={eta: 2e-1}") == {}
-    assert ci_run.planned(*CI, "--config", "figures={dpi: 61}") == FIGURE_RULES
+    assert ci_run.planned(*CI, "--config", "figures={dpi: 61}") == FIGURE_RULES | SUMMARY
 
 
 def test_execution_settings_rerun_nothing(ci_run):
@@ -80,7 +131,7 @@ def test_one_valley_reruns_only_its_chain(ci_run):
         # ... and what depends on it: the valley sums, the bands of all valleys, their figures
         "quadrupolar_current": 1, "ndd_spectrum": 1, "band_structure": 1,
         "fig2_band_structure": 1, "fig4a_ndd_spectrum": 1, "fig4b_quadrupolar_current": 1,
-        **VALIDATION,
+        **VALIDATION, **SUMMARY,
     }
     outputs = planned_outputs(proc.output)
     assert "results/tables/valley2.nc" in outputs
@@ -99,7 +150,7 @@ def test_reduction_setting_reruns_only_that_reduction(ci_run):
     assert ci_run.planned(*CI, override) == {
         "kgrid_gamma": 2, "tabulate_gamma": 2,
         "quadrupolar_valley": 2, "quadrupolar_current": 1, "fig4b_quadrupolar_current": 1,
-        **VALIDATION,
+        **VALIDATION, **SUMMARY,
     }
 
 
@@ -130,7 +181,7 @@ def test_reduction_code_change_reruns_its_stages(ci_run):
     # gamma's grid is chosen by a pilot gamma reduction: it depends on that code too
     assert _edited_plan(ci_run, "src/qmdipole/quadrupolar.py") == {
         "kgrid_gamma": 2, "tabulate_gamma": 2, "quadrupolar_valley": 2, "quadrupolar_current": 1, "fig4b_quadrupolar_current": 1,
-        **VALIDATION,
+        **VALIDATION, **SUMMARY,
     }
 
 
@@ -159,3 +210,4 @@ def test_report_is_one_html_with_every_figure(ci_run):
     for name in (*FIGURES, "validation_gamma_convergence"):
         assert f"{name}.png" in text and f"{name}.pdf" in text, f"{name} is not in the report"
     assert "gamma_convergence.csv" in text
+    assert "summary.html" in text

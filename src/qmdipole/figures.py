@@ -26,6 +26,7 @@ Variable names follow the data contract of the README ("What lands where"):
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,19 +43,16 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 STYLE = Path(__file__).with_name("paper.mplstyle")
 
-#: unit strings of the data contract -> mathtext; anything else is shown verbatim
-_UNIT_TEX = {
-    "delta": r"$\Delta$",
-    "delta/(hbarv)": r"$\Delta/\hbar v$",
-    "delta^2": r"$\Delta^2$",
-    "delta**2": r"$\Delta^2$",
-    "delta(hbarv/delta)^2": r"$\hbar^2 v^2/\Delta$",
-    "alpha": r"$\alpha$",
-    "e^2/(16pi^2hbar)": r"$e^2/16\pi^2\hbar$",
-    "e**2/(16*pi**2*hbar)": r"$e^2/16\pi^2\hbar$",
-    "1": "",
-    "": "",
-}
+#: symbols of a unit string drawn as math (italic or Greek); any other symbol is a unit name,
+#: drawn upright (``angstrom`` as Å)
+_MATH_SYMBOLS = {"Delta": r"\Delta", "hbar": r"\hbar", "alpha": r"\alpha", "pi": r"\pi",
+                 "v": "v", "e": "e"}
+_UNIT_NAMES = {"angstrom": r"\AA", "Angstrom": r"\AA"}
+# a unit string: symbols, integers, exponents (``^2``, ``**2``, or udunits' ``angstrom-1``),
+# products (space, '.', '*'), quotients ('/') and parentheses
+_UNIT_TOKEN = re.compile(r"\s*(?:(?P<symbol>[A-Za-z]+)|(?P<number>\d+)|(?P<power>\^|\*\*)"
+                         r"|(?P<op>[()/.*]))")
+_EXPONENT = re.compile(r"[+-]?\d+")
 
 # per-valley line styles (valley 1, 2, ...); totals are solid
 _VALLEY_DASHES = ["--", ":", "-.", (0, (5, 1, 1, 1, 1, 1))]
@@ -62,10 +60,122 @@ _INK = "0.15"
 _GUIDE = "0.55"
 
 
+class _UnitSyntaxError(ValueError):
+    """A unit string outside the grammar of :func:`unit_label`."""
+
+
+def _unit_tokens(units: str) -> list[tuple[str, str | int]]:
+    """(kind, value) tokens of a unit string: ``symbol``, ``number``, ``exponent`` (an int),
+    ``op`` (one of ``()/.*``). An integer written right after a symbol or ')' (udunits'
+    ``angstrom-1``, ``eV2``) or after ``^``/``**`` is an exponent."""
+    tokens, pos = [], 0
+    while units[pos:].strip():
+        match = _UNIT_TOKEN.match(units, pos)
+        if match is None:
+            raise _UnitSyntaxError(units)
+        kind, value, pos = match.lastgroup, match.group(match.lastgroup), match.end()
+        if kind != "power":
+            tokens.append((kind, value))
+        if kind in ("power", "symbol") or value == ")":
+            exponent = _EXPONENT.match(units, pos)
+            if exponent is not None:
+                tokens.append(("exponent", int(exponent.group())))
+                pos = exponent.end()
+            elif kind == "power":
+                raise _UnitSyntaxError(units)
+    return tokens
+
+
+def _unit_factors(units: str) -> dict[str, int]:
+    """{symbol or integer: total exponent} of a unit string, in order of first appearance.
+
+    Products by space, '.' or '*'; '/' divides by the next factor (left to right, as udunits
+    reads it); an exponent applies to the symbol or parenthesised group before it.
+    """
+    tokens = _unit_tokens(units)
+
+    def factor() -> dict[str, int]:  # a symbol, an integer or a parenthesised group, ^ exponent
+        kind, value = tokens.pop(0) if tokens else (None, None)
+        if kind in ("symbol", "number"):
+            found = {value: 1}
+        elif (kind, value) == ("op", "("):
+            found = product(closing=")")
+        else:
+            raise _UnitSyntaxError(units)
+        power = tokens.pop(0)[1] if tokens and tokens[0][0] == "exponent" else 1
+        return {key: power * value for key, value in found.items()}
+
+    def product(closing=None) -> dict[str, int]:  # factors up to ``closing`` (None: the end)
+        found, sign = {}, 1
+        while True:
+            for key, value in factor().items():
+                found[key] = found.get(key, 0) + sign * value
+            if not tokens:
+                if closing is None:
+                    return found
+                raise _UnitSyntaxError(units)
+            kind, value = tokens[0]
+            if (kind, value) == ("op", closing):
+                tokens.pop(0)
+                return found
+            if kind == "op" and value in "/.*":
+                tokens.pop(0)
+            sign = -1 if value == "/" else 1
+
+    return product() if tokens else {}
+
+
+def _power(base: str, exponent: int) -> str:
+    """``base`` to the power ``exponent`` in mathtext (braces for more than one character)."""
+    if exponent == 1:
+        return base
+    return f"{base}^{exponent}" if 0 <= exponent < 10 else f"{base}^{{{exponent}}}"
+
+
+def _join(parts: list[tuple[str, bool]]) -> str:
+    """Mathtext of (text, upright) factors: a thin space beside a unit name; between math
+    symbols a space where a letter follows a letter or digit (``\\hbar^2 v``), else none."""
+    out = ""
+    for i, (text, upright) in enumerate(parts):
+        if i:
+            previous, prev_upright = parts[i - 1]
+            if upright or prev_upright:
+                out += r"\,"
+            elif previous[-1].isalnum() and text[0].isalpha():
+                out += " "
+        out += text
+    return out
+
+
 def unit_label(units: str | None) -> str:
-    """Mathtext for a ``units`` attribute of the data contract (verbatim if unknown)."""
-    key = "".join(str(units or "").split()).lower()
-    return _UNIT_TEX.get(key, str(units))
+    """Mathtext of a unit string: ``"angstrom-1"`` -> ``$\\mathrm{\\AA}^{-1}$``, ``"eV2"`` ->
+    ``$\\mathrm{eV}^2$``, ``"Delta (hbar v/Delta)^2"`` -> ``$\\hbar^2 v^2/\\Delta$``; ``""`` for
+    ``"1"``; a string outside the grammar (see :func:`_unit_factors`) verbatim.
+
+    Powers of a symbol are collected; math symbols (Δ, ħ, v, e, α, π and integers) with negative
+    powers go below a fraction bar, unit names (upright, e.g. eV, Å, cm, S) keep theirs.
+    """
+    text = str(units or "")
+    try:
+        factors = _unit_factors(text)
+    except _UnitSyntaxError:
+        return text
+    above, below = [], []
+    for symbol, exponent in factors.items():
+        if exponent == 0 or symbol.isdigit() and int(symbol) == 1:
+            continue
+        math = symbol.isdigit() or symbol in _MATH_SYMBOLS
+        base = (symbol if symbol.isdigit() else _MATH_SYMBOLS[symbol] if math
+                else rf"\mathrm{{{_UNIT_NAMES.get(symbol, symbol)}}}")
+        if math and exponent < 0:
+            below.append((_power(base, -exponent), False))
+        else:
+            above.append((_power(base, exponent), not math))
+    if not above and not below:
+        return ""
+    if not above:  # only math symbols with negative powers: 1/x
+        above = [("1", False)]
+    return "$" + _join(above) + ("/" + _join(below) if below else "") + "$"
 
 
 def axis_label(symbol: str, units: str | None) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import qmdipole.io
 import qmdipole.models
+import qmdipole.summary
 
 # kind: python models are imported by name ("package.module:function"): let that name resolve
 # against the directory the workflow runs in (e.g. examples/user_model.py from the checkout).
@@ -51,7 +52,8 @@ def _console(rule):
 def logged(snakemake):
     """Send logging, stdout and stderr of the block to the rule's log file; log a failure too.
 
-    Warnings (quality warnings of the package, and ``warnings.warn``) also go to the console.
+    Warnings (quality warnings of the package, and ``warnings.warn``) also go to the console,
+    and into the rule's NetCDF outputs (attribute ``quality_warnings``, see qmdipole.summary).
     SIGTERM (how Snakemake stops a job) removes the partial outputs and exits with status 143.
     """
     path = Path(snakemake.log[0])
@@ -63,6 +65,8 @@ def logged(snakemake):
             format="%(asctime)s %(name)s %(levelname)s: %(message)s",
         )
         logging.getLogger().addHandler(_console(snakemake.rule))
+        recorder = qmdipole.summary.WarningRecorder()
+        logging.getLogger().addHandler(recorder)
         logging.captureWarnings(True)
         for name in QUIET:
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -81,6 +85,8 @@ def logged(snakemake):
             raise
         finally:
             signal.signal(signal.SIGTERM, previous)
+        qmdipole.summary.record_warnings(
+            [path for path in snakemake.output if path.endswith(".nc")], recorder.messages)
         pipeline.info("rule %s done", snakemake.rule)
 
 

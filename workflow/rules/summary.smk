@@ -1,0 +1,58 @@
+# The run's summary (report category "Run"): the qmdipole version and commit that made the outputs,
+# the effective config, every curve's error estimate against its tolerance (PASS / MISS), the
+# cross-checks, the validation study and the quality warnings, all read from the NetCDF outputs.
+
+import time
+
+import qmdipole.summary
+
+# when this run started: the end-of-run message shows a summary made by this run only
+STARTED = time.time()
+
+
+# every NetCDF output of the run: the summary reads their attributes and error variables
+SUMMARY_INPUTS = [
+    in_run(path)
+    for path in [
+        *(
+            f"results/{stage}/{grid}valley{valley}.nc"
+            for stage in ("kgrid", "tables")
+            for grid in ("", "gamma/")
+            for valley in VALLEYS
+        ),
+        *(
+            f"results/reductions/{part}{name}.nc"
+            for part in ["", *(f"valley{valley}/" for valley in VALLEYS)]
+            for name in ("quadrupolar_current", "ndd_spectrum")
+        ),
+        "results/reductions/band_structure.nc",
+        "results/reductions/qmd_field.nc",
+        "results/validation/gamma_convergence.nc",
+    ]
+]
+
+
+rule summary:
+    input:
+        SUMMARY_INPUTS,
+    output:
+        html=report(
+            in_run("results/summary.html"), caption="../report/run_summary.rst", category="Run"
+        ),
+        json=in_run("results/summary.json"),
+    params:
+        code=code("summary"),
+        config=qmdipole.summary.settings(config),
+    log:
+        in_run("logs/summary.log"),
+    localrule: True
+    conda:
+        "../envs/qmdipole.yaml"
+    script:
+        "../scripts/summary.py"
+
+
+onsuccess:
+    message = qmdipole.summary.console(in_run("results/summary.json"), since=STARTED)
+    if message:
+        print(message)
