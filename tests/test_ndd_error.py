@@ -18,16 +18,19 @@ route of :mod:`qmdipole.analytic` with no cut-off (``x_max=None``):
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 import yaml
 
 from qmdipole import accuracy, analytic, ndd, valleys
 from qmdipole.models import valley_parameters
 
-from checks import config_tables
+from checks import config_grid, config_needs, config_tables
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
 CURVES = ("avg_qmd", "re_delta_n", "im_delta_n")
@@ -213,3 +216,51 @@ def test_tolerance_check_of_the_ndd_curves(caplog):
     attrs = accuracy.attributes(found, tight)
     assert attrs["meets_accuracy_rtol"] == "false" and "im_delta_n" in attrs["relative_error_estimates"]
     assert accuracy.attributes(found, loose)["meets_accuracy_rtol"] == "true"
+
+
+def refine(config, rtol_delta_n, rtol_avg_qmd, max_points=40_000_000):
+    """The pipeline's NDD valley reduction of ``config``'s one valley, refined for the tolerances."""
+    (model, _, table), = config_tables(config)
+    section = config["ndd"]
+    reduce = functools.partial(ndd.spectrum_from_table, model=model,
+                               omega=np.linspace(**section["omega"]), eta=section["eta"],
+                               mu=section["mu"], kubo=False)
+    grid = dataclasses.replace(config_grid(config), max_points=max_points)
+    rtol = accuracy.ndd_tolerances({"rtol_delta_n": rtol_delta_n, "rtol_avg_qmd": rtol_avg_qmd})
+    ds, record = accuracy.refined_until_met(reduce, table, model, "valley", grid,
+                                            config_needs(config), rtol, "NDD of valley 1")
+    return reduce(table), ds, record, rtol
+
+
+def test_ndd_refines_its_grid_until_the_estimates_meet_the_tolerances():
+    """A coarse grid whose estimates miss rtol_delta_n = 1 %: refined in memory until they meet
+    it; the refined curves are closer to the semi-analytic route than the coarse ones, within
+    their estimates; a tolerance already met keeps the table's result unchanged."""
+    config = make_config([CONFIG["model"]["valleys"][0]], 0.1, 0.0, n=(24, 4, 48),
+                         points_per_eta=1.0, num=61)
+    coarse, fine, record, rtol = refine(config, 0.01, 0.05)
+    assert accuracy.relative_error(coarse, rtol)["re_delta_n"] > 0.01  # the table misses it
+    found = accuracy.check_tolerance(fine, rtol, "error", "NDD of valley 1", accuracy.NDD_TOLERANCES)
+    assert found["re_delta_n"] <= 0.01 and found["im_delta_n"] <= 0.01
+    assert record["refinement"].count(":") >= 2, record  # at least one finer grid
+    omega = fine["omega"].values
+    params = [valley_parameters(config["model"], 0)]
+    reference = references(omega, 0.1, params)
+    for curve in ("re_delta_n", "im_delta_n"):
+        true = np.abs(fine[curve].values - reference[curve])
+        assert np.all(true <= fine[f"{curve}_error"].values), curve
+        assert true.max() < np.abs(coarse[curve].values - reference[curve]).max(), curve
+    unchanged, same, record, _ = refine(config, 1.0, 1.0)
+    xr.testing.assert_identical(unchanged, same)
+    assert record["refinement"].count(":") == 1
+
+
+def test_ndd_refinement_stops_at_max_points_and_says_so(caplog):
+    config = make_config([CONFIG["model"]["valleys"][0]], 0.1, 0.0, n=(24, 4, 48),
+                         points_per_eta=1.0, num=61)
+    with caplog.at_level("WARNING"):
+        coarse, ds, record, rtol = refine(config, 1e-5, 1.0, max_points=60_000)
+    assert "exceeds kgrid.max_points = 6e+04" in caplog.text
+    xr.testing.assert_identical(coarse, ds)
+    with pytest.raises(accuracy.AccuracyError, match="misses accuracy.rtol_delta_n = 1e-05"):
+        accuracy.check_tolerance(ds, rtol, "error", "NDD of valley 1", accuracy.NDD_TOLERANCES)

@@ -13,6 +13,14 @@ against its half-density subgrid, Richardson with the method's order 2). γ's gr
 
 The reduction then checks its final estimate (:func:`check_tolerance`): the tolerance is a property
 of the result, not of the prediction.
+
+The NDD curves (Δn, ⟨G⟩; tolerances ``rtol_delta_n``, ``rtol_avg_qmd``) share the grid the η
+refinement shapes, and refine on the result itself (:func:`refined_until_met`): the reduction
+runs on that grid; while an estimate ε misses its tolerance, the node counts and
+``points_per_eta`` are scaled by s = (max ε/rtol · margin)^(1/q) (q = :data:`NDD_ESTIMATE_ORDER`,
+s ≤ :data:`MAX_STEP` per round),
+the finer grid tabulated in memory and the reduction run again, at most :data:`MAX_REFINEMENTS`
+times and never beyond ``kgrid.max_points``.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import logging
 import math
 
 from .errors import relative_to_peak
-from .kgrid import GridNeeds, KGrid, default_kind, grid_for
+from .kgrid import GridError, GridNeeds, KGrid, default_kind, grid_for
 from .quadrupolar import gamma_from_table
 from .tabulate import tabulate
 
@@ -32,6 +40,11 @@ log = logging.getLogger(__name__)
 # energy step, ∝ h. Measured on Eq. 14 (default grids, n from 120 x 4 x 240 to 3x finer): ∝ h^1.45.
 ESTIMATE_ORDER = 1.4
 MARGIN = 1.3  # aim at rtol / MARGIN
+# The NDD estimates fall as h^2 ... h^3.5 (Eq. 14, eta = 0.1, grids 1x to 3x finer; <G>'s the
+# least regularly): the lower bound, so that a refinement is rather too fine than too coarse.
+NDD_ESTIMATE_ORDER = 2.0
+MAX_REFINEMENTS = 3
+MAX_STEP = 2.0  # at most this much finer per axis and round: the estimates are extrapolated
 GAMMA_CURVES = ("gamma_xxz", "gamma_xxz_temperature")
 # the reported NDD curves and the accuracy key holding each one's tolerance
 NDD_TOLERANCES = {"re_delta_n": "rtol_delta_n", "im_delta_n": "rtol_delta_n",
@@ -87,16 +100,58 @@ def gamma_grid(model, model_kind: str, settings, needs: GridNeeds, *, mu, temper
     if estimate <= rtol:
         return pilot, record
     scale = (estimate * MARGIN / rtol) ** (1 / ESTIMATE_ORDER)
-    n = tuple(math.ceil(c * scale) if a in _refined_axes(kind) else int(c)
-              for a, c in enumerate(settings.n))
-    max_points = settings.max_points
+    finer = _scaled(settings, scale, kind)
+    n, max_points = finer.n, settings.max_points
     if not math.prod(n) <= max_points:
         raise AccuracyError(
             f"quadrupolar_current: on a {' x '.join(map(str, pilot.shape))} k-grid the estimated "
             f"error of {curve} is {estimate:.3g} of its peak; accuracy.rtol = {rtol:g} would take "
             f"about {math.prod(n):.3g} k-points ({' x '.join(map(str, n))}), more than "
             f"kgrid.max_points = {max_points:.3g}: raise accuracy.rtol or kgrid.max_points")
-    return grid_for(model, model_kind, dataclasses.replace(settings, n=n), needs), record
+    return grid_for(model, model_kind, finer, needs), record
+
+
+def _scaled(settings, scale: float, kind: str):
+    """Grid settings with the refined axes' node counts and ``points_per_eta`` scaled."""
+    n = tuple(math.ceil(c * scale) if a in _refined_axes(kind) else int(c)
+              for a, c in enumerate(settings.n))
+    return dataclasses.replace(settings, n=n, points_per_eta=settings.points_per_eta * scale)
+
+
+def refined_until_met(reduce, table, model, model_kind: str, settings, needs: GridNeeds,
+                      rtol: dict, what: str):
+    """``reduce(table)``, refined while its estimates miss ``rtol`` ({curve: (key, tolerance)}).
+
+    ``table``: the geometry table of ``model`` on the grid of ``settings`` (GridSettings) and
+    ``needs``; each round scales that grid (module docstring), tabulates it in memory and
+    reduces again. Returns ``(result, record)``, the record naming the grids and estimates of
+    every round; the caller checks the final result (:func:`check_tolerance`).
+    """
+    kind = default_kind(model_kind) if settings.kind == "auto" else settings.kind
+    result, shape, scale = reduce(table), KGrid.from_dataset(table).shape, 1.0
+    rounds = []
+    for _ in range(MAX_REFINEMENTS + 1):
+        found = relative_error(result, rtol)
+        rounds.append(f"{' x '.join(map(str, shape))}: " + ", ".join(
+            f"{name} {value:.3g}" for name, value in found.items()))
+        worst = max(value / rtol[name.split("[")[0]][1] for name, value in found.items())
+        if worst <= 1 or len(rounds) > MAX_REFINEMENTS:
+            break
+        scale *= min((worst * MARGIN) ** (1 / NDD_ESTIMATE_ORDER), MAX_STEP)
+        finer = _scaled(settings, scale, kind)
+        try:
+            if math.prod(finer.n) > settings.max_points:
+                raise GridError(f"its node counts {finer.n} alone are more")
+            grid = grid_for(model, model_kind, finer, needs)
+        except GridError as err:
+            log.warning("%s: the estimated errors %s miss the tolerances, but a grid %.3g times "
+                        "finer per axis exceeds kgrid.max_points = %.3g (%s)", what, rounds[-1],
+                        scale, settings.max_points, err)
+            break
+        log.info("%s: estimated errors %s miss the tolerances; refining to %s", what,
+                 rounds[-1], " x ".join(map(str, grid.shape)))
+        result, shape = reduce(tabulate(model, grid).compute()), grid.shape
+    return result, {"refinement": "; ".join(rounds)}
 
 
 def check_tolerance(ds, rtol: float | dict, on_miss: str, what: str, names=GAMMA_CURVES) -> dict:

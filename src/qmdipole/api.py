@@ -28,6 +28,7 @@ e²/(16π²ħ), Δn in α (the fine-structure constant), ⟨G⟩ in Δ².
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
@@ -207,16 +208,19 @@ def ndd_spectrum(model: ModelInput, omega: Sampling | Sequence[float] | None = N
     needs = grid_needs(settings.gamma, ndd, [m for m, _ in models])
     rtol = accuracy.ndd_tolerances({"rtol_delta_n": ndd.rtol_delta_n,
                                     "rtol_avg_qmd": ndd.rtol_avg_qmd})
+    grid_settings = kgrid or settings.kgrid
     valleys = []
     for i, (m, kind) in enumerate(models, start=1):
-        grid = grid_for(m, kind, kgrid or settings.kgrid, needs)
-        ds = spectrum_from_table(
-            tabulate(m, grid).compute(), m, omega=ndd.omega_values, eta=ndd.eta, mu=ndd.mu,
+        reduce = functools.partial(
+            spectrum_from_table, model=m, omega=ndd.omega_values, eta=ndd.eta, mu=ndd.mu,
             temperature=ndd.temperature, transition_cutoff=ndd.transition_cutoff, kubo=ndd.kubo,
             dq=ndd.kubo_dq, q_direction=ndd.q_direction, polarization=ndd.polarization)
-        found = accuracy.check_tolerance(ds, rtol, ndd.on_miss, f"NDD spectrum of valley {i}",
-                                         accuracy.NDD_TOLERANCES)
-        valleys.append(ds.assign_attrs(accuracy.attributes(found, rtol)))
+        table = tabulate(m, grid_for(m, kind, grid_settings, needs)).compute()
+        what = f"NDD spectrum of valley {i}"
+        ds, record = accuracy.refined_until_met(reduce, table, m, kind, grid_settings, needs,
+                                                rtol, what)
+        found = accuracy.check_tolerance(ds, rtol, ndd.on_miss, what, accuracy.NDD_TOLERANCES)
+        valleys.append(ds.assign_attrs({**accuracy.attributes(found, rtol), **record}))
     ds = combine_valleys(valleys, dim="omega")
     found = accuracy.check_tolerance(ds, rtol, "warn", "NDD spectrum (sum over valleys)",
                                      accuracy.NDD_TOLERANCES)

@@ -50,12 +50,14 @@ rule ndd_valley:
     output:
         in_run("results/reductions/valley{valley}/ndd_spectrum.nc"),
     params:
-        code=code("ndd", "models"),
+        code=code("ndd", "accuracy", "models"),
         model_code=model_code(),
         model=lambda wildcards: valley_model(wildcards.valley),
         units=UNITS,
         ndd=config["ndd"],
         accuracy=config["accuracy"],
+        kgrid=config["kgrid"],  # the table's grid, refined in memory while the estimates miss
+        needs=GRID_NEEDS,
     log:
         in_run("logs/reductions/valley{valley}/ndd_spectrum.log"),
     conda:

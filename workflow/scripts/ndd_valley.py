@@ -1,26 +1,32 @@
-"""Rule ndd_valley: Delta n(omega) and <G>(omega) of one valley (Eqs. 4, 11-13), checked against
-accuracy.rtol_delta_n and accuracy.rtol_avg_qmd."""
+"""Rule ndd_valley: Delta n(omega) and <G>(omega) of one valley (Eqs. 4, 11-13), refined until its
+estimates meet accuracy.rtol_delta_n and accuracy.rtol_avg_qmd, and checked against them."""
+
+import functools
 
 import qmdipole.accuracy
 import qmdipole.io
 import qmdipole.ndd
 import qmdipole.tabulate
-from _pipeline import logged, model, sampling, settings
+from _pipeline import grid_needs, grid_settings, logged, model, sampling, settings
 
 with logged(snakemake):
     section, accuracy = snakemake.params.ndd, snakemake.params.accuracy
-    table = qmdipole.tabulate.read_table(snakemake.input.table, model=snakemake.params.model)
-    ds = qmdipole.ndd.spectrum_from_table(
-        table, model(snakemake), omega=sampling(section["omega"]),
+    valley_model = model(snakemake)
+    reduce = functools.partial(
+        qmdipole.ndd.spectrum_from_table, model=valley_model, omega=sampling(section["omega"]),
         eta=section["eta"], mu=section["mu"], temperature=section["temperature"],
         transition_cutoff=section["transition_cutoff"], kubo=section["kubo_check"],
         dq=section["kubo_dq"], q_direction=section["q_direction"],
         polarization=section["polarization"],
     )
+    table = qmdipole.tabulate.read_table(snakemake.input.table, model=snakemake.params.model)
     rtol = qmdipole.accuracy.ndd_tolerances(accuracy)
-    found = qmdipole.accuracy.check_tolerance(
-        ds, rtol, accuracy["on_miss"], f"NDD spectrum of valley {snakemake.wildcards.valley}",
-        qmdipole.accuracy.NDD_TOLERANCES)
-    ds.attrs.update(qmdipole.accuracy.attributes(found, rtol))
+    what = f"NDD spectrum of valley {snakemake.wildcards.valley}"
+    ds, record = qmdipole.accuracy.refined_until_met(
+        reduce, table, valley_model, snakemake.params.model["kind"], grid_settings(snakemake),
+        grid_needs(snakemake), rtol, what)
+    found = qmdipole.accuracy.check_tolerance(ds, rtol, accuracy["on_miss"], what,
+                                              qmdipole.accuracy.NDD_TOLERANCES)
+    ds.attrs.update({**qmdipole.accuracy.attributes(found, rtol), **record})
     qmdipole.io.write_netcdf(ds, snakemake.output[0], config=settings(snakemake),
                              title="NDD spectrum, one valley")
