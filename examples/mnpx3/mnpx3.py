@@ -210,4 +210,5 @@ def continuum_section(fits: list[dict]) -> dict:
     """The ``model:`` section of Eq. 14 (``kind: valley``) with the fitted per-valley parameters
     (one spin: the other spin's valleys are identical, so the totals are twice this model's)."""
     keys = ("delta", "vprime", "tau", "v", "mass")
-    return {"kind": "valley", "valleys": [{k: float(f[k]) for k in keys} for f in fits]}
+    return {"kind": "valley", "valleys": [{k: (int(f[k]) if k == "tau" else float(f[k])) for k in keys}
+                                          for f in fits]}
