@@ -183,6 +183,9 @@ def fit_valley(model, valley, c: float, step: float = 1e-3) -> dict:
 
     z = np.linspace(-np.pi / c, np.pi / c, 401, endpoint=False)
     line = half_gap(np.stack([0 * z, 0 * z, z], axis=-1))
+    if np.ptp(line) <= 1e-9 * np.abs(line).max():
+        raise ValueError(f"the gap at k_∥ = {np.asarray(valley)[:2].tolist()} does not disperse along "
+                         "k_z: Eq. 14's mass m is infinite (no interlayer difference t_maj − t_min)")
     start = z[np.argmin(line)]
     best = minimize_scalar(lambda x: half_gap([0.0, 0.0, x])[0],
                            bracket=(start - np.pi / (200 * c), start, start + np.pi / (200 * c)),
