@@ -229,18 +229,6 @@ def test_changed_data_changes_the_figure(datasets, tmp_path):
     assert (tmp_path / "a.pdf").read_bytes() != (tmp_path / "b.pdf").read_bytes()
 
 
-def test_many_band_spectrum_without_avg_qmd(datasets, tmp_path):
-    # <G> (Eq. 13) is two-band: a many-band model's spectrum has Delta n alone
-    import matplotlib.pyplot as plt
-
-    ds = datasets["ndd_spectrum"].drop_vars(["avg_qmd", "avg_qmd_valley"])
-    fig = figures.draw_ndd_spectrum(ds)
-    assert len(fig.axes) == 1 and _drawn(fig, ds["re_delta_n"]) and _drawn(fig, ds["im_delta_n"])
-    plt.close(fig)
-    figures.plot_ndd_spectrum(ds, tmp_path / "many_bands", dpi=DPI)
-    assert (tmp_path / "many_bands.png").is_file()
-
-
 def test_quadrupolar_without_finite_temperature(tmp_path):
     figures.plot_quadrupolar_current(quadrupolar_dataset(temperatures=()), tmp_path / "t0", dpi=DPI)
     assert (tmp_path / "t0.png").is_file()

@@ -5,7 +5,8 @@ Independent routes: the Kubo formula (Eq. 11, central differences in q of eigens
 against the closed-form pair derivatives (band_pairs: H, ∂H, ∂²H at k) on a coupled three-band
 lattice model and on the two-band lattice model in a geometry where the current vertex changes
 along q (the term the paper's Eq. 12 does not have); rotating model and light together; the
-mirror symmetries that force Δn = 0 for Eq. 14 with q ⊥ ẑ; the pair breakdown summing to the total.
+mirror symmetries that force Δn = 0 for Eq. 14 with q ⊥ ẑ; the pair breakdown summing to the total;
+⟨G⟩ of N bands (pair metric from H, ∂H) against the two-band closed-form tables.
 """
 
 from __future__ import annotations
@@ -57,6 +58,30 @@ class CoupledThreeBands(Model):
                         + np.sin(k[i])[..., None, None] * self.b[i] for i in range(3)])
         out[0] += (np.cos(k[0]) * np.sin(k[2]))[..., None, None] * self.c
         out[2] += (np.sin(k[0]) * np.cos(k[2]))[..., None, None] * self.c
+        return out
+
+
+class ShiftedCopies(Model):
+    """H ⊕ (H + shift) of a two-band model: its states twice, the copy's energies raised by
+    ``shift`` (less than the gap, so that the four bands never cross: v, v + shift, c, c + shift)."""
+
+    n_bands = 4
+    lattice_constant = 1.0
+    name = "shifted copies"
+
+    def __init__(self, base, shift):
+        self.base, self.shift = base, shift
+
+    def hamiltonian(self, kx, ky, kz):
+        h = self.base.hamiltonian(kx, ky, kz)
+        out = np.zeros(h.shape[:-2] + (4, 4), complex)
+        out[..., :2, :2], out[..., 2:, 2:] = h, h + self.shift * np.eye(2)
+        return out
+
+    def hamiltonian_gradient(self, kx, ky, kz):
+        g = self.base.hamiltonian_gradient(kx, ky, kz)
+        out = np.zeros(g.shape[:-2] + (4, 4), complex)
+        out[..., :2, :2], out[..., 2:, 2:] = g, g
         return out
 
 
@@ -264,3 +289,28 @@ def test_eq14_with_q_perpendicular_to_z_gives_zero(kind, q, e):
     for suffix in ("", "_kubo"):
         assert np.abs(complex_delta_n(ds, suffix)).max() <= 1e-12 * scale, suffix
     assert np.abs(ds["avg_qmd"].values).max() <= 1e-12 * max(np.abs(reference).max(), 1.0)
+
+
+# ------------------------------------------------------------------------ ⟨G⟩ of N bands
+
+@pytest.mark.parametrize("q, e", [([0, 0, 1], [1, 0, 0]), ([1, 0, 1], [1, 0, -1])])
+def test_avg_qmd_of_four_bands_is_twice_the_two_band_tables(q, e):
+    """H ⊕ (H + 0.3) with μ in both gaps: ⟨G⟩ of the four bands (pair metric from H, ∂H per slab)
+    is twice ⟨G⟩ of H's two-band table (closed-form metric), pair by pair: only the pairs of one
+    copy, (v, c) = (0, 2) and (1, 3), contribute, each as the two-band ⟨G⟩; the other pairs have
+    no matrix element (their bands lie in different blocks) or no occupation difference."""
+    base = LatticeValleyModel(delta=1.0, vprime=1.0)
+    copies = ShiftedCopies(base, 0.3)
+    n = (10, 10, 14)
+    two = spectrum(base, table_of(base, n), q, e, mu=0.15, temperature=0.0, kubo=False)
+    four = spectrum(copies, table_of(copies, n), q, e, mu=0.15, temperature=0.0, kubo=False)
+    expected = two["avg_qmd"].values
+    assert np.abs(expected).max() > 1e-3
+    assert rel(four["avg_qmd"].values, 2 * expected) <= 1e-10
+    pairs = dict(zip(zip(four["band_m"].values, four["band_n"].values), four["avg_qmd_pair"].values))
+    for pair, value in pairs.items():
+        target = expected if pair in ((0, 2), (1, 3)) else 0 * expected
+        assert np.abs(value - target).max() <= 1e-10 * np.abs(expected).max(), pair
+    assert rel(four["avg_qmd_pair"].sum("pair").values, four["avg_qmd"].values) <= 1e-12
+    error = four["avg_qmd_pair_error"]
+    assert error.dims == ("pair", "omega") and np.all(error.sel(pair=[1, 4]).values > 0)

@@ -137,7 +137,8 @@ def quadrupolar_current(model: ModelInput, mu: Sampling | Sequence[float] | None
     mu
         Chemical potentials μ (Δ): a :class:`~qmdipole.settings.Sampling` or increasing values.
     temperatures
-        Finite temperatures k_B T (Δ) of ``gamma_xxz_temperature``, besides T = 0.
+        Finite temperatures k_B T (Δ) of ``gamma_temperature`` and its ``gamma_xxz_temperature``,
+        besides T = 0.
     rtol
         Target of the estimated error relative to each curve's peak: each valley's grid is refined
         from ``kgrid.n`` until its pilot's estimate predicts it (:func:`qmdipole.accuracy.gamma_grid`).
@@ -150,7 +151,8 @@ def quadrupolar_current(model: ModelInput, mu: Sampling | Sequence[float] | None
     Returns
     -------
     xarray.Dataset
-        ``gamma_xxz`` (μ), ``gamma`` (the tensor), ``gamma_xxz_temperature`` (T, μ), each with its
+        ``gamma_xxz`` (μ), ``gamma`` (the tensor), ``gamma_xxz_temperature`` (T, μ),
+        ``gamma_temperature`` (the tensor at T), each with its
         ``NAME_error`` and per-valley ``NAME_valley``, in e²/(16π²ħ); band edges per valley (Δ).
     """
     settings = settings or Settings()
@@ -196,8 +198,8 @@ def ndd_spectrum(model: ModelInput, omega: Sampling | Sequence[float] | None = N
         ``"auto"``: every transition (Eq. 14's highest in closed form); a number X (Δ): a hard UV
         cut-off, transitions above X left out.
     kubo, kubo_dq
-        Also Δn from the Kubo formula (Eq. 11; the result itself for more than two bands), with
-        the finite-difference step in q (Δ/(ħv)).
+        Also Δn from the Kubo formula (Eq. 11), an independent route to Eq. 12's, with the
+        finite-difference step in q (Δ/(ħv)).
     q_direction, polarization
         Light propagation q̂ and polarisation ê ⊥ q̂ (Cartesian; normalised): Δn of that geometry
         (default: the paper's q ∥ z, ê ∥ x).
@@ -209,8 +211,9 @@ def ndd_spectrum(model: ModelInput, omega: Sampling | Sequence[float] | None = N
     Returns
     -------
     xarray.Dataset
-        ``re_delta_n``, ``im_delta_n`` (α) and, for two bands, ``avg_qmd`` (Δ²), each with its
-        ``NAME_error`` and per-valley ``NAME_valley``; ``*_kubo`` with ``kubo``; the intraband term.
+        ``re_delta_n``, ``im_delta_n`` (α) and ``avg_qmd`` (Δ²), each with its ``NAME_error``,
+        per-valley ``NAME_valley`` and per band pair ``NAME_pair``; ``*_kubo`` with ``kubo``; the
+        intraband term.
     """
     settings = settings or Settings()
     ndd = _updated(settings.ndd, omega=omega, eta=eta, mu=mu, temperature=temperature,

@@ -325,19 +325,11 @@ def _mark_edges(ax, edges, labels, top: bool):
 
 
 def draw_ndd_spectrum(ds: xr.Dataset):
-    """Fig. 4a: Re Δn, Im Δn (with the Kubo cross-check) and ⟨G⟩ against ω, per valley and total.
-
-    ⟨G⟩ (Eq. 13) is a two-band quantity: for a spectrum without ``avg_qmd`` (a many-band model,
-    whose Δn comes from the Kubo route) the figure has the Δn panel alone.
-    """
+    """Fig. 4a: Re Δn, Im Δn (with the Kubo cross-check) and ⟨G⟩ against ω, per valley and total."""
     omega = ds["omega"]
     valleys = ds["valley"].values if "valley" in ds.coords else []
-    if "avg_qmd" not in ds:
-        fig, ax = plt.subplots(figsize=(3.4, 2.4))
-        axg = ax
-    else:
-        fig, (ax, axg) = plt.subplots(2, 1, sharex=True, figsize=(3.4, 3.6),
-                                      gridspec_kw={"height_ratios": [1.5, 1.0]})
+    fig, (ax, axg) = plt.subplots(2, 1, sharex=True, figsize=(3.4, 3.6),
+                                  gridspec_kw={"height_ratios": [1.5, 1.0]})
     parts = (("re_delta_n", r"Re $\Delta n$", "C0", "o"), ("im_delta_n", r"Im $\Delta n$", "C1", "o"))
     for name, label, color, marker in parts:
         ax.plot(omega, ds[name], color=color, lw=1.2, label=label, zorder=3)
@@ -352,13 +344,12 @@ def draw_ndd_spectrum(ds: xr.Dataset):
     ax.axhline(0.0, color=_GUIDE, lw=0.4, zorder=0)
     ax.set_ylabel(axis_label(r"$\Delta n$", _units(ds["re_delta_n"])))
 
-    if axg is not ax:
-        axg.plot(omega, ds["avg_qmd"], color="k", lw=1.2, label="total", zorder=3)
-        for j, val in enumerate(valleys):
-            axg.plot(omega, ds["avg_qmd_valley"].sel(valley=val), color="k", lw=0.7,
-                     ls=_VALLEY_DASHES[j % len(_VALLEY_DASHES)], zorder=2)
-        axg.axhline(0.0, color=_GUIDE, lw=0.4, zorder=0)
-        axg.set_ylabel(axis_label(r"$\langle G\rangle$", _units(ds["avg_qmd"])))
+    axg.plot(omega, ds["avg_qmd"], color="k", lw=1.2, label="total", zorder=3)
+    for j, val in enumerate(valleys):
+        axg.plot(omega, ds["avg_qmd_valley"].sel(valley=val), color="k", lw=0.7,
+                 ls=_VALLEY_DASHES[j % len(_VALLEY_DASHES)], zorder=2)
+    axg.axhline(0.0, color=_GUIDE, lw=0.4, zorder=0)
+    axg.set_ylabel(axis_label(r"$\langle G\rangle$", _units(ds["avg_qmd"])))
     axg.set_xlabel(axis_label(r"$\hbar\omega$", _units(omega)))
     axg.set_xlim(float(omega.min()), float(omega.max()))
 
@@ -366,8 +357,7 @@ def draw_ndd_spectrum(ds: xr.Dataset):
         edges = [float(ds["optical_gap"].sel(valley=v)) for v in valleys]
         labels = [rf"$2\Delta_{{{v}}}$" for v in valleys]
         _mark_edges(ax, edges, labels, top=True)
-        if axg is not ax:
-            _mark_edges(axg, edges, labels, top=False)
+        _mark_edges(axg, edges, labels, top=False)
 
     handles = [Line2D([], [], color=c, lw=1.2, label=lab) for _, lab, c, _ in parts]
     if any(f"{name}_kubo" in ds for name, *_ in parts):

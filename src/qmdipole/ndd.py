@@ -41,7 +41,10 @@ g; more bands evaluate H, ∂H of the model per slab.
 
 **Eq. (13).** ⟨G⟩(ω) = ⟨G_zxx,m + G_zxx,n⟩(λ = −ω) = ∫ d³k/(8π³) (G^z_c + G^z_v)(f_v − f_c) x² δ(x − ω),
 a spectral density in the transition energy x = ε_c − ε_v, integrated exactly (no broadening)
-with the linear tetrahedron method.
+with the linear tetrahedron method. For more bands, the same per band pair {m < n} with the pair
+metric (:func:`pair_dipole_density`): ⟨G⟩ = Σ_pairs ∫ (v_q̂,m + v_q̂,n) g^{mn}_êê (f_m − f_n)
+ε_mn² δ(ε_n − ε_m − ω), reported per pair (``avg_qmd_pair``) and summed (Δn's three-band
+terms have no part in it).
 
 **High-energy transitions.** A continuum model's transitions are unbounded and, per valley, the
 part of Re Δn above a cut-off X falls only as X^(−1/2). ``transition_cutoff="auto"`` therefore
@@ -310,13 +313,14 @@ def table_pair_derivatives(velocity, metric, energy, q_hat, e_hat):
     return -along(velocity, q_hat, 1), m, m_prime
 
 
-def average_dipole_density(energy, velocity, metric, mu, temperature, q_hat, e_hat):
-    """(G_c + G_v)(f_v − f_c) x², G_m = v^d_m g_ee (G_zxx of the paper's geometry), the integrand
-    of Eq. (13) at λ = −x (two bands)."""
-    occupation = fermi_dirac(energy, mu, temperature)
-    x = energy[1] - energy[0]
-    dipole = along(velocity[0] + velocity[1], q_hat, 0) * along(along(metric[0], e_hat, 0), e_hat, 0)
-    return dipole * (occupation[0] - occupation[1]) * x**2
+def pair_dipole_density(x_prime, m, occupation, jacobian):
+    """The integrand of Eq. (13) per band pair {m < n} at λ = −x: J (G_m + G_n)(f_m − f_n) x²
+    with G_l = v_q̂,l g^{mn}_êê (G_zxx of the paper's geometry), i.e. −J (X′_m + X′_n)(f_m − f_n)
+    M_mn in the notation of :func:`pair_deposits` (M_mn = x² g^{mn}_êê; for two bands g^{cv} is
+    either band's metric and this is the paper's (G_c + G_v)(f_v − f_c) ω_cv²). Returns
+    (n_pairs, …)."""
+    return np.stack([-jacobian * (x_prime[a] + x_prime[b]) * (occupation[a] - occupation[b])
+                     * m[a, b] for a, b in band_pairs(len(x_prime))])
 
 
 def kubo_weights(model, kx, ky, kz, jacobian, fprime, mu, temperature, dq, q_hat=Q_DIRECTION,
@@ -414,7 +418,7 @@ def resolve_cutoff(grid: KGrid, model, transition_cutoff, *, mu, temperature, om
 
 def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spacing, taper,
             slab_points, q_hat, e_hat):
-    """One pass over a table: ∫ d³k (Eq. 13 integrand) δ(x − ω) at ``omega`` (two bands), the
+    """One pass over a table: ∫ d³k (Eq. 13 integrand) δ(x − ω) at ``omega`` per band pair, the
     per-pair :class:`SpectralAccumulator` of Eq. (12) generalised (two bands from the table, more
     bands from the model's H and ∂H), that of Eq. (11) (None unless ``kubo``), and
     Σ_k f′ v_q v_e² of the intraband term (prefactors left out).
@@ -427,10 +431,9 @@ def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spa
     n_bands = energy.shape[0]
     n_pairs = len(band_pairs(n_bands))
     fprime = np.stack([fermi_surface_weights(grid, e, mu, temperature) for e in energy])
-    x_all = energy[-1] - energy[0]
     routes = [SpectralAccumulator(top, spacing, taper, n_pairs) for _ in range(1 + bool(kubo))]
     levels = routes[0].levels
-    avg = np.zeros(len(omega))
+    avg = np.zeros((n_pairs, len(omega)))
     intraband = 0.0
     mirror = grid_mirror(grid)
     for index, sub, owned in slabs(grid, slab_points):
@@ -442,20 +445,20 @@ def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spa
         intraband += np.sum(fp[:, owned] * along(v[:, :, owned], q_hat, 1)
                             * along(v[:, :, owned], e_hat, 1) ** 2)
         if n_bands == 2:
-            metric = slab["quantum_metric"].values
-            density = jacobian * average_dipole_density(e, v, metric, mu, temperature, q_hat,
-                                                        e_hat)
-            if cells:
-                avg += fermi_surface_integral(x_all[index], density[None], sub.axes, omega,
-                                              sub.periods, mirror=mirror)[0]
-            x_prime, m, m_prime = table_pair_derivatives(v, metric, e, q_hat, e_hat)
+            x_prime, m, m_prime = table_pair_derivatives(v, slab["quantum_metric"].values, e,
+                                                         q_hat, e_hat)
         else:
             e_model, x_prime, m, m_prime = pair_derivatives(model, *k, q_hat, e_hat)
             e = e_model.reshape(e.shape)
             x_prime, m, m_prime = (a.reshape(a.shape[:-1] + e.shape[1:])
                                    for a in (x_prime, m, m_prime))
-        found = [pair_deposits(e, x_prime, m, m_prime, jacobian, fp,
-                               fermi_dirac(e, mu, temperature))]
+        occupation = fermi_dirac(e, mu, temperature)
+        found = [pair_deposits(e, x_prime, m, m_prime, jacobian, fp, occupation)]
+        if cells:
+            dipole = pair_dipole_density(x_prime, m, occupation, jacobian)
+            for channel, (_, x_pair, _) in enumerate(found[0]):
+                avg[channel] += fermi_surface_integral(x_pair, dipole[channel][None], sub.axes,
+                                                       omega, sub.periods, mirror=mirror)[0]
         if kubo:
             found.append(kubo_weights(model, *k, jacobian, fp, mu, temperature, dq, q_hat, e_hat))
         for channel in range(n_pairs):
@@ -480,8 +483,8 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
                         slab_points=2**18, q_direction=Q_DIRECTION,
                         polarization=POLARIZATION) -> xr.Dataset:
     """Δn(ω) (Eq. 12 generalised, and Eq. 11 if ``kubo``) for light along ``q_direction``
-    polarised along ``polarization``, per band pair and summed, and ⟨G⟩(ω) (Eq. 13; two
-    bands) of one valley's table.
+    polarised along ``polarization``, and ⟨G⟩(ω) (Eq. 13), per band pair and summed, of one
+    valley's table.
 
     ``transition_cutoff``: ``"auto"`` (default) gives every transition (see :func:`resolve_cutoff`):
     the continuum model's Re Δn converges only as X^(−1/2) in a cut-off X, so the k-grid carries
@@ -531,13 +534,16 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
     step = errors.subgrid_resolution(grid, x_all[None], omega.min() - 5 * eta,
                                      omega.max() + 5 * eta)
     width, bins = max(step, DN_WINDOW * eta), (spacing / eta) ** 1.5
-    curves = {}  # name: (value, error, quantity, long name, error method)
-    if n_bands == 2:
-        avg_error = errors.estimate(omega, avg, omega, grids[1][0], AVG_WINDOW * step)
-        axes = "" if default_geometry else " (z = q_direction, x = polarization)"
-        curves["avg_qmd"] = (AVG_PREFACTOR * avg, AVG_PREFACTOR * avg_error, units.ENERGY_SQUARED,
-                             "averaged quantum metric dipole <G_zxx,m + G_zxx,n> at lambda = -omega "
-                             f"(Eq. 13){axes}", AVG_ERROR)
+    avg_pairs = [(AVG_PREFACTOR * value, AVG_PREFACTOR * errors.estimate(
+        omega, value, omega, coarse, AVG_WINDOW * step)) for value, coarse in zip(avg, grids[1][0])]
+    axes = "" if default_geometry else " (z = q_direction, x = polarization)"
+    avg_name = ("averaged quantum metric dipole <G_zxx,m + G_zxx,n> at lambda = -omega "
+                f"(Eq. 13){axes}")
+    total = avg.sum(axis=0)
+    curves = {  # name: (value, error, quantity, long name, error method)
+        "avg_qmd": (AVG_PREFACTOR * total, AVG_PREFACTOR * errors.estimate(
+            omega, total, omega, grids[1][0].sum(axis=0), AVG_WINDOW * step),
+            units.ENERGY_SQUARED, avg_name, AVG_ERROR)}
     routes = {"": (1, "interband (Eqs. 4, 12)"), "_kubo": (2, "from the Kubo formula (Eqs. 4, 11)")}
     if not kubo:
         del routes["_kubo"]
@@ -569,6 +575,12 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
                                              {**units.ALPHA.attrs(), "long_name": long_name})
         variables[f"{part}_delta_n_pair_error"] = (("pair", "omega"), error, errors.attributes(
             long_name, units.ALPHA, DN_ERROR, errors.relative_to_peak(error, value)))
+    value, error = (np.array(a) for a in zip(*avg_pairs))
+    long_name = f"{avg_name} of the band pair (band_m, band_n); the pairs sum to avg_qmd"
+    variables["avg_qmd_pair"] = (("pair", "omega"), value,
+                                 {**units.ENERGY_SQUARED.attrs(), "long_name": long_name})
+    variables["avg_qmd_pair_error"] = (("pair", "omega"), error, errors.attributes(
+        long_name, units.ENERGY_SQUARED, AVG_ERROR, errors.relative_to_peak(error, value)))
     for part, take in (("re", np.real), ("im", np.imag)):
         variables[f"{part}_delta_n_intraband"] = ("omega", take(drude), {
             **units.ALPHA.attrs(),

@@ -43,7 +43,7 @@ T0_ERROR = (
     "subgrid of the same table (every other node of each axis but the azimuth of a cylindrical "
     "grid), error_window = its largest energy step between neighbouring nodes"
 )
-FINITE_T_ERROR = "thermal convolution (as for the curve) of the T = 0 error estimate of gamma_xxz"
+FINITE_T_ERROR = "thermal convolution (as for the curve) of the T = 0 error estimate"
 
 
 class WindowError(ValueError):
@@ -116,9 +116,15 @@ def gamma_tensor_error(ds: xr.Dataset, levels, tensor, width: float,
 
 
 def thermal_average(curve_energy, curve, mu, temperature):
-    """∫ dE (−∂f/∂E)(E − μ) curve(E) by the trapezoid rule on the curve's energies."""
-    kernel = -fermi_derivative(curve_energy[None, :], mu[:, None], temperature)
-    return np.trapezoid(kernel * curve[None, :], curve_energy, axis=1)
+    """∫ dE (−∂f/∂E)(E − μ) curve(E) by the trapezoid rule on the curve's energies.
+
+    ``curve`` (…, level) → (…, μ): every component of a tensor in one product."""
+    step = np.diff(curve_energy)
+    weights = np.zeros_like(curve_energy)
+    weights[:-1] += step / 2
+    weights[1:] += step / 2
+    kernel = -fermi_derivative(curve_energy[None, :], mu[:, None], temperature) * weights
+    return np.asarray(curve) @ kernel.T
 
 
 def level_spacing(mu_spacing: float, temperatures=(), width: float = 0.0) -> float:
@@ -144,7 +150,7 @@ def energy_levels(mu, temperatures=(), width=0.0):
 
 
 def gamma_from_table(table, *, mu, temperatures=(), slab_points=2**18) -> xr.Dataset:
-    """γ_jik(μ) at T = 0 (whole tensor) and γ_xxz(μ, T) at the given temperatures, one valley.
+    """γ_jik(μ) at T = 0 and at the given temperatures (whole tensor, and its γ_xxz), one valley.
 
     Each curve NAME comes with NAME_error (absolute, same units; see the module docstring). The
     energy levels are spaced by at most the μ spacing, T/4 and w/LEVELS_PER_WINDOW.
@@ -170,18 +176,21 @@ def gamma_from_table(table, *, mu, temperatures=(), slab_points=2**18) -> xr.Dat
     on_mu = np.searchsorted(levels, mu)
     gamma_xxz, gamma_xxz_error = tensor[0, 0, 2], tensor_error[0, 0, 2]
 
-    shape = (len(temperatures), len(mu))
-    finite = np.array([thermal_average(levels, gamma_xxz, mu, t) for t in temperatures])
-    finite_error = np.array([thermal_average(levels, gamma_xxz_error, mu, t) for t in temperatures])
+    finite, finite_error = (np.zeros((3, 3, 3, len(temperatures), len(mu))) for _ in range(2))
+    for index, temperature in enumerate(temperatures):
+        finite[..., index, :] = thermal_average(levels, tensor, mu, temperature)
+        finite_error[..., index, :] = thermal_average(levels, tensor_error, mu, temperature)
     names = {
         "gamma_xxz": "quadrupolar current coefficient gamma_xxz at T = 0 (Eq. 10)",
         "gamma": "quadrupolar current tensor gamma_jik at T = 0 (Eq. 10)",
         "gamma_xxz_temperature": "gamma_xxz at finite temperature (Eq. 10)",
+        "gamma_temperature": "quadrupolar current tensor gamma_jik at finite temperature (Eq. 10)",
     }
     curves = {
         "gamma_xxz": ("mu", gamma_xxz[on_mu], gamma_xxz_error[on_mu], T0_ERROR),
         "gamma": (("dir_j", "dir_i", "dir_k", "mu"), tensor[..., on_mu], tensor_error[..., on_mu], T0_ERROR),
-        "gamma_xxz_temperature": (("temperature", "mu"), finite.reshape(shape), finite_error.reshape(shape), FINITE_T_ERROR),
+        "gamma_xxz_temperature": (("temperature", "mu"), finite[0, 0, 2], finite_error[0, 0, 2], FINITE_T_ERROR),
+        "gamma_temperature": (("dir_j", "dir_i", "dir_k", "temperature", "mu"), finite, finite_error, FINITE_T_ERROR),
     }
     variables = {}
     for name, (dims, curve, error, method) in curves.items():
