@@ -23,7 +23,8 @@ from conftest import REPO
 sys.path.insert(0, str(REPO / "examples" / "mnpx3"))
 from make_model import write_model  # noqa: E402
 from mnpx3 import (NEAREST_NEIGHBOURS, SECOND_NEIGHBOURS, MnPX3,  # noqa: E402
-                   continuum_section, fit_valleys)
+                   UnshearedMnPX3, continuum_section, fit_valleys)
+from plot_stackings import RUNS, main as plot_stackings  # noqa: E402
 
 RNG = np.random.default_rng(17)
 SMALL = GridSettings(n=(24, 24, 8), points_per_eta=0)
@@ -96,6 +97,52 @@ def test_fitted_velocity_is_the_hopping_velocity_without_mass_curvature():
     flat = MnPX3(t_maj=(0.01, 0.0), t_min=(0.01, 0.0))
     with pytest.raises(ValueError, match="does not disperse along k_z"):
         fit_valleys(flat)
+
+
+def test_unsheared_variant_has_the_same_valleys_without_the_shear():
+    """Same Δ, v′, m, k₀ at both valleys (v differs only by the in-plane mass curvature), while
+    the k_z minimum of the sheared model moves with k_∥ and that of the variant does not (to
+    first order: dk₀/dk_x = 0.045 for the sheared model, 3e-4 for the variant at q = 0.02 Å⁻¹,
+    a q² remainder)."""
+    p = MnPX3()
+    u = UnshearedMnPX3.matching(p)
+    assert np.allclose(u.lattice_vectors[2], [0.0, 0.0, p.c])
+    for fit_p, fit_u in zip(fit_valleys(p), fit_valleys(u)):
+        for key in ("delta", "vprime", "mass", "kz0"):
+            assert fit_u[key] == pytest.approx(fit_p[key], rel=1e-6), key
+        assert fit_u["v"] == pytest.approx(fit_p["v"], rel=0.02)
+
+    def kz_minimum(params, tau, q):
+        kz = params.closed_form(tau)["kz0"] + np.linspace(-0.01, 0.01, 20001)
+        k = params.valley(tau) + [q, 0.0, 0.0]
+        e = np.linalg.eigvalsh(params.model("up").hamiltonian(k[0] + 0 * kz, k[1] + 0 * kz, kz))
+        return kz[np.argmin(e[:, 1] - e[:, 0])]
+
+    q = 0.02
+    for tau in (1, -1):
+        shear_p = (kz_minimum(p, tau, q) - kz_minimum(p, tau, -q)) / (2 * q)
+        shear_u = (kz_minimum(u, tau, q) - kz_minimum(u, tau, -q)) / (2 * q)
+        assert abs(shear_p) > 0.03 and abs(shear_u) < 0.02 * abs(shear_p)
+
+
+def test_stacking_figure_is_written_from_three_runs(tmp_path):
+    """plot_stackings reads each run's reductions and writes PDF + PNG; a missing run is named."""
+    import xarray as xr
+
+    omega, mu = np.linspace(0.3, 1.6, 5), np.linspace(-0.7, 0.7, 7)
+    for name in RUNS.values():
+        out = tmp_path / name / "reductions"
+        out.mkdir(parents=True)
+        xr.Dataset({"delta_alpha": ("omega", np.sin(omega)), "delta_alpha_error": ("omega", 0 * omega)},
+                   coords={"omega": omega}).to_netcdf(out / "ndd_spectrum.nc")
+        xr.Dataset({"gamma_xxz_si": ("mu", 1e-8 * mu), "gamma_xxz_si_error": ("mu", 0 * mu),
+                    "gamma_xxz_temperature_si": (("temperature", "mu"), 1e-8 * mu[None])},
+                   coords={"mu": mu, "temperature": [0.0259]}).to_netcdf(out / "quadrupolar_current.nc")
+    plot_stackings(["--results", str(tmp_path), "--out", str(tmp_path / "fig"), "--dpi", "50"])
+    assert (tmp_path / "fig.pdf").stat().st_size > 0 and (tmp_path / "fig.png").stat().st_size > 0
+    (tmp_path / RUNS["mirror"] / "reductions" / "ndd_spectrum.nc").unlink()
+    with pytest.raises(SystemExit, match="mirror stacking: missing .*ndd_spectrum.nc"):
+        plot_stackings(["--results", str(tmp_path), "--out", str(tmp_path / "fig")])
 
 
 def test_monoclinic_stacking_tilts_the_valleys_opposite_ways():

@@ -34,7 +34,7 @@ majority and minority interlayer hoppings to weigh the two shells differently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -159,6 +159,42 @@ class MnPX3:
                 "vprime": -abs(f_plus) * self.c * np.sin(np.angle(f_plus) - np.angle(f_minus)),
                 "kz0": kz0, "tau": tau}
 
+@dataclass(frozen=True)
+class UnshearedMnPX3(MnPX3):
+    """The valleys of a :class:`MnPX3` without its k_∥·k_z cross terms (tests what Eq. 14 misses).
+
+    Interlayer bonds along a3 = c ẑ (no layer shift) and along b + c ẑ for the three second
+    neighbours b ∈ {a1, a2 − a1, −a2}, with real amplitudes (α, β) per majority/minority site:
+    F(k_∥) = α + β Σ_b e^{ik·b}, so F(K_τ) = α + 3β e^{iτ4π/3} and ∇F(K_τ) = 0 (Σ_b b = 0). With
+    (α, β) from the F_maj, F_min of the sheared model at K (:meth:`matching`), the Eq. 14 Δ, v′, m
+    and k₀ are those of that model, but the interlayer hopping no longer moves the k_z minimum,
+    the mass or the tilt with k_∥ to first order: the valleys are not sheared. It breaks mirror-z
+    (F(k_∥) is complex away from Γ) while its lattice is the AA one.
+    """
+
+    shift: float = 0.0
+    vertical: tuple[tuple[float, float], tuple[float, float]] = ((0.0, 0.0), (0.0, 0.0))  # (α, β) maj, min
+
+    @classmethod
+    def matching(cls, params: MnPX3) -> "UnshearedMnPX3":
+        """The unsheared model with the interlayer F_maj, F_min of ``params`` at K."""
+        k = params.valley(1)[:2]
+        bonds = params.interlayer_bonds()
+        phase = np.exp(1j * np.array([np.array(r) @ params.lattice_vectors for r, _, _ in bonds])[:, :2] @ k)
+        amplitudes = []
+        for which in (1, 2):
+            f = np.array([bond[which] for bond in bonds]) @ phase
+            beta = -2 * f.imag / (3 * np.sqrt(3))
+            amplitudes.append((float(f.real + 1.5 * beta), float(beta)))
+        return cls(**{**asdict(params), "shift": 0.0, "vertical": tuple(amplitudes)})
+
+    def interlayer_bonds(self) -> list[tuple[tuple[int, int, int], float, float]]:
+        """(R, t_maj, t_min): (α_maj, α_min) on R = (0, 0, 1), (β_maj, β_min) on b + a3."""
+        (alpha_maj, beta_maj), (alpha_min, beta_min) = self.vertical
+        return [((0, 0, 1), alpha_maj, alpha_min)] + [((n1, n2, 1), beta_maj, beta_min)
+                                                       for n1, n2, _ in SECOND_NEIGHBOURS]
+
+
 def fit_valley(model, valley, c: float, step: float = 1e-3) -> dict:
     """Eq. 14's Δ, v, v′, m (eV, Å) of the valley at ``valley`` (Cartesian, Å⁻¹) from the bands.
 
@@ -215,3 +251,43 @@ def continuum_section(fits: list[dict]) -> dict:
     keys = ("delta", "vprime", "tau", "v", "mass")
     return {"kind": "valley", "valleys": [{k: (int(f[k]) if k == "tau" else float(f[k])) for k in keys}
                                           for f in fits]}
+
+
+NANO = 1e-9
+STACKING_STYLE = {"monoclinic": ("C0", "-"), "opposite": ("C3", "--"), "mirror": ("0.3", ":")}
+
+
+def draw_stackings(runs: dict):
+    """Δα(ω) (cm⁻¹) and γ_xxz(μ) (nS) of each stacking, with their error estimates as bands.
+
+    ``runs`` maps a key of :data:`STACKINGS` to its ``(ndd_spectrum, quadrupolar_current)``
+    datasets; γ is drawn at T = 0 (lines) and at each finite temperature (thin lines).
+    """
+    import matplotlib.pyplot as plt
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(3.4, 4.2), layout="constrained")
+    for stacking, (ndd, gamma) in runs.items():
+        color, dash = STACKING_STYLE[stacking]
+        omega, alpha, error = ndd.omega.values, ndd.delta_alpha.values, ndd.delta_alpha_error.values
+        top.fill_between(omega, alpha - error, alpha + error, color=color, alpha=0.25, lw=0)
+        top.plot(omega, alpha, color=color, ls=dash, label=stacking)
+        mu = gamma.mu.values
+        g, g_error = (gamma[name].values / NANO for name in ("gamma_xxz_si", "gamma_xxz_si_error"))
+        bottom.fill_between(mu, g - g_error, g + g_error, color=color, alpha=0.25, lw=0)
+        bottom.plot(mu, g, color=color, ls=dash)
+        for temperature in gamma.coords.get("temperature", []):
+            warm = gamma.gamma_xxz_temperature_si.sel(temperature=temperature).values / NANO
+            bottom.plot(mu, warm, color=color, ls=dash, lw=0.6)
+    top.set_xlabel(r"$\hbar\omega$ (eV)")
+    top.set_ylabel(r"$\Delta\alpha$ (cm$^{-1}$)")
+    top.legend(loc="upper left", frameon=False, fontsize=6.5)
+    bottom.set_xlabel(r"$\mu$ (eV)")
+    bottom.set_ylabel(r"$\gamma_{xxz}$ (nS)")
+    temperatures = [float(t) for t in next(iter(runs.values()))[1].coords.get("temperature", [])]
+    note = "thick: $T = 0$" + "".join(f"; thin: $k_BT = {t:g}$ eV" for t in temperatures)
+    bottom.annotate(note, xy=(0.02, 0.03), xycoords="axes fraction", fontsize=6)
+    for ax, tag in ((top, "(a)"), (bottom, "(b)")):
+        ax.axhline(0.0, color="0.6", lw=0.4, zorder=0)
+        ax.annotate(tag, xy=(0.0, 1.0), xycoords="axes fraction", xytext=(0, 3),
+                    textcoords="offset points", ha="left", va="bottom", fontsize=8)
+    return fig
