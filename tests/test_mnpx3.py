@@ -212,26 +212,44 @@ def test_opposite_stacking_flips_the_sign(stackings, name, which):
     assert np.abs(a + b).max() <= 1e-8 * np.abs(a).max()
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # ~4.5 min: four tight-binding spectra on a 144 x 144 x 48 zone grid
 def test_continuum_with_fitted_parameters_matches_the_tight_binding_edges():
     """Eq. 14 with the fitted Δ, v, v′, m against the spin-up block near each valley's edge 2Δ:
     the ⟨G⟩ edge coefficient ⟨G⟩/√(ω − 2Δ) (4-12 meV above the edge) and the Im Δn edge peak
-    (η = 5 meV). Measured: 13-35 % apart, from the k_∥k_z cross terms of the interlayer
-    hopping (sheared valleys) that Eq. 14 lacks; the tolerance 0.45 states that, the signs and
-    the peak positions (within 2 meV of the edge) must agree."""
+    (η = 5 meV).
+
+    Eq. 14 puts one v in the in-plane d (the wavefunction: g_xx = v²/4Δ² at the edge) and in the
+    dispersion (joint density of states ∝ 1/v²), so its edge values do not depend on v. In the
+    model the in-plane d is v₀ q (v₀ = 3 t a_NN / 2) while the mass also curves in plane
+    (Kane–Mele and interlayer terms, d_z = Δ + O(q²)), so the band-edge velocity v ≠ v₀ and the
+    edge values are those of Eq. 14 times (v₀/v)² = 1.24 (K), 0.89 (K′). Measured: plain Eq. 14
+    is 13-35 % off, with the (v₀/v)² factor within ~10 % (the rest: the η tails reach the
+    nonparabolic k_z band, 4|F₋| = 0.1 eV wide). The k_∥·k_z shear of the monoclinic interlayer
+    bonds is not the cause: :class:`UnshearedMnPX3` (same Eq. 14 valleys, no shear) gives the
+    same Im Δn edge peaks to ~1 %.
+    """
     p = MnPX3()
+    unsheared = UnshearedMnPX3.matching(p)
     grid = GridSettings(n=(144, 144, 48), points_per_eta=0)
     for fit in fit_valleys(p):
         edge = 2 * fit["delta"]
         omega = Sampling(edge - 0.03, edge + 0.04, 71)
-        tb, cont = (qd.ndd_spectrum(m, omega=omega, eta=0.005, kubo=False, settings=WARN, **kw)
-                    for m, kw in ((p.model("up"), {"kgrid": grid}),
-                                  (continuum_section([fit]), {})))
+        tb, flat, cont = (qd.ndd_spectrum(m, omega=omega, eta=0.005, kubo=False, settings=WARN, **kw)
+                          for m, kw in ((p.model("up"), {"kgrid": grid}),
+                                        (unsheared.model("up"), {"kgrid": grid}),
+                                        (continuum_section([fit]), {})))
+        factor = (p.closed_form(fit["tau"])["v_bare"] / fit["v"]) ** 2
         w = tb.omega.values - edge
         near = (w > 0.004) & (w < 0.012)
         g_tb, g_cont = (np.mean(ds.avg_qmd.values[near] / np.sqrt(w[near])) for ds in (tb, cont))
-        assert g_tb * g_cont > 0 and g_tb == pytest.approx(g_cont, rel=0.45)
-        i, j = (np.argmax(np.abs(ds.im_delta_n.values)) for ds in (tb, cont))
+        i, j, k = (np.argmax(np.abs(ds.im_delta_n.values)) for ds in (tb, cont, flat))
         peak_tb, peak_cont = tb.im_delta_n.values[i], cont.im_delta_n.values[j]
-        assert peak_tb * peak_cont > 0 and peak_tb == pytest.approx(peak_cont, rel=0.45)
+        print(f"tau = {fit['tau']:+d}: (v0/v)^2 = {factor:.3f}; <G> edge coefficient TB {g_tb:.4g}, "
+              f"Eq. 14 {g_cont:.4g}; Im dn peak TB {peak_tb:.4g}, unsheared TB "
+              f"{flat.im_delta_n.values[k]:.4g}, Eq. 14 {peak_cont:.4g}")
+        assert g_tb * g_cont > 0 and peak_tb * peak_cont > 0
         assert abs(w[i]) <= 0.004 and abs(w[j]) <= 0.004
+        assert g_tb == pytest.approx(factor * g_cont, rel=0.15)
+        assert peak_tb == pytest.approx(factor * peak_cont, rel=0.1)
+        assert abs(peak_tb / (factor * peak_cont) - 1) < abs(peak_tb / peak_cont - 1)
+        assert flat.im_delta_n.values[k] == pytest.approx(peak_tb, rel=0.03)
