@@ -306,3 +306,21 @@ def test_custom_style_file_is_used(datasets, tmp_path):
     figures.plot_ndd_spectrum(datasets["ndd_spectrum"], tmp_path / "fig", dpi=DPI, style=style)
     with Image.open(tmp_path / "fig.png") as image:
         assert image.convert("RGB").getpixel((0, 0)) == (255, 0, 0)
+
+
+def test_a_material_gamma_is_drawn_in_siemens_and_one_valley_as_its_total():
+    """Physical energies (eV): Fig. 4b draws gamma_xxz_si (S), not e²/(16π²ħ); a single valley
+    has no separate per-valley curve."""
+    import matplotlib.pyplot as plt
+
+    ds = quadrupolar_dataset().isel(valley=[0])
+    ds["mu"].attrs.update(units="eV")
+    ds["temperature"].attrs.update(units="eV")
+    for name, target in (("gamma_xxz", "gamma_xxz_si"), ("gamma_xxz_valley", "gamma_xxz_si_valley"),
+                         ("gamma_xxz_temperature", "gamma_xxz_temperature_si")):  # units.companions' names
+        ds[target] = (ds[name] * 2.5e-6).assign_attrs(_attrs("S", "gamma in siemens"))
+    fig = figures.draw_quadrupolar_current(ds)
+    assert _drawn(fig, ds["gamma_xxz_si"]) and not _drawn(fig, ds["gamma_xxz"])
+    assert "S" in fig.axes[0].get_ylabel() and "16" not in fig.axes[0].get_ylabel()
+    assert not any(line.get_label() == "valley 1" for line in _lines(fig))
+    plt.close(fig)

@@ -417,12 +417,13 @@ def _sparse(n: int, count: int = 28) -> slice:
     return slice(0, None, max(n // count, 1))
 
 
-def _state_note(attrs: dict) -> str:
+def _state_note(attrs: dict, energy_unit: str) -> str:
+    """η, μ, k_B T of a spectrum, each with the (mathtext) energy unit unless it is 0."""
     parts = []
     for key, sym in (("eta", r"\eta"), ("mu", r"\mu"), ("temperature", r"k_B T")):
         if key in attrs:
             value = float(attrs[key]) + 0.0
-            parts.append(rf"${sym} = {value:g}$" if value == 0 else rf"${sym} = {value:g}\,\Delta$")
+            parts.append(rf"${sym} = {value:g}$" if value == 0 else rf"${sym} = {value:g}\,${energy_unit}")
     return ", ".join(parts)
 
 
@@ -435,15 +436,17 @@ def _mark_edges(ax, edges, labels, top: bool):
 
 
 def draw_ndd_spectrum(ds: xr.Dataset):
-    """Fig. 4a: Re Δn, Im Δn (with the Kubo cross-check) and ⟨G⟩ against ω, per valley and total."""
+    """Fig. 4a: Re Δn, Im Δn (with the Kubo cross-check) and ⟨G⟩ against ω, per valley (if more
+    than one) and total."""
     omega = ds["omega"]
     valleys = ds["valley"].values if "valley" in ds.coords else []
+    curves_of = valleys if len(valleys) > 1 else []  # one valley's curve is the total
     fig, (ax, axg) = plt.subplots(2, 1, sharex=True, figsize=(3.4, 3.6),
                                   gridspec_kw={"height_ratios": [1.5, 1.0]})
     parts = (("re_delta_n", r"Re $\Delta n$", "C0", "o"), ("im_delta_n", r"Im $\Delta n$", "C1", "o"))
     for name, label, color, marker in parts:
         ax.plot(omega, ds[name], color=color, lw=1.2, label=label, zorder=3)
-        for j, val in enumerate(valleys):
+        for j, val in enumerate(curves_of):
             ax.plot(omega, ds[f"{name}_valley"].sel(valley=val), color=color, lw=0.7,
                     ls=_VALLEY_DASHES[j % len(_VALLEY_DASHES)], zorder=2)
         kubo = f"{name}_kubo"
@@ -455,7 +458,7 @@ def draw_ndd_spectrum(ds: xr.Dataset):
     ax.set_ylabel(axis_label(r"$\Delta n$", _units(ds["re_delta_n"])))
 
     axg.plot(omega, ds["avg_qmd"], color="k", lw=1.2, label="total", zorder=3)
-    for j, val in enumerate(valleys):
+    for j, val in enumerate(curves_of):
         axg.plot(omega, ds["avg_qmd_valley"].sel(valley=val), color="k", lw=0.7,
                  ls=_VALLEY_DASHES[j % len(_VALLEY_DASHES)], zorder=2)
     axg.axhline(0.0, color=_GUIDE, lw=0.4, zorder=0)
@@ -474,9 +477,9 @@ def draw_ndd_spectrum(ds: xr.Dataset):
         handles.append(Line2D([], [], ls="none", marker="o", ms=2.6, mfc="none", mec="k", mew=0.5,
                               label="Kubo, Eq. (11)"))
     handles += [Line2D([], [], color="0.3", lw=0.7, ls=_VALLEY_DASHES[j % len(_VALLEY_DASHES)],
-                       label=f"valley {v}") for j, v in enumerate(valleys)]
+                       label=f"valley {v}") for j, v in enumerate(curves_of)]
     fig.legend(handles=handles, loc="outside upper center", ncol=3, columnspacing=1.0)
-    note = _state_note(ds.attrs)
+    note = _state_note(ds.attrs, unit_label(_units(omega)))
     if note:
         ax.text(0.98, 0.03, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=6.5)
     _panel_tag(ax, "(a)")
@@ -493,8 +496,10 @@ def plot_ndd_spectrum(ds: xr.Dataset, prefix: str | Path, dpi: int = 300, *, sty
 
 
 def draw_quadrupolar_current(ds: xr.Dataset):
-    """Fig. 4b: γ_xxz(μ) at T = 0, per valley and total, band edges, finite-T totals if present."""
+    """Fig. 4b: γ_xxz(μ) at T = 0, per valley and total, band edges, finite-T totals if present;
+    in siemens when the energies are physical (a material), else in e²/(16π²ħ)."""
     mu = ds["mu"]
+    si = "_si" if "gamma_xxz_si" in ds and mu.attrs.get("units") not in (None, "", "1") else ""
     valleys = ds["valley"].values if "valley" in ds.coords else []
     fig, ax = plt.subplots(figsize=(3.4, 2.5))
 
@@ -507,19 +512,19 @@ def draw_quadrupolar_current(ds: xr.Dataset):
             for name in ("band_edge_conduction", "band_edge_valence"):
                 ax.axvline(float(ds[name].sel(valley=val)), color=f"C{j}", lw=0.5, ls=":", zorder=1)
 
-    for j, val in enumerate(valleys):
-        ax.plot(mu, ds["gamma_xxz_valley"].sel(valley=val), color=f"C{j}", lw=0.8,
+    for j, val in enumerate(valleys if len(valleys) > 1 else []):  # one valley's curve is the total
+        ax.plot(mu, ds[f"gamma_xxz{si}_valley"].sel(valley=val), color=f"C{j}", lw=0.8,
                 ls=_VALLEY_DASHES[j % len(_VALLEY_DASHES)], label=f"valley {val}", zorder=2)
     if "gamma_xxz_temperature" in ds and "temperature" in ds.dims and ds.sizes["temperature"]:
         shades = plt.cm.Greys(np.linspace(0.45, 0.7, ds.sizes["temperature"]))
         for t, shade in zip(ds["temperature"].values, shades):
-            ax.plot(mu, ds["gamma_xxz_temperature"].sel(temperature=t), color=shade, lw=0.8,
+            ax.plot(mu, ds[f"gamma_xxz_temperature{si}"].sel(temperature=t), color=shade, lw=0.8,
                     label=rf"$k_BT = {float(t):g}\,${unit_label(_units(ds['temperature']))}", zorder=3)
-    ax.plot(mu, ds["gamma_xxz"], color="k", lw=1.2, label=r"total, $T = 0$", zorder=4)
+    ax.plot(mu, ds[f"gamma_xxz{si}"], color="k", lw=1.2, label=r"total, $T = 0$", zorder=4)
     ax.axhline(0.0, color=_GUIDE, lw=0.4, zorder=0)
     ax.set_xlim(float(mu.min()), float(mu.max()))
     ax.set_xlabel(axis_label(r"$\mu$", _units(mu)))
-    ax.set_ylabel(axis_label(r"$\gamma_{xxz}$", _units(ds["gamma_xxz"])))
+    ax.set_ylabel(axis_label(r"$\gamma_{xxz}$", _units(ds[f"gamma_xxz{si}"])))
     handles, labels = ax.get_legend_handles_labels()
     if "band_edge_conduction" in ds:
         handles.append(Line2D([], [], color=_GUIDE, lw=0.5, ls=":"))
