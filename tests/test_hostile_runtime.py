@@ -189,7 +189,7 @@ from test_hostile_runtime import SlowModel
 
 model = SlowModel(delta=1.0, vprime=1.0, tau=1, v=1.0, mass=1.9)
 grid = build_kgrid(model, "cylindrical", (200, 4, 33), ((0.0, 3.0), None, (-2.5, 2.5)))
-job = SimpleNamespace(log=[{log!r}], rule="tabulate", wildcards={{}}, threads=1)
+job = SimpleNamespace(log=[{log!r}], output=[], rule="tabulate", wildcards={{}}, threads=1)
 with logged(job):
     write_table(model, grid, {out!r}, slab_points=132, threads=1, progress=False)
 """
@@ -317,7 +317,7 @@ from types import SimpleNamespace
 sys.path.insert(0, {scripts!r})
 from _pipeline import logged
 
-job = SimpleNamespace(log=[{log!r}], rule="ndd_valley", wildcards={{}}, threads=1)
+job = SimpleNamespace(log=[{log!r}], output=[], rule="ndd_valley", wildcards={{}}, threads=1)
 with logged(job):
     logging.getLogger("qmdipole.ndd").info("an ordinary step")
     logging.getLogger("fontTools.subset").info("subsetting glyphs")
