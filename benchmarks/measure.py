@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import psutil
+from qmdipole.wannier90 import Wannier90Model
 
 
 class Measure:
@@ -34,3 +36,13 @@ class Measure:
 
     def __str__(self):
         return f"wall {self.wall:7.2f} s, CPU {self.cpu:7.2f} s, peak RSS +{self.peak:6.0f} MiB"
+
+
+def random_tight_binding(n_bands: int, seed: int = 0) -> Wannier90Model:
+    """A coupled n-band model: random H(R) on the 27 R-vectors |R_i| <= 1 of a cubic cell."""
+    rng = np.random.default_rng(seed)
+    r_vectors = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)])
+    hoppings = rng.normal(size=(27, n_bands, n_bands)) + 1j * rng.normal(size=(27, n_bands, n_bands))
+    partner = [int(np.flatnonzero((r_vectors == -r).all(axis=1))[0]) for r in r_vectors]
+    hoppings = 0.5 * (hoppings + np.conj(hoppings[partner].transpose(0, 2, 1)))  # H(−R) = H(R)†
+    return Wannier90Model(hoppings, r_vectors, np.eye(3))

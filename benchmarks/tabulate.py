@@ -35,12 +35,12 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from measure import random_tight_binding  # noqa: E402
 
 from qmdipole.geometry import band_geometry, sum_over_states_geometry  # noqa: E402
 from qmdipole.kgrid import build_kgrid  # noqa: E402
 from qmdipole.models import ValleyModel  # noqa: E402
 from qmdipole.tabulate import write_table  # noqa: E402
-from qmdipole.wannier90 import Wannier90Model  # noqa: E402
 
 CHUNK = 65_536
 MODEL = ValleyModel(delta=1.0, vprime=1.0, tau=1, v=1.0, mass=1.9)  # Fig. 4, valley 1
@@ -100,16 +100,6 @@ def check_reference(k: np.ndarray) -> float:
         scale = np.abs(mine).max()
         worst = max(worst, float(np.abs(mine - ref[name]).max() / scale))
     return worst
-
-
-def random_tight_binding(n_bands: int, seed: int = 0) -> Wannier90Model:
-    """A coupled n-band model: random H(R) on the 27 R-vectors |R_i| <= 1 of a cubic cell."""
-    rng = np.random.default_rng(seed)
-    r_vectors = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)])
-    hoppings = rng.normal(size=(27, n_bands, n_bands)) + 1j * rng.normal(size=(27, n_bands, n_bands))
-    partner = [int(np.flatnonzero((r_vectors == -r).all(axis=1))[0]) for r in r_vectors]
-    hoppings = 0.5 * (hoppings + np.conj(hoppings[partner].transpose(0, 2, 1)))  # H(−R) = H(R)†
-    return Wannier90Model(hoppings, r_vectors, np.eye(3))
 
 
 def many_band_rates(n_bands: int, n_points: int, repeats: int) -> dict[str, float]:
