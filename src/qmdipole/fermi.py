@@ -8,7 +8,6 @@ f' is smooth and is sampled at the nodes.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
 from .kgrid import KGrid
 from .tetrahedron import fermi_surface_node_weights, mirror_points
@@ -20,6 +19,8 @@ def fermi_dirac(energy, mu: float, temperature: float):
         raise ValueError(f"temperature must be >= 0, got {temperature!r}")
     energy = np.asarray(energy, float)
     if temperature > 0:
+        from scipy.special import expit  # here: only T > 0 needs scipy (job start-up time)
+
         return expit(-(energy - mu) / temperature)
     return np.where(energy < mu, 1.0, np.where(energy > mu, 0.0, 0.5))
 
