@@ -60,12 +60,13 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     n = config["kgrid"]["n"]
-    config["kgrid"]["n"] = [max(int(round(n[0] * args.scale)), 2), n[1],
-                            max(int(round(n[2] * args.scale)), 2)]
+    config["kgrid"]["n"] = [max(round(n[0] * args.scale), 2), n[1],
+                            max(round(n[2] * args.scale), 2)]
     section = config["ndd"]
-    options = dict(omega=np.linspace(**section["omega"]), eta=section["eta"], mu=section["mu"],
-                   temperature=section["temperature"], kubo=section["kubo_check"],
-                   dq=section["kubo_dq"], transition_cutoff=section["transition_cutoff"])
+    options = {"omega": np.linspace(**section["omega"]), "eta": section["eta"],
+               "mu": section["mu"], "temperature": section["temperature"],
+               "kubo": section["kubo_check"], "dq": section["kubo_dq"],
+               "transition_cutoff": section["transition_cutoff"]}
     before = load_package(args.before)
     packages = {"before": before, "after": sys.modules["qmdipole"]}
     revision = subprocess.run(["git", "rev-parse", "--short", args.before], cwd=REPO, check=True,

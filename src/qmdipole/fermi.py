@@ -18,8 +18,8 @@ def fermi_dirac(energy, mu: float, temperature: float):
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature!r}")
     energy = np.asarray(energy, float)
-    if temperature > 0:
-        from scipy.special import expit  # here: only T > 0 needs scipy (job start-up time)
+    if temperature > 0:  # scipy is imported only here: it adds to every job's start-up
+        from scipy.special import expit
 
         return expit(-(energy - mu) / temperature)
     return np.where(energy < mu, 1.0, np.where(energy > mu, 0.0, 0.5))
