@@ -8,7 +8,6 @@ f' is smooth and is sampled at the nodes.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
 from .kgrid import KGrid
 from .tetrahedron import fermi_surface_node_weights, mirror_points
@@ -19,7 +18,9 @@ def fermi_dirac(energy, mu: float, temperature: float):
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature!r}")
     energy = np.asarray(energy, float)
-    if temperature > 0:
+    if temperature > 0:  # scipy is imported only here: it adds to every job's start-up
+        from scipy.special import expit
+
         return expit(-(energy - mu) / temperature)
     return np.where(energy < mu, 1.0, np.where(energy > mu, 0.0, 0.5))
 

@@ -1,4 +1,5 @@
-"""Compiled (numba) loops of the linear-tetrahedron Fermi-surface sums of :mod:`qmdipole.tetrahedron`.
+"""Compiled (numba) loops: the linear-tetrahedron Fermi-surface sums of :mod:`qmdipole.tetrahedron`
+and the pole sums of :func:`qmdipole.ndd.apply_kernels`.
 
 One serial, deterministic loop visits every cell of a rectilinear grid, each orientation of the
 cell's split that has weight (per axis: the standard split, weight ``widths[a][0, cell]``, and the
@@ -21,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["fermi_surface_sum"]
+__all__ = ["fermi_surface_sum", "pole_sums"]
 
 
 @njit(cache=True, error_model="numpy")
@@ -216,6 +217,36 @@ def _tetrahedron(e, k, t0, t1, t2, t3, vol, levels, sums, base):
         sums[b1 + level] += c * f2
         sums[b2 + level] += c * f3
         sums[b3 + level] += c * (3.0 - f1 - f2 - f3)
+
+
+@njit(cache=True, error_model="numpy")
+def pole_sums(x2, single, double, omega, eta, out):
+    """out[c, w] = Σ_j single[c, j]/(x2[j] − z_w²) + double[c, j]/(x2[j] − z_w²)², z_w = ω_w + iη
+    (in place; ``out`` complex (nc, nω)).
+
+    Nodes j with no weight in any channel are skipped (they add exact zeros). 1/d for
+    d = x² − z² = a − ib (a = x² − ω² + η², b = 2ωη) is (a + ib)/(a² + b²), finite for η > 0.
+    """
+    nc = single.shape[0]
+    used = np.zeros(x2.size, dtype=np.bool_)
+    for c in range(nc):
+        for j in range(x2.size):
+            if single[c, j] != 0.0 or double[c, j] != 0.0:
+                used[j] = True
+    nodes = np.flatnonzero(used)
+    for w in range(omega.size):
+        shift = eta * eta - omega[w] * omega[w]
+        b = 2.0 * omega[w] * eta
+        for c in range(nc):
+            re, im = 0.0, 0.0
+            for j in nodes:
+                a = x2[j] + shift
+                r = 1.0 / (a * a + b * b)
+                inv_re, inv_im = a * r, b * r  # 1/d
+                sq_re, sq_im = inv_re * inv_re - inv_im * inv_im, 2.0 * inv_re * inv_im  # 1/d²
+                re += single[c, j] * inv_re + double[c, j] * sq_re
+                im += single[c, j] * inv_im + double[c, j] * sq_im
+            out[c, w] += complex(re, im)
 
 
 def _kuhn_tetrahedra() -> np.ndarray:

@@ -102,6 +102,7 @@ from .band_pairs import along, pair_derivatives
 from .fermi import fermi_dirac, fermi_surface_weights, grid_mirror
 from .geometry import hermitian_eigh, sandwich
 from .io import open_dataset
+from .kernels import pole_sums
 from .kgrid import KGrid, half_density_table, slabs
 from .tetrahedron import fermi_surface_integral
 
@@ -229,15 +230,12 @@ def tail_delta_n(tail, omega, eta, nodes=64):
     return -8 * np.pi * ((w * x * tail.avg_qmd(x))[None, :] / (x**2 - z2) ** 2).sum(axis=1)
 
 
-def apply_kernels(acc: SpectralAccumulator, omega, eta, chunk=64):
-    """Δn/α per channel (channel, ω) from the deposited single- and double-pole weights."""
-    x2 = acc.nodes**2
-    out = np.empty((len(acc.sums["single"]), len(omega)), complex)
-    for start in range(0, len(omega), chunk):
-        z2 = (omega[start:start + chunk] + 1j * eta)[:, None] ** 2
-        single = 1.0 / (x2[None, :] - z2)
-        out[:, start:start + chunk] = (acc.sums["single"] @ single.T
-                                       + acc.sums["double"] @ (single**2).T)
+def apply_kernels(acc: SpectralAccumulator, omega, eta):
+    """Δn/α per channel (channel, ω) from the deposited single- and double-pole weights:
+    DN_PREFACTOR Σ_j [single_j/(x_j² − z²) + double_j/(x_j² − z²)²], z = ω + iη (compiled)."""
+    out = np.zeros((len(acc.sums["single"]), len(omega)), complex)
+    pole_sums(acc.nodes**2, np.ascontiguousarray(acc.sums["single"]),
+              np.ascontiguousarray(acc.sums["double"]), np.asarray(omega, float), float(eta), out)
     return DN_PREFACTOR * out
 
 

@@ -29,18 +29,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.constants as sc
 import xarray as xr
 
 from . import errors
 
 MODEL = "model"
-ENERGY_UNITS = {"eV": sc.electron_volt, "meV": 1e-3 * sc.electron_volt}  # joule per unit
+ENERGY_UNITS = {"eV": 1.0, "meV": 1e-3}  # electron volts per unit
 LENGTH_UNITS = ("angstrom", "nm")
 WANNIER90 = {"energy": "eV", "length": "angstrom"}  # the units of seedname_hr.dat and its cell
 
-#: e²/(16π²ħ), the unit of γ (Fig. 4b), in siemens
-GAMMA_UNIT_SIEMENS = sc.e**2 / (16 * np.pi**2 * sc.hbar)
+
+def gamma_unit_siemens() -> float:
+    """e²/(16π²ħ), the unit of γ (Fig. 4b), in siemens."""
+    import scipy.constants as sc  # here, not at import: it adds ~0.2 s to every job's start-up
+
+    return sc.e**2 / (16 * np.pi**2 * sc.hbar)
 
 
 class UnitsError(ValueError):
@@ -159,7 +162,10 @@ def relabel(ds: xr.Dataset, units: UnitSystem) -> xr.Dataset:
 
 def delta_alpha_per_energy(energy: str) -> float:
     """Δα in cm⁻¹ per (ħω in ``energy``) × (Im Δn/α): 2 α_fs E/(ħc), see the module docstring."""
-    return 2 * sc.fine_structure * ENERGY_UNITS[energy] / (sc.hbar * sc.c) / 100.0
+    import scipy.constants as sc
+
+    joules = ENERGY_UNITS[energy] * sc.electron_volt
+    return 2 * sc.fine_structure * joules / (sc.hbar * sc.c) / 100.0
 
 
 _SUFFIXES = ("", "_error", "_valley", "_error_valley")
@@ -193,7 +199,7 @@ def companions(ds: xr.Dataset, units: UnitSystem) -> xr.Dataset:
              if var.attrs.get("units_label") == GAMMA.label
              and not name.endswith(("_error", "_valley"))]
     for stem in stems:
-        _derive(ds, stem, f"{stem}_si", GAMMA_UNIT_SIEMENS, SIEMENS,
+        _derive(ds, stem, f"{stem}_si", gamma_unit_siemens(), SIEMENS,
                 f"{ds[stem].attrs['long_name']}, in siemens")
     if units.physical and "im_delta_n" in ds and "omega" in ds.coords:
         _derive(ds, "im_delta_n", "delta_alpha",
