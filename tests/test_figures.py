@@ -324,3 +324,19 @@ def test_a_material_gamma_is_drawn_in_siemens_and_one_valley_as_its_total():
     assert "S" in fig.axes[0].get_ylabel() and "16" not in fig.axes[0].get_ylabel()
     assert not any(line.get_label() == "valley 1" for line in _lines(fig))
     plt.close(fig)
+
+
+def test_a_material_spectrum_adds_the_absorption_difference(datasets):
+    """Physical energies: Fig. 4a gains a Δα (cm⁻¹) panel between Δn and ⟨G⟩, with its curve."""
+    import matplotlib.pyplot as plt
+
+    ds = datasets["ndd_spectrum"].copy()
+    ds["delta_alpha"] = (ds["im_delta_n"] * ds["omega"] * 3.0).assign_attrs(_attrs("cm-1", "Delta alpha"))
+    ds["delta_alpha_error"] = (0.05 * abs(ds["delta_alpha"])).assign_attrs(_attrs("cm-1", "error"))
+    ds["delta_alpha_valley"] = (ds["im_delta_n_valley"] * ds["omega"] * 3.0).assign_attrs(
+        _attrs("cm-1", "per valley"))
+    fig = figures.draw_ndd_spectrum(ds)
+    assert len(fig.axes) == 3 and _drawn(fig, ds["delta_alpha"]) and _drawn(fig, ds["avg_qmd"])
+    assert "cm" in fig.axes[1].get_ylabel()
+    plt.close(fig)
+    assert len(figures.draw_ndd_spectrum(datasets["ndd_spectrum"]).axes) == 2

@@ -408,9 +408,10 @@ def plot_qmd_field(ds: xr.Dataset, prefix: str | Path, dpi: int = 300, *, style=
 
 
 def _panel_tag(ax, tag: str) -> None:
-    """Panel letter above the axes' upper-left corner, clear of any data."""
-    ax.annotate(tag, xy=(0.0, 1.0), xycoords="axes fraction", xytext=(0, 3),
-                textcoords="offset points", ha="left", va="bottom", fontsize=8)
+    """Panel letter above and left of the axes' upper-left corner, clear of the data and of an
+    axis offset text (×10⁻⁸), which starts at the corner."""
+    ax.annotate(tag, xy=(0.0, 1.0), xycoords="axes fraction", xytext=(-4, 3),
+                textcoords="offset points", ha="right", va="bottom", fontsize=8)
 
 
 def _sparse(n: int, count: int = 28) -> slice:
@@ -437,12 +438,17 @@ def _mark_edges(ax, edges, labels, top: bool):
 
 def draw_ndd_spectrum(ds: xr.Dataset):
     """Fig. 4a: Re Δn, Im Δn (with the Kubo cross-check) and ⟨G⟩ against ω, per valley (if more
-    than one) and total."""
+    than one) and total; for physical energies also the absorption difference Δα (cm⁻¹) with its
+    error band."""
     omega = ds["omega"]
     valleys = ds["valley"].values if "valley" in ds.coords else []
     curves_of = valleys if len(valleys) > 1 else []  # one valley's curve is the total
-    fig, (ax, axg) = plt.subplots(2, 1, sharex=True, figsize=(3.4, 3.6),
-                                  gridspec_kw={"height_ratios": [1.5, 1.0]})
+    lower = [("avg_qmd", r"$\langle G\rangle$")]
+    if "delta_alpha" in ds:
+        lower.insert(0, ("delta_alpha", r"$\Delta\alpha$"))
+    fig, (ax, *below) = plt.subplots(1 + len(lower), 1, sharex=True,
+                                     figsize=(3.4, 2.4 + 1.2 * len(lower)),
+                                     gridspec_kw={"height_ratios": [1.5] + [1.0] * len(lower)})
     parts = (("re_delta_n", r"Re $\Delta n$", "C0", "o"), ("im_delta_n", r"Im $\Delta n$", "C1", "o"))
     for name, label, color, marker in parts:
         ax.plot(omega, ds[name], color=color, lw=1.2, label=label, zorder=3)
@@ -457,20 +463,25 @@ def draw_ndd_spectrum(ds: xr.Dataset):
     ax.axhline(0.0, color=_GUIDE, lw=0.4, zorder=0)
     ax.set_ylabel(axis_label(r"$\Delta n$", _units(ds["re_delta_n"])))
 
-    axg.plot(omega, ds["avg_qmd"], color="k", lw=1.2, label="total", zorder=3)
-    for j, val in enumerate(curves_of):
-        axg.plot(omega, ds["avg_qmd_valley"].sel(valley=val), color="k", lw=0.7,
-                 ls=_VALLEY_DASHES[j % len(_VALLEY_DASHES)], zorder=2)
-    axg.axhline(0.0, color=_GUIDE, lw=0.4, zorder=0)
-    axg.set_ylabel(axis_label(r"$\langle G\rangle$", _units(ds["avg_qmd"])))
-    axg.set_xlabel(axis_label(r"$\hbar\omega$", _units(omega)))
-    axg.set_xlim(float(omega.min()), float(omega.max()))
+    for axis, (name, symbol) in zip(below, lower):
+        axis.plot(omega, ds[name], color="k", lw=1.2, label="total", zorder=3)
+        if name == "delta_alpha" and "delta_alpha_error" in ds:
+            axis.fill_between(omega, ds[name] - ds["delta_alpha_error"],
+                              ds[name] + ds["delta_alpha_error"], color="0.8", lw=0, zorder=1)
+        for j, val in enumerate(curves_of):
+            axis.plot(omega, ds[f"{name}_valley"].sel(valley=val), color="k", lw=0.7,
+                      ls=_VALLEY_DASHES[j % len(_VALLEY_DASHES)], zorder=2)
+        axis.axhline(0.0, color=_GUIDE, lw=0.4, zorder=0)
+        axis.set_ylabel(axis_label(symbol, _units(ds[name])))
+    below[-1].set_xlabel(axis_label(r"$\hbar\omega$", _units(omega)))
+    below[-1].set_xlim(float(omega.min()), float(omega.max()))
 
     if "optical_gap" in ds:
         edges = [float(ds["optical_gap"].sel(valley=v)) for v in valleys]
         labels = [rf"$2\Delta_{{{v}}}$" for v in valleys]
         _mark_edges(ax, edges, labels, top=True)
-        _mark_edges(axg, edges, labels, top=False)
+        for axis in below:
+            _mark_edges(axis, edges, labels, top=False)
 
     handles = [Line2D([], [], color=c, lw=1.2, label=lab) for _, lab, c, _ in parts]
     if any(f"{name}_kubo" in ds for name, *_ in parts):
