@@ -319,3 +319,26 @@ def test_failure_leaves_no_temporary_file_with_threads(grid, tmp_path, monkeypat
     time.sleep(0.8)  # let the straggling worker thread finish its store
     assert not (out / "valley1.nc").exists()
     assert list(out.iterdir()) == []
+
+
+def test_many_band_slabs_hold_fewer_points_and_the_same_numbers():
+    """Memory per k-point grows as n_bands²: an 8-band model's slabs hold 4/64 of slab_points
+    (kgrid.points_per_slab); the table does not depend on the slab size (to 1e-12)."""
+    from qmdipole.kgrid import points_per_slab
+    from qmdipole.tabulate import tabulate
+    from qmdipole.wannier90 import Wannier90Model
+
+    rng = np.random.default_rng(3)
+    r_vectors = np.array([(0, 0, 0), (1, 0, 0), (-1, 0, 0), (0, 0, 1), (0, 0, -1)])
+    hoppings = rng.normal(size=(5, 8, 8)) + 1j * rng.normal(size=(5, 8, 8))
+    hoppings = 0.5 * (hoppings + np.conj(hoppings[[0, 2, 1, 4, 3]].transpose(0, 2, 1)))
+    model = Wannier90Model(hoppings, r_vectors, np.eye(3))
+    grid = build_kgrid(model, "brillouin_zone", (16, 8, 8), None)
+    assert points_per_slab(1024, 8) == 64 and points_per_slab(1024, 2) == 1024
+    small = tabulate(model, grid, slab_points=1024)
+    assert small["energy"].chunks[1] == (1,) * 16  # 64 points: one k1 row of 8 x 8 per slab
+    large = tabulate(model, grid, slab_points=2**20)
+    small, large = small.compute(), large.compute()
+    for name in FIELD_DIMS:  # the same to round-off (the Bloch sum's BLAS blocks change)
+        scale = float(np.abs(large[name]).max())
+        np.testing.assert_allclose(small[name], large[name], rtol=0, atol=1e-12 * scale, err_msg=name)

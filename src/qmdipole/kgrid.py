@@ -494,6 +494,13 @@ def auto_window(model, kind, needs):
     return ((-rho_max, rho_max), (-rho_max, rho_max), (kz_min, kz_max))
 
 
+def points_per_slab(slab_points: int, n_bands: int) -> int:
+    """k-points per slab of an ``n_bands`` model: ``slab_points`` counts two-band k-points; the
+    working memory of a k-point grows as n_bands² (H, ∂H, eigenvectors, pair matrices), so a
+    model with more bands gets proportionally fewer points per slab (bounded memory)."""
+    return max(int(slab_points) * 4 // max(int(n_bands), 2) ** 2, 1)
+
+
 def slabs(grid: KGrid, slab_points: int):
     """Overlapping slabs along axis 1 for streaming reductions.
 

@@ -103,7 +103,7 @@ from .fermi import fermi_dirac, fermi_surface_weights, grid_mirror
 from .geometry import hermitian_eigh, sandwich
 from .io import open_dataset
 from .kernels import pole_sums
-from .kgrid import KGrid, half_density_table, slabs
+from .kgrid import KGrid, half_density_table, points_per_slab, slabs
 from .tetrahedron import fermi_surface_integral
 
 DN_PREFACTOR = 4 * np.pi / (8 * np.pi**3)  # 4π ∫ d³k/(8π³), Δn in units of α
@@ -434,7 +434,7 @@ def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spa
     avg = np.zeros((n_pairs, len(omega)))
     intraband = 0.0
     mirror = grid_mirror(grid)
-    for index, sub, owned in slabs(grid, slab_points):
+    for index, sub, owned in slabs(grid, points_per_slab(slab_points, n_bands)):
         cells = len(index) > 1  # a slab of one node has no cells (but may own its node)
         slab = ds.isel(k1=index)
         e, v, fp = energy[:, index], slab["velocity"].values, fprime[:, index]

@@ -29,7 +29,7 @@ import xarray as xr
 from . import errors, units
 from .fermi import fermi_derivative, grid_mirror
 from .io import open_dataset
-from .kgrid import KGrid, half_density_table, slabs
+from .kgrid import KGrid, half_density_table, points_per_slab, slabs
 from .tetrahedron import fermi_surface_integral
 
 GAMMA_UNIT = 2 / np.pi  # (e²/ħ)/(8π³) in units of e²/(16π²ħ)
@@ -73,7 +73,7 @@ def fermi_surface_dipoles(ds: xr.Dataset, levels, slab_points=2**18):
     mirror = grid_mirror(grid)
     n_bands = ds.sizes["band"]
     out = np.zeros((n_bands, 3, len(PAIRS), len(levels)))
-    for index, sub, _ in slabs(grid, slab_points):
+    for index, sub, _ in slabs(grid, points_per_slab(slab_points, n_bands)):
         if len(index) < 2:
             continue
         slab = ds.isel(k1=index)

@@ -23,7 +23,7 @@ import xarray as xr
 from . import units
 from .geometry import DEFAULT_DEGENERACY_TOL, band_geometry, model_label, resolve_method
 from .io import DataError, check_made_for, json_attribute, open_dataset, write_netcdf
-from .kgrid import AXIS_LONG_NAMES, KGrid, grid_for
+from .kgrid import AXIS_LONG_NAMES, KGrid, grid_for, points_per_slab
 from .models import ModelError
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def tabulate(model, grid: KGrid, *, method="auto", slab_points=2**18,
     method = resolve_method(model, method)
     n_bands = int(model.n_bands)
     n_fields = sum(int(np.prod(shape or (1,))) for _, shape, *_ in FIELDS) * n_bands
-    per_slab = max(int(slab_points) // (grid.shape[1] * grid.shape[2]), 1)
+    per_slab = max(points_per_slab(slab_points, n_bands) // (grid.shape[1] * grid.shape[2]), 1)
     chunks = ((n_fields,), _chunk_sizes(grid.shape[0], per_slab), (grid.shape[1],), (grid.shape[2],))
     stacked = da.map_blocks(
         _slab, grid, model, method, degeneracy_tol,
