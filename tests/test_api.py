@@ -211,3 +211,21 @@ def test_the_library_imports_without_snakemake():
             "qmdipole.quadrupolar_current\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_ndd_tensor_holds_the_spectrum_of_the_papers_geometry():
+    """qmdipole.ndd_tensor of the lattice model: T_xxz is ndd_spectrum's Δn for q ∥ z, ê ∥ x on
+    the same grid (no refinement), summed over valleys."""
+    models = [qd.LatticeValleyModel(delta=1.0, vprime=1.0),
+              qd.LatticeValleyModel(delta=2.0, vprime=-1.0, tau=-1)]
+    grid = qd.GridSettings(n=(8, 8, 10), points_per_eta=0.0)
+    settings = qd.Settings(ndd=dataclasses.replace(qd.NDDSettings(), rtol_delta_n=1e9,
+                                                   rtol_avg_qmd=1e9, kubo=False))
+    omega = np.linspace(0.5, 6.0, 23)
+    tensor = qd.ndd_tensor(models, omega, eta=0.3, kgrid=grid, settings=settings)
+    spec = qd.ndd_spectrum(models, omega, eta=0.3, kgrid=grid, settings=settings)
+    for part in ("re", "im"):
+        found = tensor[f"{part}_delta_n_tensor"].sel(dir_a="x", dir_b="x", dir_c="z").values
+        np.testing.assert_allclose(found, spec[f"{part}_delta_n"].values, rtol=0,
+                                   atol=1e-12 * np.abs(spec[f"{part}_delta_n"].values).max())
+    assert tensor["re_delta_n_tensor_valley"].sizes["valley"] == 2

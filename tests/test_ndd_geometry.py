@@ -314,3 +314,38 @@ def test_avg_qmd_of_four_bands_is_twice_the_two_band_tables(q, e):
     assert rel(four["avg_qmd_pair"].sum("pair").values, four["avg_qmd"].values) <= 1e-12
     error = four["avg_qmd_pair_error"]
     assert error.dims == ("pair", "omega") and np.all(error.sel(pair=[1, 4]).values > 0)
+
+
+# ------------------------------------------------------------------------ the rank-3 tensor
+
+def test_tensor_contracts_to_the_spectrum_of_any_light(three_bands):
+    """T_abc of the coupled three-band model from 18 axis-aligned (partly longitudinal)
+    reductions: contracted with ê_a ê_b q̂_c it gives the spectrum computed directly for light off
+    every axis, to round-off; symmetric in (a, b)."""
+    model, table = three_bands
+    options = dict(omega=OMEGA, eta=0.3, mu=-1.0, temperature=0.05, transition_cutoff="auto")
+    tensor = ndd.tensor_from_table(table, model, **options)
+    t = tensor["re_delta_n_tensor"].values + 1j * tensor["im_delta_n_tensor"].values
+    np.testing.assert_array_equal(t, np.swapaxes(t, 0, 1))
+    for q, e in (([1, 2, 2], [2, 1, -2]), ([0, 1, 1], [0, 1, -1]), ([1, 0, 0], [0, 3, 4])):
+        q_hat, e_hat = ndd.light_geometry(q, e)
+        direct = complex_delta_n(spectrum(model, table, q, e, kubo=False))
+        contracted = np.einsum("a,b,c,abcw->w", e_hat, e_hat, q_hat, t)
+        assert np.abs(direct).max() > 1e-3
+        assert rel(contracted, direct) <= 1e-10, (q, e, rel(contracted, direct))
+    assert np.all(tensor["re_delta_n_tensor_error"].values >= 0)
+
+
+def test_tensor_of_eq14_has_only_the_allowed_components():
+    """Lattice Eq. 14: mirror x and y (k_x → −k_x, k_y → −k_y) forbid the components with an
+    odd number of x or of y indices; T_xxz, the paper's geometry, is there."""
+    model = LatticeValleyModel(delta=1.0, vprime=1.0)
+    table = table_of(model, (10, 10, 14))
+    tensor = ndd.tensor_from_table(table, model, omega=OMEGA, eta=0.3, mu=0.0, temperature=0.0)
+    t = np.abs(tensor["re_delta_n_tensor"].values) + np.abs(tensor["im_delta_n_tensor"].values)
+    scale = t.max()
+    assert t[0, 0, 2].max() > 1e-2 * scale
+    for a, b, c in np.ndindex(3, 3, 3):
+        indices = (a, b, c)
+        if indices.count(0) % 2 or indices.count(1) % 2:
+            assert t[a, b, c].max() <= 1e-12 * scale, (a, b, c)

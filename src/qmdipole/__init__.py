@@ -22,8 +22,8 @@ except ImportError:  # a source tree that was never installed
 
 __all__ = [
     "__version__",
-    "quadrupolar_current", "ndd_spectrum", "bands", "dipole_field", "plot", "compute",
-    "models_from_config", "load_wannier90", "from_pythtb", "from_tbmodels",
+    "quadrupolar_current", "ndd_spectrum", "ndd_tensor", "bands", "dipole_field", "plot",
+    "compute", "models_from_config", "load_wannier90", "from_pythtb", "from_tbmodels",
     "Model", "TwoBandModel", "ValleyModel", "LatticeValleyModel", "PythonModel", "Wannier90Model",
     "Settings", "GridSettings", "GammaSettings", "NDDSettings", "BandSettings", "FieldSettings",
     "Sampling",
@@ -32,8 +32,9 @@ __all__ = [
 # Where each public name lives: imported on first use (PEP 562), so that ``import qmdipole.io``
 # in a pipeline job does not load the whole API (Dask, the reductions) at start-up.
 _EXPORTS = {
-    **dict.fromkeys(("quadrupolar_current", "ndd_spectrum", "bands", "dipole_field", "plot",
-                     "compute", "models_from_config", "load_wannier90"), "api"),
+    **dict.fromkeys(("quadrupolar_current", "ndd_spectrum", "ndd_tensor", "bands",
+                     "dipole_field", "plot", "compute", "models_from_config", "load_wannier90"),
+                    "api"),
     **dict.fromkeys(("from_pythtb", "from_tbmodels"), "adapters"),
     **dict.fromkeys(("Model", "TwoBandModel", "ValleyModel", "LatticeValleyModel", "PythonModel"),
                     "models"),

@@ -39,7 +39,7 @@ from . import accuracy, units
 from .band_structure import band_structure as _band_structure
 from .kgrid import grid_for, grid_needs
 from .models import Model, build_model, components
-from .ndd import spectrum_from_table
+from .ndd import spectrum_from_table, tensor_from_table
 from .qmd_field import qmd_field as _qmd_field
 from .quadrupolar import gamma_from_table
 from .settings import GridSettings, Sampling, Settings
@@ -225,6 +225,35 @@ def ndd_spectrum(model: ModelInput, omega: Sampling | Sequence[float] | None = N
     found = accuracy.check_tolerance(ds, rtol, "warn", "NDD spectrum (sum over valleys)",
                                      accuracy.NDD_TOLERANCES)
     return _in_units(ds.assign_attrs(accuracy.attributes(found, rtol)), models)
+
+
+def ndd_tensor(model: ModelInput, omega: Sampling | Sequence[float] | None = None, *,
+               eta: float | None = None, mu: float | None = None,
+               temperature: float | None = None, transition_cutoff: str | float | None = None,
+               kgrid: GridSettings | None = None, settings: Settings | None = None) -> xr.Dataset:
+    """The NDD tensor T_abc(ω), Δn(ê, q̂) = Σ ê_a ê_b q̂_c T_abc: the NDD part of σ_abc in units
+    of Δn (α), summed over valleys; see :func:`qmdipole.ndd.tensor_from_table` (18 reductions of
+    each valley's table on the grid the settings give, no refinement).
+
+    Parameters as :func:`ndd_spectrum`; a continuum model's closed-form tail holds the paper's
+    geometry only, so Eq. 14 (``kind: valley``) needs a numeric ``transition_cutoff``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``re_delta_n_tensor``, ``im_delta_n_tensor`` (dir_a, dir_b, dir_c, omega), each with its
+        ``NAME_error`` and per-valley ``NAME_valley``.
+    """
+    settings = settings or Settings()
+    ndd = _updated(settings.ndd, omega=omega, eta=eta, mu=mu, temperature=temperature,
+                   transition_cutoff=transition_cutoff)
+    models = _models(model)
+    needs = grid_needs(settings.gamma, ndd, [m for m, _ in models])
+    valleys = [tensor_from_table(
+        tabulate(m, grid_for(m, kind, kgrid or settings.kgrid, needs)).compute(), m,
+        omega=ndd.omega_values, eta=ndd.eta, mu=ndd.mu, temperature=ndd.temperature,
+        transition_cutoff=ndd.transition_cutoff) for m, kind in models]
+    return _in_units(combine_valleys(valleys, dim="omega"), models)
 
 
 def bands(model: ModelInput, *, kz_max: float | None = None, n: int | None = None,

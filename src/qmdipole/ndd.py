@@ -239,11 +239,12 @@ def apply_kernels(acc: SpectralAccumulator, omega, eta):
     return DN_PREFACTOR * out
 
 
-def light_geometry(q_direction=Q_DIRECTION, polarization=POLARIZATION):
+def light_geometry(q_direction=Q_DIRECTION, polarization=POLARIZATION, transverse=True):
     """Unit vectors ``(q̂, ê)`` of ``ndd.q_direction`` and ``ndd.polarization``.
 
     Each must be three finite numbers, not all zero; ê must be ⊥ q̂ to |cos| ≤ PERPENDICULAR_TOL
     (its residual component along q̂ is then projected out, so that ê·q̂ = 0 to round-off).
+    ``transverse=False`` (the tensor of :func:`tensor_from_table`) allows any ê.
     """
     unit = {}
     for key, value in (("q_direction", q_direction), ("polarization", polarization)):
@@ -254,6 +255,8 @@ def light_geometry(q_direction=Q_DIRECTION, polarization=POLARIZATION):
         unit[key] = vector / np.linalg.norm(vector)
     q_hat, e_hat = unit["q_direction"], unit["polarization"]
     cosine = float(q_hat @ e_hat)
+    if not transverse:
+        return q_hat, e_hat
     if abs(cosine) > PERPENDICULAR_TOL:
         raise SpectrumError(
             f"ndd.polarization {list(polarization)} is not perpendicular to ndd.q_direction "
@@ -479,7 +482,7 @@ def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spa
 def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, kubo=True,
                         dq=1e-4, transition_cutoff="auto", bins_per_eta=32,
                         slab_points=2**18, q_direction=Q_DIRECTION,
-                        polarization=POLARIZATION) -> xr.Dataset:
+                        polarization=POLARIZATION, transverse=True) -> xr.Dataset:
     """Δn(ω) (Eq. 12 generalised, and Eq. 11 if ``kubo``) for light along ``q_direction``
     polarised along ``polarization``, and ⟨G⟩(ω) (Eq. 13), per band pair and summed, of one
     valley's table.
@@ -489,7 +492,8 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
     w(x)·(its deposits), w a C^∞ step from 1 at the tail's start to 0 at its end, and
     :func:`tail_delta_n` adds the rest in closed form (the paper's geometry only). A number X is
     an explicit UV cut-off: transitions x > X are left out. The k-window must hold every
-    transition the grid deposits. ``dq``: the Kubo route's step in q.
+    transition the grid deposits. ``dq``: the Kubo route's step in q. ``transverse=False``
+    allows ê ∦ ⊥ q̂ (the longitudinal parts of :func:`tensor_from_table`).
     """
     omega = np.asarray(omega, float)
     if omega.ndim != 1 or omega.size < 1 or np.any(np.diff(omega) <= 0) or omega[0] < 0:
@@ -498,7 +502,7 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
         raise SpectrumError(f"ndd.eta must be > 0, got {eta!r}")
     if temperature < 0:
         raise SpectrumError(f"ndd.temperature must be >= 0, got {temperature!r}")
-    q_hat, e_hat = light_geometry(q_direction, polarization)
+    q_hat, e_hat = light_geometry(q_direction, polarization, transverse)
     ds = table if isinstance(table, xr.Dataset) else open_dataset(
         table, required=TABLE_VARIABLES, what="geometry table")
     grid = KGrid.from_dataset(ds)
@@ -624,6 +628,54 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
                       "spectral window, which the Fermi-surface terms of a metal need; raise "
                       "kgrid.points_per_eta or eta", stacklevel=2)
     return out
+
+
+#: the independent (a, b) of the tensor, symmetric in a and b
+TENSOR_PAIRS = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
+
+
+def tensor_from_table(table, model, **options) -> xr.Dataset:
+    """The NDD tensor T_abc(ω) of one valley's table: Δn(ê, q̂) = Σ_abc ê_a ê_b q̂_c T_abc, the
+    NDD part of the conductivity σ_abc(ω, q) = σ_ab(ω) + σ_abc(ω) q_c expressed in Δn (α);
+    symmetric in (a, b).
+
+    Δn is quadratic in ê and linear in q̂ (at every k, Eq. 12 per pair), so 18 reductions give
+    it: T_aac = Δn(ê = â, q̂ = ĉ) and, a ≠ b, T_abc = Δn(ê = (â + b̂)/√2, q̂ = ĉ) − (T_aac + T_bbc)/2
+    (ê ∥ q̂ included: the longitudinal components complete the tensor that light off the axes
+    contracts). Errors: the reductions' estimates combined as a bound. ``options``: those of
+    :func:`spectrum_from_table` but the light geometry (the Kubo route is left out).
+    """
+    omega = np.asarray(options["omega"], float)
+    options = {**options, "omega": omega, "kubo": False, "transverse": False}
+    axes = np.eye(3)
+    value = np.zeros((2, 3, 3, 3, len(omega)))  # (re/im, a, b, c, ω)
+    error = np.zeros_like(value)
+    for c in range(3):
+        for a, b in TENSOR_PAIRS:
+            e_hat = axes[a] if a == b else (axes[a] + axes[b]) / np.sqrt(2)
+            ds = spectrum_from_table(table, model, q_direction=axes[c], polarization=e_hat,
+                                     **options)
+            for part, name in enumerate(("re_delta_n", "im_delta_n")):
+                value[part, a, b, c], error[part, a, b, c] = ds[name].values, ds[f"{name}_error"].values
+    for c in range(3):
+        for a, b in TENSOR_PAIRS[3:]:
+            value[:, a, b, c] -= (value[:, a, a, c] + value[:, b, b, c]) / 2
+            error[:, a, b, c] += (error[:, a, a, c] + error[:, b, b, c]) / 2
+            value[:, b, a, c], error[:, b, a, c] = value[:, a, b, c], error[:, a, b, c]
+    dims = ("dir_a", "dir_b", "dir_c", "omega")
+    variables = {}
+    for part, name in enumerate(("re_delta_n_tensor", "im_delta_n_tensor")):
+        long_name = (f"{'Re' if part == 0 else 'Im'} T_abc: Delta n(e, q) = sum e_a e_b q_c T_abc "
+                     "(the NDD part of sigma_abc, Eqs. 4, 12)")
+        variables[name] = (dims, value[part], {**units.ALPHA.attrs(), "long_name": long_name})
+        variables[f"{name}_error"] = (dims, error[part], errors.attributes(
+            long_name, units.ALPHA, DN_ERROR + "; off-diagonal (a, b): the three reductions' sum",
+            errors.relative_to_peak(error[part], value[part])))
+    return xr.Dataset(variables, coords={
+        "omega": ("omega", omega, {**units.ENERGY.attrs(), "long_name": "photon energy hbar omega"}),
+        **{d: (d, ["x", "y", "z"], {"long_name": f"Cartesian direction {d[-1]}"})
+           for d in ("dir_a", "dir_b", "dir_c")}},
+        attrs={"eta": options["eta"]})
 
 
 def delta_n_error(value, previous, omega, width, bins) -> dict:
