@@ -78,8 +78,7 @@ def main(argv=None):
     for label, found in rates.items():
         points, wall, peak = found[-1]
         print(f"{label}: linear extrapolation to {args.target}^3 = {size:,} k-points: "
-              f"~{wall * size / points / 60:.0f} min; peak memory grows with the grid "
-              f"({peak:.0f} MiB at {points:,})")
+              f"~{wall * size / points / 60:.0f} min (peak {peak:.0f} MiB at {points:,})")
 
 
 if __name__ == "__main__":
