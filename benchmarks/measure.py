@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -46,3 +51,15 @@ def random_tight_binding(n_bands: int, seed: int = 0) -> Wannier90Model:
     partner = [int(np.flatnonzero((r_vectors == -r).all(axis=1))[0]) for r in r_vectors]
     hoppings = 0.5 * (hoppings + np.conj(hoppings[partner].transpose(0, 2, 1)))  # H(−R) = H(R)†
     return Wannier90Model(hoppings, r_vectors, np.eye(3))
+
+
+def package_at(rev: str, repo: Path = Path(__file__).resolve().parents[1]):
+    """The ``qmdipole`` package of git revision ``rev``, imported as ``qmdipole_before`` (for
+    before/after comparisons in one process)."""
+    target = Path(tempfile.mkdtemp(prefix="qmdipole-before-"))
+    archive = subprocess.run(["git", "archive", rev, "src/qmdipole"], cwd=repo, check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    (target / "src" / "qmdipole").rename(target / "qmdipole_before")
+    sys.path.insert(0, str(target))
+    return importlib.import_module("qmdipole_before")

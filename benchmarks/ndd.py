@@ -20,12 +20,13 @@ import argparse
 import importlib
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import yaml
+
+from measure import package_at
 
 from qmdipole import kgrid, ndd, tabulate
 from qmdipole.fermi import grid_mirror
@@ -34,17 +35,6 @@ from qmdipole.models import build_model
 from qmdipole.tetrahedron import fermi_surface_integral
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def load_package(rev: str):
-    """The ``qmdipole`` package of git revision ``rev``, imported as ``qmdipole_before``."""
-    target = Path(tempfile.mkdtemp(prefix="qmdipole-before-"))
-    archive = subprocess.run(["git", "archive", rev, "src/qmdipole"], cwd=REPO, check=True,
-                             capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-    (target / "src" / "qmdipole").rename(target / "qmdipole_before")
-    sys.path.insert(0, str(target))
-    return importlib.import_module("qmdipole_before")
 
 
 def spectrum(package, table, model, options):
@@ -67,7 +57,7 @@ def main(argv=None) -> None:
                "mu": section["mu"], "temperature": section["temperature"],
                "kubo": section["kubo_check"], "dq": section["kubo_dq"],
                "transition_cutoff": section["transition_cutoff"]}
-    before = load_package(args.before)
+    before = package_at(args.before)
     packages = {"before": before, "after": sys.modules["qmdipole"]}
     revision = subprocess.run(["git", "rev-parse", "--short", args.before], cwd=REPO, check=True,
                               capture_output=True, text=True).stdout.strip()

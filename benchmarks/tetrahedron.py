@@ -21,12 +21,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from measure import package_at
 
 from qmdipole import tetrahedron as after
 from qmdipole.models import LatticeValleyModel
@@ -44,12 +44,7 @@ def load_revision(rev: str | None = None):
                                   "src/qmdipole/piecewise_cubic.py"], cwd=REPO, check=True,
                                  capture_output=True, text=True).stdout.strip()
         rev = f"{removed}^"
-    target = Path(tempfile.mkdtemp(prefix="qmdipole-before-"))
-    archive = subprocess.run(["git", "archive", rev, "src/qmdipole"], cwd=REPO, check=True,
-                             capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-    (target / "src" / "qmdipole").rename(target / "qmdipole_before")
-    sys.path.insert(0, str(target))
+    package_at(rev, REPO)
     module = importlib.import_module("qmdipole_before.tetrahedron")
     module.revision = subprocess.run(["git", "rev-parse", "--short", rev], cwd=REPO, check=True,
                                      capture_output=True, text=True).stdout.strip()
