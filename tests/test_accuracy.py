@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 
 import numpy as np
@@ -23,10 +24,10 @@ KGRID = GridSettings(n=(30, 4, 60))
 
 def _gamma(rtol, kgrid=KGRID):
     model = ValleyModel(**PARAMS)
-    grid, record = accuracy.gamma_grid(model, "valley", kgrid, accuracy.gamma_needs(GAMMA),
-                                       mu=MU, temperatures=[0.1], rtol=rtol)
-    return grid, record, gamma_from_table(tabulate(model, grid).compute(), mu=MU,
-                                          temperatures=[0.1])
+    reduce = functools.partial(gamma_from_table, mu=MU, temperatures=[0.1])
+    grid, record = accuracy.gamma_grid(reduce, model, "valley", kgrid,
+                                       accuracy.gamma_needs(GAMMA), rtol=rtol)
+    return grid, record, reduce(tabulate(model, grid).compute())
 
 
 def test_a_loose_tolerance_keeps_the_pilot_grid():

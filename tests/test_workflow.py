@@ -52,9 +52,9 @@ def test_summary_lists_every_curve(ci_run):
     assert (root / "results/summary.html").is_file()
     rows = {(row["file"], row["variable"]): row for row in summary["curves"]}
     # every curve with an error estimate, with the number its file holds; the tolerances of
-    # config/ci.yaml (rtol 0.5 for gamma, the defaults 0.01 for the NDD curves)
-    tolerance = {"gamma_xxz": 0.5, "gamma_xxz_temperature": 0.5, "re_delta_n": 0.01,
-                 "im_delta_n": 0.01, "avg_qmd": 0.01}
+    # config/ci.yaml (0.5 for gamma and for the NDD curves)
+    tolerance = {"gamma_xxz": 0.5, "gamma_xxz_temperature": 0.5, "re_delta_n": 0.5,
+                 "im_delta_n": 0.5, "avg_qmd": 0.5}
     files = [f"results/reductions/{part}{name}.nc" for part in ("", "valley1/", "valley2/")
              for name in ("quadrupolar_current", "ndd_spectrum")]
     listed = 0
@@ -75,11 +75,11 @@ def test_summary_lists_every_curve(ci_run):
                            == ds.attrs["kubo_max_relative_difference"]
                            for c in summary["cross_checks"])
     assert listed == len(rows)
-    # the coarse CI grid misses the NDD tolerances: warned by the jobs, recorded, summarised
-    assert summary["counts"]["miss"] > 0 and summary["counts"]["pass"] > 0
-    assert any("NDD spectrum of valley 1" in w["message"] and
-               w["file"] == "results/reductions/valley1/ndd_spectrum.nc"
-               for w in summary["warnings"])
+    # the counts are those of the rows (MISS and the recorded warnings: tests/test_summary.py)
+    statuses = [row["status"] for row in summary["curves"] + summary["cross_checks"]]
+    assert summary["counts"]["pass"] == statuses.count("PASS") > 0
+    assert summary["counts"]["miss"] == statuses.count("MISS")
+    assert all(w["file"].startswith("results/") and w["message"] for w in summary["warnings"])
     with xr.open_dataset(root / "results/reductions/valley1/ndd_spectrum.nc") as ds:
         assert ds.attrs["git_commit"] == summary["qmdipole"]["git_commit"]
     assert [row["n_points"] for row in summary["validation"]] == sorted(

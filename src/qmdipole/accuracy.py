@@ -31,7 +31,6 @@ import math
 
 from .errors import relative_to_peak
 from .kgrid import GridError, GridNeeds, KGrid, default_kind, grid_for
-from .quadrupolar import gamma_from_table
 from .tabulate import tabulate
 
 log = logging.getLogger(__name__)
@@ -85,14 +84,16 @@ def _refined_axes(kind: str) -> tuple[int, ...]:
     return (0, 2) if kind == "cylindrical" else (0, 1, 2)
 
 
-def gamma_grid(model, model_kind: str, settings, needs: GridNeeds, *, mu, temperatures,
+def gamma_grid(reduce, model, model_kind: str, settings, needs: GridNeeds, *,
                rtol: float) -> tuple[KGrid, dict]:
     """The k-grid on which γ of ``model`` is predicted to meet ``rtol``, and the pilot's record
-    (``settings``: the :class:`~qmdipole.settings.GridSettings` of the pilot, η-refinement off)."""
+    (``settings``: the :class:`~qmdipole.settings.GridSettings` of the pilot, η-refinement off;
+    ``reduce``: table → γ, e.g. ``functools.partial(quadrupolar.gamma_from_table, mu=…,
+    temperatures=…)``)."""
     kind = default_kind(model_kind) if settings.kind == "auto" else settings.kind
     settings = dataclasses.replace(settings, points_per_eta=0.0)
     pilot = grid_for(model, model_kind, settings, needs)
-    ds = gamma_from_table(tabulate(model, pilot).compute(), mu=mu, temperatures=temperatures)
+    ds = reduce(tabulate(model, pilot).compute())
     curve, estimate = max(relative_error(ds).items(), key=lambda item: item[1])
     record = {"pilot_shape": list(pilot.shape), "pilot_estimate": estimate, "pilot_curve": curve}
     log.info("gamma pilot on %s: estimated error %.3g of the peak (%s), target %.3g",

@@ -143,13 +143,13 @@ def quadrupolar_current(model: ModelInput, mu: Sampling | Sequence[float] | None
     settings = settings or Settings()
     gamma = _updated(settings.gamma, mu=mu, temperatures=temperatures, rtol=rtol, on_miss=on_miss)
     needs = accuracy.gamma_needs(gamma)
-    mu_values = gamma.mu_values
+    reduce = functools.partial(gamma_from_table, mu=gamma.mu_values,
+                               temperatures=gamma.temperatures)
     valleys, models = [], _models(model)
     for i, (m, kind) in enumerate(models, start=1):
-        grid, _ = accuracy.gamma_grid(m, kind, kgrid or settings.kgrid, needs, mu=mu_values,
-                                      temperatures=gamma.temperatures, rtol=gamma.rtol)
-        ds = gamma_from_table(tabulate(m, grid).compute(), mu=mu_values,
-                              temperatures=gamma.temperatures)
+        grid, _ = accuracy.gamma_grid(reduce, m, kind, kgrid or settings.kgrid, needs,
+                                      rtol=gamma.rtol)
+        ds = reduce(tabulate(m, grid).compute())
         found = accuracy.check_tolerance(ds, gamma.rtol, gamma.on_miss,
                                          f"quadrupolar current of valley {i}")
         valleys.append(ds.assign_attrs(accuracy.attributes(found, gamma.rtol)))

@@ -26,7 +26,7 @@ rule kgrid_gamma:
     output:
         in_run("results/kgrid/gamma/valley{valley}.nc"),
     params:
-        code=code("accuracy", "models"),
+        code=code("accuracy", "quadrupolar", "models"),
         units=UNITS,
         model_code=model_code(),
         model=lambda wildcards: valley_model(wildcards.valley),
