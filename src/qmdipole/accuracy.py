@@ -90,7 +90,7 @@ def gamma_grid(reduce, model, model_kind: str, settings, needs: GridNeeds, *,
     (``settings``: the :class:`~qmdipole.settings.GridSettings` of the pilot, η-refinement off;
     ``reduce``: table → γ, e.g. ``functools.partial(quadrupolar.gamma_from_table, mu=…,
     temperatures=…)``)."""
-    kind = default_kind(model_kind) if settings.kind == "auto" else settings.kind
+    kind = default_kind(model_kind, settings.kind)
     settings = dataclasses.replace(settings, points_per_eta=0.0)
     pilot = grid_for(model, model_kind, settings, needs)
     ds = reduce(tabulate(model, pilot).compute())
@@ -128,7 +128,7 @@ def refined_until_met(reduce, table, model, model_kind: str, settings, needs: Gr
     reduces again. Returns ``(result, record)``, the record naming the grids and estimates of
     every round; the caller checks the final result (:func:`check_tolerance`).
     """
-    kind = default_kind(model_kind) if settings.kind == "auto" else settings.kind
+    kind = default_kind(model_kind, settings.kind)
     result, shape, scale = reduce(table), KGrid.from_dataset(table).shape, 1.0
     rounds = []
     for _ in range(MAX_REFINEMENTS + 1):

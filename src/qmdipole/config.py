@@ -59,8 +59,7 @@ def window_problems(config) -> list[str]:
     window = config["kgrid"].get("window", "auto")
     if window == "auto":
         return []
-    kind = config["kgrid"].get("kind", "auto")
-    kind = default_kind(config["model"].get("kind", "valley")) if kind == "auto" else kind
+    kind = default_kind(config["model"].get("kind", "valley"), config["kgrid"].get("kind", "auto"))
     needed = {"cylindrical": ("k1", "k3"), "cartesian": ("k1", "k2", "k3"),
               "brillouin_zone": ()}[kind]
     found = [f"kgrid.window.{axis} is missing: a {kind} grid needs {', '.join(needed)}"

@@ -457,8 +457,11 @@ def grid_needs(gamma, ndd, models=()) -> GridNeeds:
                      cutoff, ndd.eta)
 
 
-def default_kind(model_kind: str) -> str:
-    """The grid kind that suits a model kind."""
+def default_kind(model_kind: str, requested: str = "auto") -> str:
+    """The grid kind: ``requested`` (``kgrid.kind``) unless it is ``"auto"``, else the one that
+    suits the model kind."""
+    if requested != "auto":
+        return requested
     return {"valley": "cylindrical", "lattice": "brillouin_zone",
             "wannier90": "brillouin_zone"}.get(model_kind, "cartesian")
 
@@ -466,7 +469,7 @@ def default_kind(model_kind: str) -> str:
 def grid_for(model, model_kind: str, settings, needs: GridNeeds) -> KGrid:
     """The k-grid of one valley from the grid settings (:class:`~qmdipole.settings.GridSettings`,
     the ``kgrid:`` section) and what the reductions need."""
-    kind = default_kind(model_kind) if settings.kind == "auto" else settings.kind
+    kind = default_kind(model_kind, settings.kind)
     if settings.window == "auto":
         window = auto_window(model, kind, needs)
     else:

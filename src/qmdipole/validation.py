@@ -24,7 +24,7 @@ from .tabulate import valley_tables
 def _scaled(settings, scale: float, model_kind: str):
     """The grid settings with node counts scaled (not the azimuthal count of a cylinder) and no
     η-refinement."""
-    grid_kind = default_kind(model_kind) if settings.kind == "auto" else settings.kind
+    grid_kind = default_kind(model_kind, settings.kind)
     axes = (0, 2) if grid_kind == "cylindrical" else (0, 1, 2)
     n = tuple(max(int(round(c * scale)), 2) if a in axes else int(c)
               for a, c in enumerate(settings.n))
