@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from qmdipole import accuracy, summary
+from qmdipole import accuracy, summary, valleys
 from qmdipole.io import write_netcdf
 
 MU = np.linspace(-1.0, 1.0, 41)
@@ -90,6 +90,37 @@ def test_pass_and_miss_against_the_recorded_tolerances():
     assert result["counts"] == {"pass": 4, "miss": 2, "not_checked": 3}
     # execution settings are left out of the config shown
     assert result["config"]["tabulate"] == {"method": "auto"}
+
+
+def test_a_valley_sum_is_checked_against_its_valleys_peaks():
+    """Two valleys of peaks 1.0 and 0.8 that cancel to a sum of peak 0.2, each with an error of
+    0.5 % of its own peak where it peaks (the valleys meet rtol = 1 %): the sum's error, 0.009 at
+    most (the estimates add), is 0.5 % of the valleys' peaks 1.8 but 4.5 % of its own 0.2."""
+    omega = np.linspace(0.5, 3.0, 26)
+    shape = np.exp(-((omega - 1.5) ** 2))
+    per_valley = []
+    for scale in (1.0, -0.8):
+        curve = scale * shape
+        per_valley.append(xr.Dataset(
+            {"avg_qmd": ("omega", curve, {"long_name": "G"}),
+             "avg_qmd_error": ("omega", 0.005 * np.abs(curve), {"long_name": "G error"})},
+            coords={"omega": omega}))
+    total = valleys.combine_valleys(per_valley, dim="omega")
+    attrs = total["avg_qmd_error"].attrs
+    assert attrs["max_relative_to_peak"] == pytest.approx(0.009 / 0.2, rel=1e-12)
+    assert attrs["max_relative_to_valley_peaks"] == pytest.approx(0.009 / 1.8, rel=1e-12)
+    tolerances = {"avg_qmd": ("rtol_avg_qmd", 0.01)}
+    found = accuracy.check_tolerance(total, tolerances, "error", "test", ("avg_qmd",))
+    assert found["avg_qmd"] == pytest.approx(0.005, rel=1e-12)
+    total.attrs.update(accuracy.attributes(found, tolerances))
+    (row,) = summary.summarise({"ndd.nc": total}, CONFIG)["curves"][:1]
+    assert row["status"] == "PASS" and row["relative_to_valley_peaks"] == pytest.approx(0.005)
+    assert row["relative_error"] == pytest.approx(0.045)
+    # a valley that misses its tolerance makes the sum miss: (0.005 + 0.8 x 0.03) / 1.8
+    per_valley[1]["avg_qmd_error"] *= 6
+    with pytest.raises(accuracy.AccuracyError, match="avg_qmd 0.0161"):
+        accuracy.check_tolerance(valleys.combine_valleys(per_valley, dim="omega"), tolerances,
+                                 "error", "test", ("avg_qmd",))
 
 
 def test_kubo_difference_over_rtol_delta_n_misses():

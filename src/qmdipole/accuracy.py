@@ -29,7 +29,7 @@ import dataclasses
 import logging
 import math
 
-from .errors import relative_to_peak
+from .errors import relative_to_parts, relative_to_peak
 from .kgrid import GridError, GridNeeds, KGrid, default_kind, grid_for
 from .tabulate import tabulate
 
@@ -64,19 +64,26 @@ def gamma_needs(gamma) -> GridNeeds:
 
 
 def relative_error(ds, names=GAMMA_CURVES) -> dict[str, float]:
-    """max NAME_error / max |NAME| of each curve NAME in ``ds`` (each finite-T curve on its own)."""
+    """max NAME_error / max |NAME| of each curve NAME in ``ds`` (each finite-T curve on its own).
+
+    A valley sum (``ds`` holds ``NAME_valley``) is measured against the sum of its valleys' peaks
+    (:func:`qmdipole.errors.relative_to_parts`): what the per-valley tolerances guarantee, and
+    the scale of a sum whose valleys cancel (its own peak is then reported beside it, as the
+    attribute ``max_relative_to_peak``)."""
     found = {}
     for name in names:
         if name not in ds:
             continue
         curve, error = ds[name], ds[f"{name}_error"]
+        parts = ds.get(f"{name}_valley")
         extra = [d for d in curve.dims if d not in ("mu", "omega")]
-        if not extra:
-            found[name] = relative_to_peak(error.values, curve.values)
-            continue
-        for i, value in enumerate(curve[extra[0]].values):
-            found[f"{name}[{extra[0]}={value:g}]"] = relative_to_peak(
-                error.isel({extra[0]: i}).values, curve.isel({extra[0]: i}).values)
+        slices = [({}, name)] if not extra else [
+            ({extra[0]: i}, f"{name}[{extra[0]}={value:g}]")
+            for i, value in enumerate(curve[extra[0]].values)]
+        for pick, label in slices:
+            found[label] = (relative_to_peak(error.isel(pick).values, curve.isel(pick).values)
+                            if parts is None else
+                            relative_to_parts(error.isel(pick).values, parts.isel(pick).values))
     return found
 
 

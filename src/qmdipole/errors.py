@@ -118,6 +118,16 @@ def relative_to_peak(error, curve) -> float:
     return 0.0 if top == 0 else float("inf")
 
 
+def relative_to_parts(error, parts) -> float:
+    """max error / Σ_v max |part_v|: the error of a sum Σ_v part_v (a valley sum) relative to the
+    sum of its parts' peaks. It is what tolerances on the parts guarantee for the sum (each
+    part's error <= rtol × its peak gives this <= rtol); where the parts cancel, the sum's own
+    peak is smaller and :func:`relative_to_peak` larger. ``parts`` (part, …)."""
+    parts = np.abs(np.asarray(parts, float))
+    scale = float(parts.reshape(len(parts), -1).max(axis=1, initial=0.0).sum())
+    return relative_to_peak(error, scale)
+
+
 def attributes(curve_long_name: str, quantity, method: str, relative: float) -> dict:
     """CF attributes of an ``*_error`` variable (in the units of its curve, a
     :class:`qmdipole.units.Quantity`)."""

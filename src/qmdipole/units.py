@@ -173,7 +173,7 @@ _SUFFIXES = ("", "_error", "_valley", "_error_valley")
 
 def _derive(ds: xr.Dataset, stem: str, new: str, scale, units: str, long_name: str) -> None:
     """Add ``new{suffix}`` = ``scale`` × ``stem{suffix}`` for the curve ``stem`` and its error and
-    per-valley variables, in ``units``; an error's max_relative_to_peak is taken anew."""
+    per-valley variables, in ``units``; an error's max_relative_to_peak (and _valley_peaks) is taken anew."""
     for suffix in _SUFFIXES:
         if stem + suffix not in ds:
             continue
@@ -188,6 +188,9 @@ def _derive(ds: xr.Dataset, stem: str, new: str, scale, units: str, long_name: s
         value.attrs = {**attrs, "units": units,
                        "long_name": name + (", per valley" if "_valley" in suffix else "")}
         ds[new + suffix] = value
+    if new + "_error" in ds and new + "_valley" in ds:
+        ds[new + "_error"].attrs["max_relative_to_valley_peaks"] = errors.relative_to_parts(
+            ds[new + "_error"], ds[new + "_valley"])
 
 
 def companions(ds: xr.Dataset, units: UnitSystem) -> xr.Dataset:

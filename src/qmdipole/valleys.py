@@ -15,7 +15,9 @@ def combine_valleys(datasets, dim: str) -> xr.Dataset:
     the others (band edges, gaps) become per-valley variables on a 1-based ``valley`` axis.
     Error estimates ``{name}_error`` combine as errors: the total is the sum of the per-valley
     estimates (a bound: valley errors may not cancel), its ``max_relative_to_peak`` is taken
-    against the total curve. Attributes shared by all valleys are kept; numeric diagnostics keep
+    against the total curve and its ``max_relative_to_valley_peaks`` against the sum of the
+    valleys' peaks (:func:`qmdipole.errors.relative_to_parts`, what per-valley tolerances
+    guarantee; larger than the former only where valleys cancel). Attributes shared by all valleys are kept; numeric diagnostics keep
     their worst value.
     """
     datasets = list(datasets)
@@ -35,6 +37,8 @@ def combine_valleys(datasets, dim: str) -> xr.Dataset:
         out[name].attrs.update(
             valley_combination="sum of the per-valley estimates (a bound)",
             max_relative_to_peak=errors.relative_to_peak(out[name], out[name.removesuffix("_error")]),
+            max_relative_to_valley_peaks=errors.relative_to_parts(
+                out[name], out[name.removesuffix("_error") + "_valley"]),
         )
     out.attrs.update(stacked.attrs)
     for key in {k for d in datasets for k in d.attrs} - set(stacked.attrs):

@@ -8,7 +8,7 @@ from _pipeline import logged, settings, valley_reductions
 with logged(snakemake):
     valleys = valley_reductions(snakemake)
     ds = qmdipole.valleys.combine_valleys(valleys, dim="omega")
-    # valleys may cancel: the sum is checked, but a miss only warns (it is no grid's fault)
+    # checked against the sum of the valleys' peaks (what the per-valley tolerances guarantee)
     rtol = qmdipole.accuracy.ndd_tolerances(snakemake.params.accuracy)
     found = qmdipole.accuracy.check_tolerance(ds, rtol, "warn", "NDD spectrum (sum over valleys)",
                                               qmdipole.accuracy.NDD_TOLERANCES)

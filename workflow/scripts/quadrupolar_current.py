@@ -7,7 +7,7 @@ from _pipeline import logged, settings, valley_reductions
 
 with logged(snakemake):
     ds = qmdipole.valleys.combine_valleys(valley_reductions(snakemake), dim="mu")
-    # valleys may cancel: the sum is checked, but a miss only warns (it is no grid's fault)
+    # checked against the sum of the valleys' peaks (what the per-valley tolerances guarantee)
     found = qmdipole.accuracy.check_tolerance(ds, snakemake.params.accuracy["rtol"], "warn",
                                               "quadrupolar current (sum over valleys)")
     ds.attrs.update(qmdipole.accuracy.attributes(found, snakemake.params.accuracy["rtol"]))
