@@ -32,8 +32,8 @@ every (i, j) and every μ at once::
         d = np.zeros((3, 3, len(mu)))
         for slab in table_slabs(table):
             values = slab.velocity[:, :, None] * slab.berry_curvature[:, None, :]  # (nb, i, j, *S)
-            d += slab.fermi_surface(values.reshape(values.shape[:1] + (9,) + values.shape[3:]),
-                                    mu).sum(axis=0).reshape(3, 3, len(mu))
+            d += slab.fermi_surface(values.reshape(len(values), 9, *values.shape[3:]),
+                                    mu).sum(axis=0).reshape(3, 3, -1)
         return d / (2 * np.pi) ** 3
 
 (``tests/test_integrand.py`` checks it against the symmetries that force it to vanish.)
