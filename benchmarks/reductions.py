@@ -35,7 +35,7 @@ import numpy as np
 import psutil
 import yaml
 
-from qmdipole import analytic, kgrid, ndd, quadrupolar, tabulate, tetrahedron, valleys
+from qmdipole import analytic, integrand, kgrid, ndd, quadrupolar, tabulate, tetrahedron, valleys
 from qmdipole.config import grid_needs_of
 from qmdipole.models import build_model, valley_parameters
 from qmdipole.settings import Settings
@@ -194,11 +194,11 @@ def before_after(paths, sizes, mu, rev):
 
     print(f"\ngamma_from_table at T = 0, {len(mu)} mu: before (revision {before.revision}) vs "
           "after, CPU time, median of 3")
-    current = quadrupolar.fermi_surface_integral
+    current = integrand.fermi_surface_integral
     for v, path in enumerate(paths):
         row, results = f"  valley {v + 1} ({sizes[v]:,} k-points):", {}
         for name, integral in (("before", old_integral), ("after", current)):
-            quadrupolar.fermi_surface_integral = integral
+            integrand.fermi_surface_integral = integral
             try:
                 times = []
                 for _ in range(3):
@@ -206,7 +206,7 @@ def before_after(paths, sizes, mu, rev):
                     results[name] = quadrupolar.gamma_from_table(path, mu=mu)["gamma_xxz"].values
                     times.append(time.process_time() - start)
             finally:
-                quadrupolar.fermi_surface_integral = current
+                integrand.fermi_surface_integral = current
             cpu = float(np.median(times))
             row += f"  {name} {cpu:7.2f} s = {sizes[v] / cpu:10,.0f} k-points/s per core;"
         print(row + f"  difference {rel(results['after'], results['before']):.1e}")

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from scipy.signal import hilbert
 
-from qmdipole import analytic, ndd, tabulate, valleys
+from qmdipole import analytic, integrand, ndd, tabulate, valleys
 from qmdipole.models import valley_parameters
 
 from checks import config_tables
@@ -316,7 +316,7 @@ def test_metal(monkeypatch, temperature):
     assert np.abs(intraband).max() > 1e-3
 
     # the A term of Eq. 12 is the one proportional to f': switch f' off and see it go
-    monkeypatch.setattr(ndd, "fermi_surface_weights", lambda grid, e, *a: np.zeros_like(e))
+    monkeypatch.setattr(integrand, "fermi_surface_weights", lambda grid, e, *a: np.zeros_like(e))
     without_a = complex_delta_n(spectrum(config, model, table, kubo=False))
     a_term = np.abs(delta_n - without_a).max() / np.abs(delta_n).max()
     assert a_term > 0.02, f"A term only {a_term:.2e} of max|Delta n|"

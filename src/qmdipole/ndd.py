@@ -98,13 +98,13 @@ import numpy as np
 import xarray as xr
 
 from . import errors, units
-from .band_pairs import along, pair_derivatives
-from .fermi import fermi_dirac, fermi_surface_weights, grid_mirror
+from .band_pairs import along
+from .fermi import fermi_dirac
 from .geometry import hermitian_eigh, sandwich
+from .integrand import BandSlab, PairDerivatives, table_slabs
 from .io import open_dataset
 from .kernels import pole_sums
-from .kgrid import KGrid, half_density_table, points_per_slab, slabs
-from .tetrahedron import fermi_surface_integral
+from .kgrid import KGrid, half_density_table
 
 DN_PREFACTOR = 4 * np.pi / (8 * np.pi**3)  # 4π ∫ d³k/(8π³), Δn in units of α
 AVG_PREFACTOR = 1 / (8 * np.pi**3)
@@ -273,68 +273,57 @@ def band_pairs(n_bands: int):
     return [(m, n) for m in range(n_bands) for n in range(m + 1, n_bands)]
 
 
-def pair_deposits(energy, x_prime, m, m_prime, jacobian, fprime, occupation):
+def pair_deposits(pairs: PairDerivatives, fprime, occupation):
     """Per-k parts of ∂_q[N_mn/(X_mn² − z²)] at q = 0, both orders (m, n) and (n, m) of each
     band pair summed (they share |X|):
 
-        N′ = (f_m − f_n) M′ + f′_m X′ M   (on 1/(X² − z²)): ``single`` = J (f_m − f_n) M′, a
+        N′ = (f_m − f_n) M′ + f′_m X′ M   (on 1/(X² − z²)): ``single`` = (f_m − f_n) M′, a
                                            density, and ``surface`` = f′_m X′ M, point weights,
-        −2XX′N = −2 X X′ (f_m − f_n) M    (on 1/(X² − z²)²): ``double`` = J · that, a density,
+        −2XX′N = −2 X X′ (f_m − f_n) M    (on 1/(X² − z²)²): ``double`` = that, a density,
 
-    X = ε_m − ε_n, J the grid's Jacobian |∂k/∂u| (the densities integrate over the grid's own
-    coordinates u), f′ the Fermi-surface node weights (quadrature weight and Jacobian included).
-    ``energy``, ``x_prime``, ``fprime``, ``occupation`` (nb, …); ``m``, ``m_prime`` (nb, nb, …);
-    ``jacobian`` (…). Returns a list of (channel, |X|, deposits), the channel being the index of
-    {m, n} in :func:`band_pairs`.
+    X = ε_m − ε_n, f′ the Fermi-surface node weights (quadrature weight and Jacobian included;
+    :meth:`~qmdipole.integrand.BandSlab.fermi_weights`). ``fprime``, ``occupation`` (nb, …).
+    Returns ``(|X|, deposits)``: arrays (n_pairs, …), the pairs in the order of
+    :func:`band_pairs`, and a dict of them per part.
     """
-    out = []
-    for channel, pair in enumerate(band_pairs(len(energy))):
+    energy, x_prime, m, m_prime = pairs
+    x_pairs, parts = [], {"single": [], "double": [], "surface": []}
+    for pair in band_pairs(len(energy)):
         deposits = {"single": 0.0, "double": 0.0, "surface": 0.0}
         for a, b in (pair, pair[::-1]):
             x = energy[a] - energy[b]
-            delta_f = jacobian * (occupation[a] - occupation[b])
+            delta_f = occupation[a] - occupation[b]
             deposits["single"] = deposits["single"] + delta_f * m_prime[a, b]
             deposits["double"] = deposits["double"] - 2 * x * x_prime[a] * delta_f * m[a, b]
             deposits["surface"] = deposits["surface"] + fprime[a] * x_prime[a] * m[a, b]
-        out.append((channel, np.abs(x), deposits))
-    return out
+        x_pairs.append(np.abs(x))
+        for name, value in deposits.items():
+            parts[name].append(value)
+    return np.stack(x_pairs), {name: np.stack(values) for name, values in parts.items()}
 
 
-def table_pair_derivatives(velocity, metric, energy, q_hat, e_hat):
-    """X′, M, M′ (:func:`pair_deposits`) of a two-band table (band 0 = v, 1 = c):
-    X′_m = −v^d_m, M_mn = x² g_ee, M′_mn = −2 ε_mn v^e_n g_ed (:mod:`qmdipole.band_pairs`; with
-    two bands the pair metric is either band's metric)."""
-    x = energy[1] - energy[0]
-    g_e = along(metric, e_hat, 1)  # (band, j, N)
-    g_ee, g_ed = along(g_e, e_hat, 1), along(g_e, q_hat, 1)
-    v_e = along(velocity, e_hat, 1)
-    zero = np.zeros_like(x)
-    m = x**2 * np.stack([[zero, g_ee[0]], [g_ee[1], zero]])
-    m_prime = 2 * x * np.stack([[zero, v_e[1] * g_ed[1]], [-v_e[0] * g_ed[0], zero]])
-    return -along(velocity, q_hat, 1), m, m_prime
-
-
-def pair_dipole_density(x_prime, m, occupation, jacobian):
-    """The integrand of Eq. (13) per band pair {m < n} at λ = −x: J (G_m + G_n)(f_m − f_n) x²
-    with G_l = v_q̂,l g^{mn}_êê (G_zxx of the paper's geometry), i.e. −J (X′_m + X′_n)(f_m − f_n)
+def pair_dipole_density(pairs: PairDerivatives, occupation):
+    """The integrand of Eq. (13) per band pair {m < n} at λ = −x: (G_m + G_n)(f_m − f_n) x²
+    with G_l = v_q̂,l g^{mn}_êê (G_zxx of the paper's geometry), i.e. −(X′_m + X′_n)(f_m − f_n)
     M_mn in the notation of :func:`pair_deposits` (M_mn = x² g^{mn}_êê; for two bands g^{cv} is
     either band's metric and this is the paper's (G_c + G_v)(f_v − f_c) ω_cv²). Returns
     (n_pairs, …)."""
-    return np.stack([-jacobian * (x_prime[a] + x_prime[b]) * (occupation[a] - occupation[b])
-                     * m[a, b] for a, b in band_pairs(len(x_prime))])
+    x_prime, m = pairs.x_prime, pairs.m
+    return np.stack([-(x_prime[a] + x_prime[b]) * (occupation[a] - occupation[b]) * m[a, b]
+                     for a, b in band_pairs(len(x_prime))])
 
 
-def kubo_weights(model, kx, ky, kz, jacobian, fprime, mu, temperature, dq, q_hat=Q_DIRECTION,
+def kubo_weights(slab: BandSlab, fprime, mu, temperature, dq, q_hat=Q_DIRECTION,
                  e_hat=POLARIZATION):
-    """Per-k deposits of the q-derivative of Eq. (11) (all ordered band pairs m ≠ n), q along q̂,
-    vertex ê·∂H, by central differences in q of the eigenstates at k ∓ dq q̂.
-
-    ``kx, ky, kz, jacobian`` have one shape S, ``fprime`` (nb,) + S. Returns
-    :func:`pair_deposits` (arrays of shape S) per band pair.
+    """Per-k deposits of the q-derivative of Eq. (11) (all ordered band pairs m ≠ n) at the
+    nodes of ``slab``, q along q̂, vertex ê·∂H, by central differences in q of the eigenstates
+    of ``slab.model`` at k ∓ dq q̂. ``fprime`` (nb, *S). Returns :func:`pair_deposits`.
     """
+    kx = slab.kpoints[0]
     shape = np.shape(kx)
-    k = np.stack([np.ravel(c) for c in (kx, ky, kz)])
+    k = np.stack([np.ravel(c) for c in slab.kpoints])
     q_hat = np.asarray(q_hat, float)[:, None]
+    model = slab.model
 
     def states(shift):  # eigenpairs at k − q q̂
         return hermitian_eigh(model.hamiltonian(*(k - shift * q_hat)))
@@ -349,10 +338,9 @@ def kubo_weights(model, kx, ky, kz, jacobian, fprime, mu, temperature, dq, q_hat
     m_zero = 0.5 * (m_plus + m_minus)  # = M(q = 0) + O(dq²)
     m_prime = (m_plus - m_minus) / (2 * dq)
     x_prime = (ep - em) / (2 * dq)  # ∂_q ε_{m,k−q}
-    e0, x_prime = e0.reshape(e0.shape[:1] + shape), x_prime.reshape(e0.shape[:1] + shape)
-    m_zero, m_prime = (a.reshape(a.shape[:2] + shape) for a in (m_zero, m_prime))
-    return pair_deposits(e0, x_prime, m_zero, m_prime, jacobian, fprime,
-                         fermi_dirac(e0, mu, temperature))
+    pairs = PairDerivatives(*(a.reshape(a.shape[:-1] + shape)
+                              for a in (e0, x_prime, m_zero, m_prime)))
+    return pair_deposits(pairs, fprime, fermi_dirac(pairs.energy, mu, temperature))
 
 
 def check_window(grid: KGrid, energy, omega_max, eta, mu, temperature, top, label):
@@ -422,59 +410,39 @@ def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spa
     """One pass over a table: ∫ d³k (Eq. 13 integrand) δ(x − ω) at ``omega`` per band pair, the
     per-pair :class:`SpectralAccumulator` of Eq. (12) generalised (two bands from the table, more
     bands from the model's H and ∂H), that of Eq. (11) (None unless ``kubo``), and
-    Σ_k f′ v_q v_e² of the intraband term (prefactors left out).
+    ∫ d³k Σ_m f′_m v_q v_e² of the intraband term (prefactors left out).
 
     The interband densities S(x_j) = ∫ d³k s(k) δ(X(k) − x_j) are linear-tetrahedron integrals
     on each slab's cells; the Fermi-surface terms (f′, weights at the nodes) are point deposits
     of the nodes the slab owns."""
-    grid = KGrid.from_dataset(ds)
-    energy = ds["energy"].values
-    n_bands = energy.shape[0]
-    n_pairs = len(band_pairs(n_bands))
-    fprime = np.stack([fermi_surface_weights(grid, e, mu, temperature) for e in energy])
+    n_pairs = len(band_pairs(ds.sizes["band"]))
     routes = [SpectralAccumulator(top, spacing, taper, n_pairs) for _ in range(1 + bool(kubo))]
     levels = routes[0].levels
     avg = np.zeros((n_pairs, len(omega)))
     intraband = 0.0
-    mirror = grid_mirror(grid)
-    for index, sub, owned in slabs(grid, points_per_slab(slab_points, n_bands)):
-        cells = len(index) > 1  # a slab of one node has no cells (but may own its node)
-        slab = ds.isel(k1=index)
-        e, v, fp = energy[:, index], slab["velocity"].values, fprime[:, index]
-        jacobian = np.asarray(sub.jacobian())
-        k = [slab[c].values for c in ("kx", "ky", "kz")]
-        intraband += np.sum(fp[:, owned] * along(v[:, :, owned], q_hat, 1)
-                            * along(v[:, :, owned], e_hat, 1) ** 2)
-        if n_bands == 2:
-            x_prime, m, m_prime = table_pair_derivatives(v, slab["quantum_metric"].values, e,
-                                                         q_hat, e_hat)
-        else:
-            e_model, x_prime, m, m_prime = pair_derivatives(model, *k, q_hat, e_hat)
-            e = e_model.reshape(e.shape)
-            x_prime, m, m_prime = (a.reshape(a.shape[:-1] + e.shape[1:])
-                                   for a in (x_prime, m, m_prime))
-        occupation = fermi_dirac(e, mu, temperature)
-        found = [pair_deposits(e, x_prime, m, m_prime, jacobian, fp, occupation)]
-        if cells:
-            dipole = pair_dipole_density(x_prime, m, occupation, jacobian)
-            for channel, (_, x_pair, _) in enumerate(found[0]):
-                avg[channel] += fermi_surface_integral(x_pair, dipole[channel][None], sub.axes,
-                                                       omega, sub.periods, mirror=mirror)[0]
+    for slab in table_slabs(ds, slab_points, model):
+        fprime = slab.fermi_weights(mu, temperature)
+        intraband += np.sum(slab.own(fprime * slab.velocity_along(q_hat)
+                                     * slab.velocity_along(e_hat) ** 2))
+        pairs = slab.pair_derivatives(q_hat, e_hat)
+        occupation = fermi_dirac(pairs.energy, mu, temperature)
+        x, parts = pair_deposits(pairs, fprime, occupation)
+        found = [parts]
+        avg += slab.fermi_surface(pair_dipole_density(pairs, occupation)[:, None], omega,
+                                  energy=x)[:, 0]
         if kubo:
-            found.append(kubo_weights(model, *k, jacobian, fp, mu, temperature, dq, q_hat, e_hat))
-        for channel in range(n_pairs):
-            x_pair = found[0][channel][1]
-            parts = [route[channel][2] for route in found]
-            for acc, d in zip(routes, parts):
-                if np.any(d["surface"]):
-                    acc.add(x_pair[owned], channel, single=d["surface"][owned])
-            if not cells:
-                continue
-            densities = fermi_surface_integral(
-                x_pair, np.stack([np.broadcast_to(d[name], x_pair.shape) for d in parts
-                                  for name in ("single", "double")]),
-                sub.axes, levels, sub.periods, mirror=mirror)
-            for acc, (single, double) in zip(routes, densities.reshape(-1, 2, len(levels))):
+            found.append(kubo_weights(slab, fprime, mu, temperature, dq, q_hat, e_hat)[1])
+        x_owned = slab.own(x)
+        for acc, deposits in zip(routes, found):
+            surface = slab.own(deposits["surface"])
+            for channel in range(n_pairs):
+                if np.any(surface[channel]):
+                    acc.add(x_owned[channel], channel, single=surface[channel])
+        densities = slab.fermi_surface(
+            np.stack([d[name] for d in found for name in ("single", "double")], axis=1),
+            levels, energy=x)
+        for channel, by_route in enumerate(densities.reshape(n_pairs, -1, 2, len(levels))):
+            for acc, (single, double) in zip(routes, by_route):
                 acc.add_density(channel, single=single, double=double)
     return avg, routes[0], routes[1] if kubo else None, intraband
 

@@ -24,7 +24,8 @@ only adds its truncation error (∝ kx_max⁻³). The nodes are symmetric about 
 integrands (G_xxx for Eq. 14, odd under k_x → −k_x) vanish to round-off.
 
 The plane is evaluated in batches of (k_y, k_z) points × all k_x nodes, bounded by ``batch_points``
-k-points per batch, through the generic :func:`qmdipole.geometry.band_geometry` (any model).
+k-points per batch, as blocks of the band layer (:func:`qmdipole.integrand.model_slabs`, the
+generic :func:`qmdipole.geometry.band_geometry`: any model).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import xarray as xr
 from scipy.special import roots_legendre
 
 from . import units
-from .geometry import band_geometry
+from .integrand import model_slabs
 from .io import json_attribute
 
 _COMPONENTS = ("x", "y", "z")
@@ -88,19 +89,10 @@ def qmd_field(model, *, band: str | int = "valence", k_max: float, n: int, kx_ma
     kx_nodes, kx_weights = kx_quadrature(kx_max, n_kx, kx_scale)
 
     plane_ky, plane_kz = (a.ravel() for a in np.meshgrid(ky, kz, indexing="ij"))
-    n_plane = plane_ky.size
-    per_batch = max(int(batch_points) // kx_nodes.size, 1)
-    field = np.empty((3, n_plane))
-    for start in range(0, n_plane, per_batch):
-        stop = min(start + per_batch, n_plane)
-        count = stop - start
-        kx = np.broadcast_to(kx_nodes, (count, kx_nodes.size)).ravel()
-        kyb = np.repeat(plane_ky[start:stop], kx_nodes.size)
-        kzb = np.repeat(plane_kz[start:stop], kx_nodes.size)
-        geo = band_geometry(model, kx, kyb, kzb)
-        g_xx = geo["quantum_metric"][m, 0, 0]
-        dipole = geo["velocity"][m] * g_xx  # (3, count * n_kx): v_i g_xx
-        field[:, start:stop] = dipole.reshape(3, count, kx_nodes.size) @ kx_weights
+    k = (kx_nodes[None, :], plane_ky[:, None], plane_kz[:, None])  # (plane point, k_x node)
+    field = np.empty((3, plane_ky.size))
+    for rows, slab in model_slabs(model, *k, slab_points=batch_points):
+        field[:, rows] = np.stack([slab.dipole(i, 0, 0)[m] for i in range(3)]) @ kx_weights
     field = field.reshape(3, ky.size, kz.size)
 
     band_name = band if isinstance(band, str) else f"band {m}"

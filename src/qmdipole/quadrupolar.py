@@ -27,10 +27,10 @@ import numpy as np
 import xarray as xr
 
 from . import errors, units
-from .fermi import fermi_derivative, grid_mirror
+from .fermi import fermi_derivative
+from .integrand import table_slabs
 from .io import open_dataset
-from .kgrid import KGrid, half_density_table, points_per_slab, slabs
-from .tetrahedron import fermi_surface_integral
+from .kgrid import KGrid, half_density_table
 
 GAMMA_UNIT = 2 / np.pi  # (e²/ħ)/(8π³) in units of e²/(16π²ħ)
 DIRS = ("x", "y", "z")
@@ -69,24 +69,10 @@ def check_energy_window(grid: KGrid, energy, lo, hi, what="quadrupolar_current.m
 
 def fermi_surface_dipoles(ds: xr.Dataset, levels, slab_points=2**18):
     """I[m, i, p, l] = ∫ d³k G_{i,j_p k_p,m} δ(ε_m − λ_l) for every band m, direction i, pair p."""
-    grid = KGrid.from_dataset(ds)
-    mirror = grid_mirror(grid)
-    n_bands = ds.sizes["band"]
-    out = np.zeros((n_bands, 3, len(PAIRS), len(levels)))
-    for index, sub, _ in slabs(grid, points_per_slab(slab_points, n_bands)):
-        if len(index) < 2:
-            continue
-        slab = ds.isel(k1=index)
-        jacobian = sub.jacobian()
-        energy = slab["energy"].values
-        velocity = slab["velocity"].values
-        metric = slab["quantum_metric"].values
-        for m in range(n_bands):
-            values = np.stack([velocity[m, i] * metric[m, j, k] * jacobian
-                               for i in range(3) for j, k in PAIRS])
-            result = fermi_surface_integral(energy[m], values, sub.axes, levels, sub.periods,
-                                            mirror=mirror)
-            out[m] += result.reshape(3, len(PAIRS), len(levels))
+    out = np.zeros((ds.sizes["band"], 3, len(PAIRS), len(levels)))
+    for slab in table_slabs(ds, slab_points):
+        dipoles = np.stack([slab.dipole(i, j, k) for i in range(3) for j, k in PAIRS], axis=1)
+        out += slab.fermi_surface(dipoles, levels).reshape(out.shape)
     return out
 
 
