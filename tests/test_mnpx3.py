@@ -215,7 +215,7 @@ def test_opposite_stacking_flips_the_sign(stackings, name, which):
     assert np.abs(a + b).max() <= 1e-8 * np.abs(a).max()
 
 
-@pytest.mark.slow  # ~4.5 min: four tight-binding spectra on a 144 x 144 x 48 zone grid
+@pytest.mark.slow  # ~1.5 min: three tight-binding spectra on a 144 x 144 x 48 zone grid
 def test_continuum_with_fitted_parameters_matches_the_tight_binding_edges():
     """Eq. 14 with the fitted Δ, v, v′, m against the spin-up block near each valley's edge 2Δ:
     the ⟨G⟩ edge coefficient ⟨G⟩/√(ω − 2Δ) (4-12 meV above the edge) and the Im Δn edge peak
@@ -234,25 +234,27 @@ def test_continuum_with_fitted_parameters_matches_the_tight_binding_edges():
     p = MnPX3()
     unsheared = UnshearedMnPX3.matching(p)
     grid = GridSettings(n=(144, 144, 48), points_per_eta=0)
-    for fit in fit_valleys(p):
+    for index, fit in enumerate(fit_valleys(p)):
         edge = 2 * fit["delta"]
         omega = Sampling(edge - 0.03, edge + 0.04, 71)
-        tb, flat, cont = (qd.ndd_spectrum(m, omega=omega, eta=0.005, kubo=False, settings=WARN, **kw)
-                          for m, kw in ((p.model("up"), {"kgrid": grid}),
-                                        (unsheared.model("up"), {"kgrid": grid}),
-                                        (continuum_section([fit]), {})))
+        models = [(p.model("up"), {"kgrid": grid}), (continuum_section([fit]), {})]
+        if index == 0:  # the shear's part, checked at one valley
+            models.append((unsheared.model("up"), {"kgrid": grid}))
+        tb, cont, *flat = (qd.ndd_spectrum(m, omega=omega, eta=0.005, kubo=False, settings=WARN,
+                                           **kw) for m, kw in models)
         factor = (p.closed_form(fit["tau"])["v_bare"] / fit["v"]) ** 2
         w = tb.omega.values - edge
         near = (w > 0.004) & (w < 0.012)
         g_tb, g_cont = (np.mean(ds.avg_qmd.values[near] / np.sqrt(w[near])) for ds in (tb, cont))
-        i, j, k = (np.argmax(np.abs(ds.im_delta_n.values)) for ds in (tb, cont, flat))
+        i, j = (np.argmax(np.abs(ds.im_delta_n.values)) for ds in (tb, cont))
         peak_tb, peak_cont = tb.im_delta_n.values[i], cont.im_delta_n.values[j]
         print(f"tau = {fit['tau']:+d}: (v0/v)^2 = {factor:.3f}; <G> edge coefficient TB {g_tb:.4g}, "
-              f"Eq. 14 {g_cont:.4g}; Im dn peak TB {peak_tb:.4g}, unsheared TB "
-              f"{flat.im_delta_n.values[k]:.4g}, Eq. 14 {peak_cont:.4g}")
+              f"Eq. 14 {g_cont:.4g}; Im dn peak TB {peak_tb:.4g}, Eq. 14 {peak_cont:.4g}")
         assert g_tb * g_cont > 0 and peak_tb * peak_cont > 0
         assert abs(w[i]) <= 0.004 and abs(w[j]) <= 0.004
         assert g_tb == pytest.approx(factor * g_cont, rel=0.15)
         assert peak_tb == pytest.approx(factor * peak_cont, rel=0.1)
         assert abs(peak_tb / (factor * peak_cont) - 1) < abs(peak_tb / peak_cont - 1)
-        assert flat.im_delta_n.values[k] == pytest.approx(peak_tb, rel=0.03)
+        for ds in flat:
+            peak_flat = ds.im_delta_n.values[np.argmax(np.abs(ds.im_delta_n.values))]
+            assert peak_flat == pytest.approx(peak_tb, rel=0.03)

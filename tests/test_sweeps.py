@@ -197,7 +197,8 @@ def test_default_target_and_paths_unchanged(workspace):
 
 @pytest.fixture(scope="module")
 def swept(module_workspace):
-    """A two-point sweep, run, and two separate named runs of the same two points' settings."""
+    """A two-point sweep, run, and two separate named runs of the same two points' settings (the
+    second makes only the NDD spectrum: the comparison of γ on one point suffices)."""
     ws = module_workspace
     sweep_config(ws, "sweep.yaml", [0.5, 1.0])
     ws.snakemake("--cores", "2", "sweeps", "--configfile", "config/ci.yaml", "sweep.yaml")
@@ -206,7 +207,8 @@ def swept(module_workspace):
         valleys[0]["vprime"] = value
         ws.write_config(f"run{value}.yaml", {**TINY, "model": {"valleys": valleys},
                                              "run": {"name": f"separate/{value}"}})
-        ws.snakemake("--cores", "2", *(f"results/separate/{value}/{r}" for r in REDUCTIONS),
+        reductions = REDUCTIONS if value == 0.5 else REDUCTIONS[1:]
+        ws.snakemake("--cores", "2", *(f"results/separate/{value}/{r}" for r in reductions),
                      "--configfile", "config/ci.yaml", f"run{value}.yaml")
     return ws
 
@@ -216,7 +218,7 @@ def test_sweep_points_equal_separate_runs(swept):
     points = sweeps.points("pair", {"parameters": {VPRIME: [0.5, 1.0]}}, limit=10)
     with xr.open_dataset(swept.root / "results/sweeps/pair/sweep.nc") as ds:
         for point, value in zip(points, (0.5, 1.0)):
-            for reduction in REDUCTIONS:
+            for reduction in REDUCTIONS if value == 0.5 else REDUCTIONS[1:]:
                 mine = swept.root / f"results/sweeps/pair/points/{point.id}/{reduction}"
                 theirs = swept.root / f"results/separate/{value}/{reduction}"
                 with xr.open_dataset(mine) as a, xr.open_dataset(theirs) as b:
