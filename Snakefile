@@ -55,6 +55,7 @@ rule all:
             in_run("results/reductions/ndd_spectrum.nc"),
             in_run("results/reductions/band_structure.nc"),
             in_run("results/reductions/qmd_field.nc"),
+            *([in_run("results/reductions/ndd_tensor.nc")] if config["ndd"]["tensor"] else []),
         ],
         figures=[
             multiext(in_run(f"results/figures/{name}"), ".pdf", ".png")

@@ -78,3 +78,27 @@ def test_tabulate_on_a_dask_scheduler(workspace):
     assert address in log
     with xr.open_dataset(workspace.root / "results/tables/valley1.nc") as table:
         assert np.isfinite(table["energy"].values).all()
+
+
+def test_ndd_tensor_on_request(workspace):
+    """results/reductions/ndd_tensor.nc, made on request (or by ndd.tensor: true): T_xxz is the
+    pipeline's own Δn of the paper's geometry (q ∥ z, ê ∥ x) on the same table, T_abc = T_bac."""
+    args = ("--cores", "2", "--configfile", "config/lattice_ci.yaml")
+    assert "ndd_tensor" not in workspace.planned(*args)
+    assert workspace.planned(*args, "--config", "ndd={tensor: true}")["ndd_tensor_valley"] == 2
+    workspace.snakemake("results/reductions/ndd_tensor.nc", "results/reductions/ndd_spectrum.nc",
+                        *args)
+    root = workspace.root / "results/reductions"
+    with xr.open_dataset(root / "ndd_tensor.nc") as tensor, \
+            xr.open_dataset(root / "ndd_spectrum.nc") as spectrum:
+        for part in ("re", "im"):
+            t = tensor[f"{part}_delta_n_tensor"]
+            expected = spectrum[f"{part}_delta_n"].values
+            scale = np.abs(expected).max()
+            assert scale > 0
+            np.testing.assert_allclose(t.sel(dir_a="x", dir_b="x", dir_c="z").values, expected,
+                                       rtol=0, atol=1e-12 * scale)
+            np.testing.assert_array_equal(t.values, t.transpose("dir_b", "dir_a", ...).values)
+            assert f"{part}_delta_n_tensor_error" in tensor
+            assert f"{part}_delta_n_tensor_valley" in tensor
+        assert "max_relative_to_valley_peaks" in tensor["re_delta_n_tensor_error"].attrs

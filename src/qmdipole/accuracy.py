@@ -48,6 +48,7 @@ GAMMA_CURVES = ("gamma_xxz", "gamma_xxz_temperature")
 # the reported NDD curves and the accuracy key holding each one's tolerance
 NDD_TOLERANCES = {"re_delta_n": "rtol_delta_n", "im_delta_n": "rtol_delta_n",
                   "avg_qmd": "rtol_avg_qmd"}
+NDD_TENSOR_TOLERANCES = {"re_delta_n_tensor": "rtol_delta_n", "im_delta_n_tensor": "rtol_delta_n"}
 
 
 class AccuracyError(ValueError):
@@ -64,7 +65,8 @@ def gamma_needs(gamma) -> GridNeeds:
 
 
 def relative_error(ds, names=GAMMA_CURVES) -> dict[str, float]:
-    """max NAME_error / max |NAME| of each curve NAME in ``ds`` (each finite-T curve on its own).
+    """max NAME_error / max |NAME| of each curve NAME in ``ds`` (each finite-T curve on its own;
+    a tensor's components together, relative to its largest).
 
     A valley sum (``ds`` holds ``NAME_valley``) is measured against the sum of its valleys' peaks
     (:func:`qmdipole.errors.relative_to_parts`): what the per-valley tolerances guarantee, and
@@ -76,10 +78,9 @@ def relative_error(ds, names=GAMMA_CURVES) -> dict[str, float]:
             continue
         curve, error = ds[name], ds[f"{name}_error"]
         parts = ds.get(f"{name}_valley")
-        extra = [d for d in curve.dims if d not in ("mu", "omega")]
-        slices = [({}, name)] if not extra else [
-            ({extra[0]: i}, f"{name}[{extra[0]}={value:g}]")
-            for i, value in enumerate(curve[extra[0]].values)]
+        slices = [({}, name)] if "temperature" not in curve.dims else [
+            ({"temperature": i}, f"{name}[temperature={value:g}]")
+            for i, value in enumerate(curve["temperature"].values)]
         for pick, label in slices:
             found[label] = (relative_to_peak(error.isel(pick).values, curve.isel(pick).values)
                             if parts is None else
@@ -189,10 +190,11 @@ def check_tolerance(ds, rtol: float | dict, on_miss: str, what: str, names=GAMMA
     return found
 
 
-def ndd_tolerances(accuracy: dict) -> dict:
+def ndd_tolerances(accuracy: dict, curves: dict = NDD_TOLERANCES) -> dict:
     """{NDD curve: (accuracy key, tolerance)} from the ``accuracy`` section, for
-    :func:`check_tolerance`: ``rtol_delta_n`` for Re/Im Δn, ``rtol_avg_qmd`` for ⟨G⟩."""
-    return {curve: (key, accuracy[key]) for curve, key in NDD_TOLERANCES.items()}
+    :func:`check_tolerance`: ``rtol_delta_n`` for Re/Im Δn (and the tensor's,
+    :data:`NDD_TENSOR_TOLERANCES`), ``rtol_avg_qmd`` for ⟨G⟩."""
+    return {curve: (key, accuracy[key]) for curve, key in curves.items()}
 
 
 def attributes(found: dict, rtol: float | dict) -> dict:

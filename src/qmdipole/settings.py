@@ -87,7 +87,8 @@ class NDDSettings:
     ``eta`` (Δ), chemical potential and temperature (Δ), ``transition_cutoff`` (``"auto"``: every
     transition, Eq. 14's highest in closed form; or a number, a hard UV cut-off in Δ), and the
     Kubo cross-check (Eq. 11) with its finite-difference step ``kubo_dq`` (Δ/(ħv)); the light
-    geometry ``q_direction``, ``polarization``; the tolerances of the curves' estimated errors
+    geometry ``q_direction``, ``polarization``; ``tensor``: whether the pipeline also makes the
+    NDD tensor T_abc (:func:`qmdipole.api.ndd_tensor`); the tolerances of the curves' estimated errors
     relative to their peaks, ``rtol_delta_n`` (Re/Im Δn) and ``rtol_avg_qmd`` (⟨G⟩), and
     ``on_miss`` for a valley that misses them (``accuracy:`` keys of the config)."""
 
@@ -100,6 +101,7 @@ class NDDSettings:
     kubo_dq: float = 1e-4
     q_direction: tuple[float, float, float] = (0.0, 0.0, 1.0)
     polarization: tuple[float, float, float] = (1.0, 0.0, 0.0)
+    tensor: bool = False
     rtol_delta_n: float = 0.01
     rtol_avg_qmd: float = 0.01
     on_miss: str = "error"

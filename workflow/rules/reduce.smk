@@ -77,6 +77,7 @@ rule ndd_spectrum:
         units=UNITS,
         ndd=config["ndd"],
         accuracy=config["accuracy"],
+        tensor=False,
     log:
         in_run("logs/reductions/ndd_spectrum.log"),
     localrule: True
@@ -84,6 +85,44 @@ rule ndd_spectrum:
         "../envs/qmdipole.yaml"
     script:
         "../scripts/ndd_spectrum.py"
+
+
+# The NDD tensor T_abc (Delta n for every light direction and polarisation): on request, as the
+# target results/reductions/ndd_tensor.nc or with ndd.tensor: true (18 reductions per valley).
+rule ndd_tensor_valley:
+    input:
+        table=in_run("results/tables/valley{valley}.nc"),
+    output:
+        in_run("results/reductions/valley{valley}/ndd_tensor.nc"),
+    params:
+        code=code("ndd", "accuracy", "models"),
+        model_code=model_code(),
+        model=lambda wildcards: valley_model(wildcards.valley),
+        units=UNITS,
+        ndd=config["ndd"],
+        accuracy=config["accuracy"],
+    log:
+        in_run("logs/reductions/valley{valley}/ndd_tensor.log"),
+    conda:
+        "../envs/qmdipole.yaml"
+    script:
+        "../scripts/ndd_tensor_valley.py"
+
+
+use rule ndd_spectrum as ndd_tensor with:
+    input:
+        valleys=expand(in_run("results/reductions/valley{valley}/ndd_tensor.nc"), valley=VALLEYS),
+    output:
+        in_run("results/reductions/ndd_tensor.nc"),
+    params:
+        code=code("valleys"),
+        model=config["model"],
+        units=UNITS,
+        ndd=config["ndd"],
+        accuracy=config["accuracy"],
+        tensor=True,
+    log:
+        in_run("logs/reductions/ndd_tensor.log"),
 
 
 rule band_structure:

@@ -23,7 +23,8 @@ SUMMARY_INPUTS = [
         *(
             f"results/reductions/{part}{name}.nc"
             for part in ["", *(f"valley{valley}/" for valley in VALLEYS)]
-            for name in ("quadrupolar_current", "ndd_spectrum")
+            for name in ("quadrupolar_current", "ndd_spectrum",
+                         *(["ndd_tensor"] if config["ndd"]["tensor"] else []))
         ),
         "results/reductions/band_structure.nc",
         "results/reductions/qmd_field.nc",

@@ -96,6 +96,15 @@ def settings(snakemake) -> dict:
     return {"units": snakemake.config["units"], **dict(snakemake.params.items())}
 
 
+def ndd_options(snakemake) -> dict:
+    """The NDD reduction's options from the rule's ``params.ndd`` (light geometry and the Kubo
+    route left to the caller)."""
+    section = snakemake.params.ndd
+    return dict(omega=sampling(section["omega"]), eta=section["eta"], mu=section["mu"],
+                temperature=section["temperature"],
+                transition_cutoff=section["transition_cutoff"])
+
+
 def model(snakemake, valley=0):
     """The model of valley ``valley`` (0-based) of the rule's ``params.model``."""
     return qmdipole.models.build_model(snakemake.params.model, valley)

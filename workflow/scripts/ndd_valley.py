@@ -7,16 +7,14 @@ import qmdipole.accuracy
 import qmdipole.io
 import qmdipole.ndd
 import qmdipole.tabulate
-from _pipeline import grid_needs, grid_settings, logged, model, sampling, settings
+from _pipeline import grid_needs, grid_settings, logged, model, ndd_options, settings
 
 with logged(snakemake):
     section, accuracy = snakemake.params.ndd, snakemake.params.accuracy
     valley_model = model(snakemake)
     reduce = functools.partial(
-        qmdipole.ndd.spectrum_from_table, model=valley_model, omega=sampling(section["omega"]),
-        eta=section["eta"], mu=section["mu"], temperature=section["temperature"],
-        transition_cutoff=section["transition_cutoff"], kubo=section["kubo_check"],
-        dq=section["kubo_dq"], q_direction=section["q_direction"],
+        qmdipole.ndd.spectrum_from_table, model=valley_model, **ndd_options(snakemake),
+        kubo=section["kubo_check"], dq=section["kubo_dq"], q_direction=section["q_direction"],
         polarization=section["polarization"],
     )
     table = qmdipole.tabulate.read_table(snakemake.input.table, model=snakemake.params.model)
