@@ -14,8 +14,6 @@ import contextlib
 import logging
 import time
 
-import dask
-import dask.array as da
 import netCDF4
 import numpy as np
 import xarray as xr
@@ -75,6 +73,8 @@ def tabulate(model, grid: KGrid, *, method="auto", slab_points=2**18,
     Every slab checks what the model returns at each of its k-points (finite, Hermitian, of
     ``n_bands``; :func:`qmdipole.geometry.check_model_values`) and that the geometry is finite.
     """
+    import dask.array as da  # here: the jobs that only read tables need no Dask
+
     method = resolve_method(model, method)
     n_bands = int(model.n_bands)
     n_fields = sum(int(np.prod(shape or (1,))) for _, shape, *_ in FIELDS) * n_bands
@@ -178,6 +178,8 @@ def dask_scheduler(threads: int = 1, address: str | None = None, progress: bool 
     within ``worker_timeout`` seconds, when it has had no worker for ``worker_timeout`` seconds
     (the computation is then cancelled), or when workers keep dying on a task.
     """
+    import dask
+
     if address:
         from distributed import Client
 
