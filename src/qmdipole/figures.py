@@ -221,6 +221,7 @@ def save_figure(fig, prefix: str | Path, dpi: int = 300) -> tuple[Path, Path]:
     try:
         _atomic_savefig(fig, pdf, format="pdf", dpi=dpi,
                         metadata={"CreationDate": None, "ModDate": None})
+        fig.set_layout_engine("none")  # the layout the PDF found holds: not computed twice
         _atomic_savefig(fig, png, format="png", dpi=dpi, metadata={"Software": None})
     finally:
         plt.close(fig)
