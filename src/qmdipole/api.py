@@ -39,6 +39,7 @@ from . import accuracy, units
 from .band_structure import band_structure as _band_structure
 from .kgrid import grid_for, grid_needs
 from .models import Model, build_model, components
+from .integrand import available_threads
 from .ndd import spectrum_from_table, tensor_from_table
 from .qmd_field import qmd_field as _qmd_field
 from .quadrupolar import gamma_from_table
@@ -144,7 +145,7 @@ def quadrupolar_current(model: ModelInput, mu: Sampling | Sequence[float] | None
     gamma = _updated(settings.gamma, mu=mu, temperatures=temperatures, rtol=rtol, on_miss=on_miss)
     needs = accuracy.gamma_needs(gamma)
     reduce = functools.partial(gamma_from_table, mu=gamma.mu_values,
-                               temperatures=gamma.temperatures)
+                               temperatures=gamma.temperatures, threads=available_threads())
     valleys, models = [], _models(model)
     for i, (m, kind) in enumerate(models, start=1):
         grid, _ = accuracy.gamma_grid(reduce, m, kind, kgrid or settings.kgrid, needs,
@@ -214,7 +215,8 @@ def ndd_spectrum(model: ModelInput, omega: Sampling | Sequence[float] | None = N
         reduce = functools.partial(
             spectrum_from_table, model=m, omega=ndd.omega_values, eta=ndd.eta, mu=ndd.mu,
             temperature=ndd.temperature, transition_cutoff=ndd.transition_cutoff, kubo=ndd.kubo,
-            dq=ndd.kubo_dq, q_direction=ndd.q_direction, polarization=ndd.polarization)
+            dq=ndd.kubo_dq, q_direction=ndd.q_direction, polarization=ndd.polarization,
+            threads=available_threads())
         table = tabulate(m, grid_for(m, kind, grid_settings, needs)).compute()
         what = f"NDD spectrum of valley {i}"
         ds, record = accuracy.refined_until_met(reduce, table, m, kind, grid_settings, needs,
@@ -252,7 +254,8 @@ def ndd_tensor(model: ModelInput, omega: Sampling | Sequence[float] | None = Non
     valleys = [tensor_from_table(
         tabulate(m, grid_for(m, kind, kgrid or settings.kgrid, needs)).compute(), m,
         omega=ndd.omega_values, eta=ndd.eta, mu=ndd.mu, temperature=ndd.temperature,
-        transition_cutoff=ndd.transition_cutoff) for m, kind in models]
+        transition_cutoff=ndd.transition_cutoff, threads=available_threads())
+        for m, kind in models]
     return _in_units(combine_valleys(valleys, dim="omega"), models)
 
 

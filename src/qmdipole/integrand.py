@@ -17,7 +17,9 @@ which a model is evaluated) and gives, per band m and node, as arrays ``(nb, …
 
 Consecutive slabs of a table share one node, so that every cell belongs to exactly one slab
 and every node is owned by exactly one: summing a reduction over :func:`table_slabs` gives the
-whole grid's. Units are the table's (ħ = 1; k in the model's units).
+whole grid's. :func:`over_slabs` works on several slabs at once (threads: the compiled kernels
+and LAPACK release the GIL) and returns the results in slab order, so that sums taken in that
+order are the same for any thread count. Units are the table's (ħ = 1; k in the model's units).
 
 A new response is a few lines. The Berry curvature dipole at T = 0,
 
@@ -41,7 +43,11 @@ every (i, j) and every μ at once::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import collections
+import concurrent.futures
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from typing import NamedTuple
 
@@ -210,12 +216,14 @@ def table_slabs(ds: xr.Dataset, slab_points: int = 2**18, model=None) -> Iterato
     grid = KGrid.from_dataset(ds)
     mirror = grid_mirror(grid)
     weights = {}  # (μ, T) → the whole grid's Fermi-surface node weights, shared by the slabs
+    lock = threading.Lock()  # slabs may be worked on in threads (over_slabs)
 
     def whole_grid_weights(mu, temperature):
         key = (float(mu), float(temperature))
-        if key not in weights:
-            weights[key] = np.stack([fermi_surface_weights(grid, e, mu, temperature)
-                                     for e in ds["energy"].values])
+        with lock:
+            if key not in weights:
+                weights[key] = np.stack([fermi_surface_weights(grid, e, mu, temperature)
+                                         for e in ds["energy"].values])
         return weights[key]
 
     for index, sub, owned in slabs(grid, points_per_slab(slab_points, ds.sizes["band"])):
@@ -257,3 +265,26 @@ def model_slabs(model, kx, ky, kz, slab_points: int = 2**18) -> Iterator[tuple[s
             return value.reshape(value.shape[:-1] + shape)
 
         yield rows, BandSlab(read, model=model)
+
+
+def available_threads() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def over_slabs(work: Callable[[BandSlab], object], slabs: Iterable[BandSlab],
+               threads: int = 1) -> Iterator:
+    """``work(slab)`` of every slab, yielded in slab order, ``threads`` slabs at a time (at most
+    ``threads`` + 1 in memory). A caller that sums the results in this order gets the same
+    numbers for any thread count."""
+    if threads <= 1:
+        yield from map(work, slabs)
+        return
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        pending = collections.deque()
+        for slab in slabs:
+            pending.append(pool.submit(work, slab))
+            if len(pending) > threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

@@ -25,7 +25,7 @@ from numba import njit
 __all__ = ["fermi_surface_sum", "pole_sums"]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, node_values, out):
     """Add the tetrahedron sums of a grid to ``out`` (in place).
 

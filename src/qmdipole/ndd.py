@@ -101,7 +101,7 @@ from . import errors, units
 from .band_pairs import along
 from .fermi import fermi_dirac
 from .geometry import hermitian_eigh, sandwich
-from .integrand import BandSlab, PairDerivatives, table_slabs
+from .integrand import BandSlab, PairDerivatives, over_slabs, table_slabs
 from .io import open_dataset
 from .kernels import pole_sums
 from .kgrid import KGrid, half_density_table
@@ -406,7 +406,7 @@ def resolve_cutoff(grid: KGrid, model, transition_cutoff, *, mu, temperature, om
 
 
 def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spacing, taper,
-            slab_points, q_hat, e_hat):
+            slab_points, q_hat, e_hat, threads=1):
     """One pass over a table: ∫ d³k (Eq. 13 integrand) δ(x − ω) at ``omega`` per band pair, the
     per-pair :class:`SpectralAccumulator` of Eq. (12) generalised (two bands from the table, more
     bands from the model's H and ∂H), that of Eq. (11) (None unless ``kubo``), and
@@ -414,34 +414,44 @@ def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spa
 
     The interband densities S(x_j) = ∫ d³k s(k) δ(X(k) − x_j) are linear-tetrahedron integrals
     on each slab's cells; the Fermi-surface terms (f′, weights at the nodes) are point deposits
-    of the nodes the slab owns."""
+    of the nodes the slab owns. ``threads`` slabs are worked on at a time; their parts are added
+    in slab order (the same numbers for any count)."""
     n_pairs = len(band_pairs(ds.sizes["band"]))
     routes = [SpectralAccumulator(top, spacing, taper, n_pairs) for _ in range(1 + bool(kubo))]
     levels = routes[0].levels
-    avg = np.zeros((n_pairs, len(omega)))
-    intraband = 0.0
-    for slab in table_slabs(ds, slab_points, model):
+
+    def slab_parts(slab):
+        """The slab's intraband sum, ⟨G⟩ densities at ω, owned |X|, point deposits per route
+        and spectral densities (pair, route, single/double, level)."""
         fprime = slab.fermi_weights(mu, temperature)
-        intraband += np.sum(slab.own(fprime * slab.velocity_along(q_hat)
-                                     * slab.velocity_along(e_hat) ** 2))
+        intraband = np.sum(slab.own(fprime * slab.velocity_along(q_hat)
+                                    * slab.velocity_along(e_hat) ** 2))
         pairs = slab.pair_derivatives(q_hat, e_hat)
         occupation = fermi_dirac(pairs.energy, mu, temperature)
         x, parts = pair_deposits(pairs, fprime, occupation)
         found = [parts]
-        avg += slab.fermi_surface(pair_dipole_density(pairs, occupation)[:, None], omega,
-                                  energy=x)[:, 0]
+        avg = slab.fermi_surface(pair_dipole_density(pairs, occupation)[:, None], omega,
+                                 energy=x)[:, 0]
         if kubo:
             found.append(kubo_weights(slab, fprime, mu, temperature, dq, q_hat, e_hat)[1])
-        x_owned = slab.own(x)
-        for acc, deposits in zip(routes, found):
-            surface = slab.own(deposits["surface"])
-            for channel in range(n_pairs):
-                if np.any(surface[channel]):
-                    acc.add(x_owned[channel], channel, single=surface[channel])
+        surfaces = [slab.own(deposits["surface"]) for deposits in found]
         densities = slab.fermi_surface(
             np.stack([d[name] for d in found for name in ("single", "double")], axis=1),
             levels, energy=x)
-        for channel, by_route in enumerate(densities.reshape(n_pairs, -1, 2, len(levels))):
+        return (intraband, avg, slab.own(x), surfaces,
+                densities.reshape(n_pairs, -1, 2, len(levels)))
+
+    avg = np.zeros((n_pairs, len(omega)))
+    intraband = 0.0
+    for part in over_slabs(slab_parts, table_slabs(ds, slab_points, model), threads):
+        slab_intraband, slab_avg, x_owned, surfaces, densities = part
+        intraband += slab_intraband
+        avg += slab_avg
+        for acc, surface in zip(routes, surfaces):
+            for channel in range(n_pairs):
+                if np.any(surface[channel]):
+                    acc.add(x_owned[channel], channel, single=surface[channel])
+        for channel, by_route in enumerate(densities):
             for acc, (single, double) in zip(routes, by_route):
                 acc.add_density(channel, single=single, double=double)
     return avg, routes[0], routes[1] if kubo else None, intraband
@@ -450,7 +460,7 @@ def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spa
 def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, kubo=True,
                         dq=1e-4, transition_cutoff="auto", bins_per_eta=32,
                         slab_points=2**18, q_direction=Q_DIRECTION,
-                        polarization=POLARIZATION, transverse=True) -> xr.Dataset:
+                        polarization=POLARIZATION, transverse=True, threads=1) -> xr.Dataset:
     """Δn(ω) (Eq. 12 generalised, and Eq. 11 if ``kubo``) for light along ``q_direction``
     polarised along ``polarization``, and ⟨G⟩(ω) (Eq. 13), per band pair and summed, of one
     valley's table.
@@ -461,7 +471,8 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
     :func:`tail_delta_n` adds the rest in closed form (the paper's geometry only). A number X is
     an explicit UV cut-off: transitions x > X are left out. The k-window must hold every
     transition the grid deposits. ``dq``: the Kubo route's step in q. ``transverse=False``
-    allows ê ∦ ⊥ q̂ (the longitudinal parts of :func:`tensor_from_table`).
+    allows ê ∦ ⊥ q̂ (the longitudinal parts of :func:`tensor_from_table`). ``threads``: slabs
+    worked on at a time (the numbers do not depend on it).
     """
     omega = np.asarray(omega, float)
     if omega.ndim != 1 or omega.size < 1 or np.any(np.diff(omega) <= 0) or omega[0] < 0:
@@ -492,7 +503,7 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
     taper = None if tail is None else (tail.start, tail.end)
     options = dict(omega=omega, mu=mu, temperature=temperature, kubo=kubo, dq=dq, top=top,
                    spacing=spacing, taper=taper, slab_points=slab_points, q_hat=q_hat,
-                   e_hat=e_hat)
+                   e_hat=e_hat, threads=threads)
     half = half_density_table(ds)
     # Δn: Richardson extrapolation of the grid (h) and its subgrid (2h); its error from the
     # extrapolation of the subgrid (2h) and its own subgrid (4h). ⟨G⟩: the grid, error from 2h.

@@ -28,7 +28,7 @@ import xarray as xr
 
 from . import errors, units
 from .fermi import fermi_derivative
-from .integrand import table_slabs
+from .integrand import over_slabs, table_slabs
 from .io import open_dataset
 from .kgrid import KGrid, half_density_table
 
@@ -67,18 +67,22 @@ def check_energy_window(grid: KGrid, energy, lo, hi, what="quadrupolar_current.m
             )
 
 
-def fermi_surface_dipoles(ds: xr.Dataset, levels, slab_points=2**18):
-    """I[m, i, p, l] = ∫ d³k G_{i,j_p k_p,m} δ(ε_m − λ_l) for every band m, direction i, pair p."""
+def fermi_surface_dipoles(ds: xr.Dataset, levels, slab_points=2**18, threads=1):
+    """I[m, i, p, l] = ∫ d³k G_{i,j_p k_p,m} δ(ε_m − λ_l) for every band m, direction i, pair p
+    (``threads`` slabs at a time; the same numbers for any count)."""
+    def dipoles(slab):
+        return slab.fermi_surface(np.stack([slab.dipole(i, j, k) for i in range(3)
+                                            for j, k in PAIRS], axis=1), levels)
+
     out = np.zeros((ds.sizes["band"], 3, len(PAIRS), len(levels)))
-    for slab in table_slabs(ds, slab_points):
-        dipoles = np.stack([slab.dipole(i, j, k) for i in range(3) for j, k in PAIRS], axis=1)
-        out += slab.fermi_surface(dipoles, levels).reshape(out.shape)
+    for part in over_slabs(dipoles, table_slabs(ds, slab_points), threads):
+        out += part.reshape(out.shape)
     return out
 
 
-def gamma_tensor(ds: xr.Dataset, levels, slab_points=2**18) -> np.ndarray:
+def gamma_tensor(ds: xr.Dataset, levels, slab_points=2**18, threads=1) -> np.ndarray:
     """γ_jik(λ) at T = 0 for every level λ, array (j, i, k, level) in e²/(16π²ħ)."""
-    dipoles = fermi_surface_dipoles(ds, levels, slab_points).sum(axis=0)  # (i, pair, level)
+    dipoles = fermi_surface_dipoles(ds, levels, slab_points, threads).sum(axis=0)  # (i, pair, level)
     tensor = np.empty((3, 3, 3, len(levels)))
     for p, (j, k) in enumerate(PAIRS):
         for i in range(3):
@@ -87,7 +91,7 @@ def gamma_tensor(ds: xr.Dataset, levels, slab_points=2**18) -> np.ndarray:
 
 
 def gamma_tensor_error(ds: xr.Dataset, levels, tensor, width: float,
-                       slab_points=2**18) -> np.ndarray:
+                       slab_points=2**18, threads=1) -> np.ndarray:
     """Absolute error of ``tensor = gamma_tensor(ds, levels)``, array (j, i, k, level).
 
     γ on the half-density subgrid (:func:`qmdipole.kgrid.half_density_table`) at the levels
@@ -97,7 +101,7 @@ def gamma_tensor_error(ds: xr.Dataset, levels, tensor, width: float,
     levels = np.asarray(levels, float)
     marks = np.arange(levels[0], levels[-1], width / LEVELS_PER_WINDOW) if width > 0 else levels
     pick = np.unique(np.append(np.searchsorted(levels, marks), len(levels) - 1))
-    coarse = gamma_tensor(half_density_table(ds), levels[pick], slab_points)
+    coarse = gamma_tensor(half_density_table(ds), levels[pick], slab_points, threads)
     return errors.estimate(levels, tensor, levels[pick], coarse, width)
 
 
@@ -135,8 +139,9 @@ def energy_levels(mu, temperatures=(), width=0.0):
     return lo, hi, np.unique(np.concatenate([levels, mu])), spacing
 
 
-def gamma_from_table(table, *, mu, temperatures=(), slab_points=2**18) -> xr.Dataset:
-    """γ_jik(μ) at T = 0 and at the given temperatures (whole tensor, and its γ_xxz), one valley.
+def gamma_from_table(table, *, mu, temperatures=(), slab_points=2**18, threads=1) -> xr.Dataset:
+    """γ_jik(μ) at T = 0 and at the given temperatures (whole tensor, and its γ_xxz), one valley,
+    worked on ``threads`` slabs at a time (the numbers do not depend on it).
 
     Each curve NAME comes with NAME_error (absolute, same units; see the module docstring). The
     energy levels are spaced by at most the μ spacing, T/4 and w/LEVELS_PER_WINDOW.
@@ -157,8 +162,8 @@ def gamma_from_table(table, *, mu, temperatures=(), slab_points=2**18) -> xr.Dat
     _, _, levels, spacing = energy_levels(mu, temperatures, width)
     check_energy_window(grid, energy, levels[0], levels[-1])
 
-    tensor = gamma_tensor(ds, levels, slab_points)
-    tensor_error = gamma_tensor_error(ds, levels, tensor, width, slab_points)
+    tensor = gamma_tensor(ds, levels, slab_points, threads)
+    tensor_error = gamma_tensor_error(ds, levels, tensor, width, slab_points, threads)
     on_mu = np.searchsorted(levels, mu)
     gamma_xxz, gamma_xxz_error = tensor[0, 0, 2], tensor_error[0, 0, 2]
 

@@ -34,6 +34,7 @@ rule kgrid_gamma:
         needs=GAMMA_NEEDS,
         quadrupolar_current=config["quadrupolar_current"],
         rtol=config["accuracy"]["rtol"],
+    threads: VALLEY_THREADS
     log:
         in_run("logs/kgrid/gamma/valley{valley}.log"),
     conda:

@@ -14,6 +14,7 @@ rule quadrupolar_valley:
         units=UNITS,
         quadrupolar_current=config["quadrupolar_current"],
         accuracy=config["accuracy"],
+    threads: VALLEY_THREADS
     log:
         in_run("logs/reductions/valley{valley}/quadrupolar_current.log"),
     conda:
@@ -58,6 +59,7 @@ rule ndd_valley:
         accuracy=config["accuracy"],
         kgrid=config["kgrid"],  # the table's grid, refined in memory while the estimates miss
         needs=GRID_NEEDS,
+    threads: VALLEY_THREADS
     log:
         in_run("logs/reductions/valley{valley}/ndd_spectrum.log"),
     conda:
@@ -101,6 +103,7 @@ rule ndd_tensor_valley:
         units=UNITS,
         ndd=config["ndd"],
         accuracy=config["accuracy"],
+    threads: VALLEY_THREADS
     log:
         in_run("logs/reductions/valley{valley}/ndd_tensor.log"),
     conda:

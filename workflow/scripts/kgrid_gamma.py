@@ -11,7 +11,8 @@ with logged(snakemake):
     params = snakemake.params
     section = params.quadrupolar_current
     reduce = functools.partial(qmdipole.quadrupolar.gamma_from_table,
-                               mu=sampling(section["mu"]), temperatures=section["temperatures"])
+                               mu=sampling(section["mu"]), temperatures=section["temperatures"],
+                               threads=snakemake.threads)
     grid, record = qmdipole.accuracy.gamma_grid(
         reduce, model(snakemake), params.model["kind"], grid_settings(snakemake),
         grid_needs(snakemake), rtol=params.rtol,

@@ -10,7 +10,8 @@ from _pipeline import logged, model, ndd_options, settings
 with logged(snakemake):
     accuracy = snakemake.params.accuracy
     table = qmdipole.tabulate.read_table(snakemake.input.table, model=snakemake.params.model)
-    ds = qmdipole.ndd.tensor_from_table(table, model(snakemake), **ndd_options(snakemake))
+    ds = qmdipole.ndd.tensor_from_table(table, model(snakemake), **ndd_options(snakemake),
+                                        threads=snakemake.threads)
     rtol = qmdipole.accuracy.ndd_tolerances(accuracy, qmdipole.accuracy.NDD_TENSOR_TOLERANCES)
     found = qmdipole.accuracy.check_tolerance(
         ds, rtol, accuracy["on_miss"], f"NDD tensor of valley {snakemake.wildcards.valley}",

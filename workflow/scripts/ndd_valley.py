@@ -15,7 +15,7 @@ with logged(snakemake):
     reduce = functools.partial(
         qmdipole.ndd.spectrum_from_table, model=valley_model, **ndd_options(snakemake),
         kubo=section["kubo_check"], dq=section["kubo_dq"], q_direction=section["q_direction"],
-        polarization=section["polarization"],
+        polarization=section["polarization"], threads=snakemake.threads,
     )
     table = qmdipole.tabulate.read_table(snakemake.input.table, model=snakemake.params.model)
     rtol = qmdipole.accuracy.ndd_tolerances(accuracy)

@@ -10,8 +10,8 @@ with logged(snakemake):
     section, accuracy = snakemake.params.quadrupolar_current, snakemake.params.accuracy
     table = qmdipole.tabulate.read_table(snakemake.input.table, model=snakemake.params.model)
     ds = qmdipole.quadrupolar.gamma_from_table(
-        table, mu=sampling(section["mu"]), temperatures=section["temperatures"]
-    )
+        table, mu=sampling(section["mu"]), temperatures=section["temperatures"],
+        threads=snakemake.threads)
     found = qmdipole.accuracy.check_tolerance(
         ds, accuracy["rtol"], accuracy["on_miss"], f"quadrupolar current of valley "
         f"{snakemake.wildcards.valley}")
