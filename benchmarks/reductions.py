@@ -35,7 +35,7 @@ import numpy as np
 import psutil
 import yaml
 
-from qmdipole import analytic, integrand, kgrid, ndd, quadrupolar, tabulate, tetrahedron, valleys
+from qmdipole import analytic, kgrid, ndd, quadrupolar, tabulate, tetrahedron, valleys
 from qmdipole.config import grid_needs_of
 from qmdipole.models import build_model, valley_parameters
 from qmdipole.settings import Settings
@@ -187,18 +187,19 @@ def before_after(paths, sizes, mu, rev):
 
     before = load_revision(rev)
 
-    def old_integral(*args, mirror=None, **kwargs):  # the same mirrors, as the old module's type
+    def old_integral(cells, energy, values, levels):  # the same mirrors, as the old module's type
         mirror = tuple(before.AxisMirror(m.point, m.nodes, m.period)
-                       if isinstance(m, tetrahedron.AxisMirror) else m for m in mirror)
-        return before.fermi_surface_integral(*args, mirror=mirror, **kwargs)
+                       if isinstance(m, tetrahedron.AxisMirror) else m for m in cells.mirror)
+        return before.fermi_surface_integral(energy, values, cells.axes, levels, cells.periods,
+                                             mirror=mirror)
 
     print(f"\ngamma_from_table at T = 0, {len(mu)} mu: before (revision {before.revision}) vs "
           "after, CPU time, median of 3")
-    current = integrand.fermi_surface_integral
+    current = tetrahedron.TetrahedronGrid.integrals
     for v, path in enumerate(paths):
         row, results = f"  valley {v + 1} ({sizes[v]:,} k-points):", {}
         for name, integral in (("before", old_integral), ("after", current)):
-            integrand.fermi_surface_integral = integral
+            tetrahedron.TetrahedronGrid.integrals = integral
             try:
                 times = []
                 for _ in range(3):
@@ -206,7 +207,7 @@ def before_after(paths, sizes, mu, rev):
                     results[name] = quadrupolar.gamma_from_table(path, mu=mu)["gamma_xxz"].values
                     times.append(time.process_time() - start)
             finally:
-                integrand.fermi_surface_integral = current
+                tetrahedron.TetrahedronGrid.integrals = current
             cpu = float(np.median(times))
             row += f"  {name} {cpu:7.2f} s = {sizes[v] / cpu:10,.0f} k-points/s per core;"
         print(row + f"  difference {rel(results['after'], results['before']):.1e}")

@@ -21,7 +21,7 @@ import dask
 import numpy as np
 
 from measure import Measure
-from qmdipole import integrand, quadrupolar, tabulate
+from qmdipole import quadrupolar, tabulate, tetrahedron
 from qmdipole.kgrid import build_kgrid
 from qmdipole.models import LatticeValleyModel
 
@@ -36,7 +36,7 @@ def main(argv=None) -> None:
     mu = np.linspace(-4.0, 4.0, 801)
     xz = quadrupolar.PAIRS.index((0, 2))
     sums_cpu = [0.0]
-    integral = integrand.fermi_surface_integral
+    integral = tetrahedron.TetrahedronGrid.integrals
 
     def timed_integral(*a, **kw):  # CPU time of the tetrahedron sums inside the γ run
         start = time.process_time()
@@ -44,7 +44,7 @@ def main(argv=None) -> None:
         sums_cpu[0] += time.process_time() - start
         return result
 
-    integrand.fermi_surface_integral = timed_integral
+    tetrahedron.TetrahedronGrid.integrals = timed_integral
     small = build_kgrid(MODEL, "brillouin_zone", (8, 8, 8), None)
     quadrupolar.fermi_surface_dipoles(tabulate.tabulate(MODEL, small), mu)  # compile
     print(f"gamma at T = 0, {mu.size} mu, lattice model valley 1, slabs of {args.slab_points:,} "

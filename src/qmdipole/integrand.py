@@ -59,7 +59,7 @@ from .band_pairs import pair_derivatives as model_pair_derivatives
 from .fermi import fermi_surface_weights, grid_mirror
 from .geometry import band_geometry
 from .kgrid import KGrid, points_per_slab, slabs
-from .tetrahedron import fermi_surface_integral
+from .tetrahedron import TetrahedronGrid
 
 #: the band quantities a slab reads, and the k-point coordinates
 QUANTITIES = ("energy", "velocity", "quantum_metric", "berry_curvature", "kx", "ky", "kz")
@@ -130,6 +130,11 @@ class BandSlab:
         """|∂k/∂u| at the nodes (S): d³k = J d³u in the grid's own coordinates u."""
         return np.asarray(self._grid("jacobian").jacobian())
 
+    @cached_property
+    def _cells(self) -> TetrahedronGrid:
+        grid = self._grid("a Fermi-surface integral")
+        return TetrahedronGrid(grid.axes, grid.periods, mirror=self.mirror)
+
     @property
     def n_bands(self) -> int:
         return len(self.energy)
@@ -180,8 +185,7 @@ class BandSlab:
         if grid.shape[0] < 2:  # a block of one node has no cells
             return out
         for n, (e, v) in enumerate(zip(energy, values)):
-            out[n] = fermi_surface_integral(e, v * self.jacobian, grid.axes, levels,
-                                            grid.periods, mirror=self.mirror)
+            out[n] = self._cells.integrals(e, v * self.jacobian, levels)
         return out
 
     def pair_derivatives(self, q_hat, e_hat) -> PairDerivatives:

@@ -136,19 +136,35 @@ def fermi_surface_integral(
     (nv, nl) ndarray
         The integrals, exact for ε and h linear on each tetrahedron.
     """
-    energy, axes, periods = _check_grid(energy, axes, periods)
-    orientation = _orientations(mirror, axes, periods)
-    levels = _check_levels(levels)
-    values = np.asarray(values, dtype=float)
-    if values.ndim != 4 or values.shape[1:] != energy.shape:
-        expected = ", ".join(map(str, energy.shape))
-        raise ValueError(f"values must have shape (nv, {expected}), got {values.shape}")
-    node_values = np.ascontiguousarray(values.reshape(values.shape[0], energy.size))
-    out = np.zeros((levels.size, values.shape[0]))
-    if values.shape[0]:
-        fermi_surface_sum(energy, np.searchsorted(levels, energy, side="left"),
-                          *_cell_widths(axes, periods, orientation), levels, node_values, out)
-    return out.T
+    return TetrahedronGrid(axes, periods, mirror=mirror).integrals(energy, values, levels)
+
+
+class TetrahedronGrid:
+    """A grid's cells and their split (the ``axes``, ``periods`` and ``mirror`` of
+    :func:`fermi_surface_integral`), resolved once for many integrals on it."""
+
+    def __init__(self, axes, periods=(None, None, None), *, mirror=None):
+        shape = tuple(np.size(u) for u in axes)
+        _, self.axes, self.periods = _check_grid(np.zeros(shape), axes, periods)
+        self.mirror = mirror
+        self.widths = _cell_widths(self.axes, self.periods,
+                                   _orientations(mirror, self.axes, self.periods))
+
+    def integrals(self, energy, values, levels) -> np.ndarray:
+        """``I[v, l] = ∫ d³u values[v](u) δ(energy(u) − levels[l])``, (nv, nl): see
+        :func:`fermi_surface_integral`."""
+        energy, *_ = _check_grid(energy, self.axes, self.periods)
+        levels = _check_levels(levels)
+        values = np.asarray(values, dtype=float)
+        if values.ndim != 4 or values.shape[1:] != energy.shape:
+            expected = ", ".join(map(str, energy.shape))
+            raise ValueError(f"values must have shape (nv, {expected}), got {values.shape}")
+        node_values = np.ascontiguousarray(values.reshape(values.shape[0], energy.size))
+        out = np.zeros((levels.size, values.shape[0]))
+        if values.shape[0]:
+            fermi_surface_sum(energy, np.searchsorted(levels, energy, side="left"),
+                              *self.widths, levels, node_values, out)
+        return out.T
 
 
 def fermi_surface_node_weights(
