@@ -17,6 +17,7 @@ peak (target ≤ 1e-12; the ``*_error`` estimates are differences of curves and 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import subprocess
 import sys
@@ -29,9 +30,11 @@ import yaml
 from measure import package_at
 
 from qmdipole import kgrid, ndd, tabulate
+from qmdipole.config import grid_needs_of
 from qmdipole.fermi import grid_mirror
 from qmdipole.kgrid import KGrid
 from qmdipole.models import build_model
+from qmdipole.settings import GridSettings, section_settings
 from qmdipole.tetrahedron import fermi_surface_integral
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,15 +67,15 @@ def main(argv=None) -> None:
     print(f"before: package of {args.before} ({revision}); after: this checkout. kgrid.n "
           f"{config['kgrid']['n']}, {len(options['omega'])} omega, kubo_check "
           f"{options['kubo']}; medians of {args.repeats} runs, CPU time (wall time)")
-    needs = kgrid.requirements(config)
+    needs, _ = grid_needs_of(config)  # the NDD grid's needs (and gamma's)
+    settings = section_settings(GridSettings, config["kgrid"], "kgrid")
+    kind = config["model"].get("kind", "valley")
     for valley in range(len(config["model"]["valleys"])):
         model = build_model(config["model"], valley)
-        grid = kgrid.grid_from_config(model, config["model"].get("kind", "valley"),
-                                      config["kgrid"], needs)
+        grid = kgrid.grid_for(model, kind, settings, needs)
         table = tabulate.tabulate(model, grid).compute()
-        tiny = kgrid.grid_from_config(model, config["model"].get("kind", "valley"),
-                                      {**config["kgrid"], "n": [8, 4, 16], "points_per_eta": 0},
-                                      needs)
+        tiny = kgrid.grid_for(model, kind, dataclasses.replace(
+            settings, n=(8, 4, 16), points_per_eta=0.0), needs)
         for package in packages.values():  # warm-up: compilation, caches
             spectrum(package, tabulate.tabulate(model, tiny).compute(), model, options)
         cpu = {name: [] for name in packages}
