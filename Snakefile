@@ -37,8 +37,11 @@ VALLEYS = list(range(1, len(config["model"]["valleys"]) + 1))
 GRID_NEEDS, GAMMA_NEEDS = needs(config)
 UNITS = qmdipole.units.resolved(config)  # how every file labels its units (checked by check_config)
 # threads of one valley's reduction: the valleys share the cores (one component: all of them); the
-# numbers do not depend on it (slabs are summed in order)
-VALLEY_THREADS = max(1, (workflow.cores or 1) // len(VALLEYS))
+# numbers do not depend on it (slabs are summed in order). No --cores (--report): no job runs.
+try:
+    VALLEY_THREADS = max(1, workflow.cores // len(VALLEYS))
+except WorkflowError:
+    VALLEY_THREADS = 1
 
 
 include: "workflow/rules/kgrid.smk"
