@@ -13,8 +13,18 @@ from conftest import assert_data_contract
 pytestmark = pytest.mark.slow
 
 
-def test_lattice_model_end_to_end(workspace):
-    workspace.snakemake("--cores", "2", "--configfile", "config/lattice_ci.yaml")
+LATTICE = ("--cores", "2", "--configfile", "config/lattice_ci.yaml")
+
+
+@pytest.fixture(scope="module")
+def lattice_run(module_workspace):
+    """The lattice kind's CI configuration, run whole."""
+    module_workspace.snakemake(*LATTICE)
+    return module_workspace
+
+
+def test_lattice_model_end_to_end(lattice_run):
+    workspace = lattice_run
     assert_data_contract(workspace.root, n_valleys=2)
     with xr.open_dataset(workspace.root / "results/tables/valley1.nc") as table:
         assert table.attrs["grid_kind"] == "brillouin_zone"
@@ -80,14 +90,14 @@ def test_tabulate_on_a_dask_scheduler(workspace):
         assert np.isfinite(table["energy"].values).all()
 
 
-def test_ndd_tensor_on_request(workspace):
+def test_ndd_tensor_on_request(lattice_run):
     """results/reductions/ndd_tensor.nc, made on request (or by ndd.tensor: true): T_xxz is the
     pipeline's own Δn of the paper's geometry (q ∥ z, ê ∥ x) on the same table, T_abc = T_bac."""
-    args = ("--cores", "2", "--configfile", "config/lattice_ci.yaml")
-    assert "ndd_tensor" not in workspace.planned(*args)
-    assert workspace.planned(*args, "--config", "ndd={tensor: true}")["ndd_tensor_valley"] == 2
-    workspace.snakemake("results/reductions/ndd_tensor.nc", "results/reductions/ndd_spectrum.nc",
-                        *args)
+    workspace = lattice_run
+    assert workspace.planned(*LATTICE) == {}
+    assert workspace.planned(*LATTICE, "--config", "ndd={tensor: true}") == {
+        "ndd_tensor_valley": 2, "ndd_tensor": 1, "summary": 1}
+    workspace.snakemake("results/reductions/ndd_tensor.nc", *LATTICE)
     root = workspace.root / "results/reductions"
     with xr.open_dataset(root / "ndd_tensor.nc") as tensor, \
             xr.open_dataset(root / "ndd_spectrum.nc") as spectrum:

@@ -2,6 +2,11 @@
 # model-only curves of Fig. 2 (band structure) and Fig. 3 (quantum-metric-dipole field).
 # Each labels its output in the run's units (UNITS, a param: changing them relabels the files).
 
+# The ndd keys each NDD reduction reads (its params: a key only the other one reads re-runs nothing)
+NDD_SPECTRUM = {key: value for key, value in config["ndd"].items() if key != "tensor"}
+NDD_TENSOR = {key: config["ndd"][key] for key in ("omega", "eta", "mu", "temperature",
+                                                   "transition_cutoff")}
+
 
 rule quadrupolar_valley:
     input:
@@ -55,7 +60,7 @@ rule ndd_valley:
         model_code=model_code(),
         model=lambda wildcards: valley_model(wildcards.valley),
         units=UNITS,
-        ndd=config["ndd"],
+        ndd=NDD_SPECTRUM,
         accuracy=config["accuracy"],
         kgrid=config["kgrid"],  # the table's grid, refined in memory while the estimates miss
         needs=GRID_NEEDS,
@@ -77,7 +82,7 @@ rule ndd_spectrum:
         code=code("valleys"),
         model=config["model"],
         units=UNITS,
-        ndd=config["ndd"],
+        ndd=NDD_SPECTRUM,
         accuracy=config["accuracy"],
         tensor=False,
     log:
@@ -101,7 +106,7 @@ rule ndd_tensor_valley:
         model_code=model_code(),
         model=lambda wildcards: valley_model(wildcards.valley),
         units=UNITS,
-        ndd=config["ndd"],
+        ndd=NDD_TENSOR,
         accuracy=config["accuracy"],
     threads: VALLEY_THREADS
     log:
@@ -121,7 +126,7 @@ use rule ndd_spectrum as ndd_tensor with:
         code=code("valleys"),
         model=config["model"],
         units=UNITS,
-        ndd=config["ndd"],
+        ndd=NDD_TENSOR,
         accuracy=config["accuracy"],
         tensor=True,
     log:
