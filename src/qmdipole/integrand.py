@@ -135,10 +135,6 @@ class BandSlab:
         grid = self._grid("a Fermi-surface integral")
         return TetrahedronGrid(grid.axes, grid.periods, mirror=self.mirror)
 
-    @property
-    def n_bands(self) -> int:
-        return len(self.energy)
-
     def _grid(self, what: str) -> KGrid:
         if self.grid is None:
             raise ValueError(f"{what} needs a k-grid, but this block holds scattered k-points "
