@@ -152,6 +152,15 @@ def test_gradient_matches_finite_differences():
     assert_gradient_matches_finite_differences(model, random_k(), atol=1e-8)
 
 
+def test_both_matrices_at_once_are_the_two_calls():
+    hoppings, r_vectors, centres = random_arrays()
+    model = Wannier90Model(hoppings, r_vectors, LATTICE, centres=centres)
+    k = random_k()
+    h, gradient = model.hamiltonian_and_gradient(*k)
+    np.testing.assert_array_equal(h, model.hamiltonian(*k))
+    np.testing.assert_array_equal(gradient, model.hamiltonian_gradient(*k))
+
+
 def test_hermitian_and_periodic_up_to_the_centre_gauge():
     hoppings, r_vectors, centres = random_arrays()
     model = Wannier90Model(hoppings, r_vectors, LATTICE, centres=centres)

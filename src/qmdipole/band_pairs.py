@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .geometry import DEFAULT_DEGENERACY_TOL, check_model_values, hermitian_eigh, sandwich
+from .geometry import DEFAULT_DEGENERACY_TOL, hermitian_eigh, model_matrices, sandwich
 
 
 def along(array, direction, axis=0):
@@ -49,11 +49,7 @@ def pair_derivatives(model, kx, ky, kz, q_hat, e_hat, degeneracy_tol=DEFAULT_DEG
     x_prime[m] = −v^d_m."""
     kx, ky, kz = (np.ravel(c) for c in (kx, ky, kz))
     n_bands = int(model.n_bands)
-    hamiltonian = model.hamiltonian(kx, ky, kz)
-    gradient = model.hamiltonian_gradient(kx, ky, kz)
-    check_model_values(model, (kx, ky, kz), {
-        "H(k)": (hamiltonian, (None, n_bands, n_bands)),
-        "dH/dk": (gradient, (3, None, n_bands, n_bands))})
+    hamiltonian, gradient = model_matrices(model, kx, ky, kz)
     energy, u = hermitian_eigh(hamiltonian)
     gradient = np.moveaxis(gradient, 1, -1)  # (3, a, b, N)
     v_e = sandwich(u, along(gradient, e_hat, 0), u)  # V^e_mn, (m, n, N)

@@ -260,12 +260,19 @@ def band_geometry(model, kx, ky, kz, method="auto", degeneracy_tol=DEFAULT_DEGEN
                                       "grad e0(k)": (grad_e0, (3, None)),
                                       "grad d(k)": (grad_d, (3, 3, None))})
         return two_band_geometry(e0, d, grad_e0, grad_d, degeneracy_tol)
-    hamiltonian = model.hamiltonian(kx, ky, kz)
-    gradient = model.hamiltonian_gradient(kx, ky, kz)
+    return sum_over_states_geometry(*model_matrices(model, kx, ky, kz), degeneracy_tol)
+
+
+def model_matrices(model, kx, ky, kz) -> tuple[np.ndarray, np.ndarray]:
+    """H(k) ``(N, nb, nb)`` and ∂H/∂k ``(3, N, nb, nb)`` of ``model`` at flat k-points, checked
+    (:func:`check_model_values`); one ``hamiltonian_and_gradient`` call where the model has it."""
+    both = getattr(model, "hamiltonian_and_gradient", None)
+    hamiltonian, gradient = both(kx, ky, kz) if callable(both) else (
+        model.hamiltonian(kx, ky, kz), model.hamiltonian_gradient(kx, ky, kz))
     n_bands = int(model.n_bands)
-    check_model_values(model, k, {"H(k)": (hamiltonian, (None, n_bands, n_bands)),
-                                  "dH/dk": (gradient, (3, None, n_bands, n_bands))})
-    return sum_over_states_geometry(hamiltonian, gradient, degeneracy_tol)
+    check_model_values(model, (kx, ky, kz), {"H(k)": (hamiltonian, (None, n_bands, n_bands)),
+                                             "dH/dk": (gradient, (3, None, n_bands, n_bands))})
+    return hamiltonian, gradient
 
 
 def model_label(model) -> str:
@@ -294,14 +301,18 @@ def check_model_values(model, k, arrays, hermitian_tol=1e-10) -> None:
             raise ModelError(f"model {model_label(model)}: {label} has shape {array.shape} for "
                              f"{n_points} k-points, expected {expected} (is n_bands right?)")
         bad, what = None, ""
-        if not np.isfinite(array).all():
+        if axis == len(shape) - 3:  # matrices (the last two axes): finite, Hermitian to round-off
+            batch = array.shape[:-2]
+            matrices = np.ascontiguousarray(array.reshape((-1,) + array.shape[-2:]), complex)
+            misfit2, finite = np.empty(len(matrices)), np.empty(len(matrices), bool)
+            scale2 = _matrix_misfits(matrices, misfit2, finite)
+            limit2 = hermitian_tol**2 * max(scale2, 1.0)
+            if not finite.all():
+                bad, what = ~finite.reshape(batch), "is not finite"
+            elif misfit2.max(initial=0.0) > limit2:
+                bad, what = misfit2.reshape(batch) > limit2, "is not Hermitian"
+        elif not np.isfinite(array).all():
             bad, what = ~np.isfinite(array), "is not finite"
-        elif axis == len(shape) - 3:  # matrices (the last two axes): Hermitian to round-off
-            misfit = array - np.conj(np.swapaxes(array, -1, -2))
-            misfit2 = misfit.real**2 + misfit.imag**2
-            limit2 = hermitian_tol**2 * max((array.real**2 + array.imag**2).max(initial=0.0), 1.0)
-            if misfit2.max(initial=0.0) > limit2:
-                bad, what = misfit2 > limit2, "is not Hermitian"
         elif np.iscomplexobj(array) and np.any(array.imag):  # d-vector components
             bad, what = array.imag != 0, "is not real"
         if bad is not None:
@@ -310,6 +321,28 @@ def check_model_values(model, k, arrays, hermitian_tol=1e-10) -> None:
             where = ", ".join(f"{c} = {float(np.ravel(v)[first]):.6g}" for c, v in zip("xyz", k))
             raise ModelError(f"model {model_label(model)}: {label} {what} at "
                              f"{int(points.sum())} of {n_points} k-points, the first at k = ({where})")
+
+
+@njit(cache=True, nogil=True)
+def _matrix_misfits(matrices, misfit2, finite):
+    """Per matrix M of ``matrices`` (n, nb, nb): max |M_ab − conj(M_ba)|² (``misfit2``) and
+    whether every element is finite (``finite``), in one pass; returns max |M_ab|² of them all."""
+    scale2 = 0.0
+    for k in range(matrices.shape[0]):
+        worst, ok = 0.0, True
+        for a in range(matrices.shape[1]):
+            for b in range(a, matrices.shape[2]):
+                x, y = matrices[k, a, b], matrices[k, b, a]
+                if not (np.isfinite(x.real) and np.isfinite(x.imag) and np.isfinite(y.real)
+                        and np.isfinite(y.imag)):
+                    ok = False
+                    continue
+                d_re, d_im = x.real - y.real, x.imag + y.imag  # x − conj(y)
+                worst = max(worst, d_re * d_re + d_im * d_im)
+                scale2 = max(scale2, x.real * x.real + x.imag * x.imag,
+                             y.real * y.real + y.imag * y.imag)
+        misfit2[k], finite[k] = worst, ok
+    return scale2
 
 
 def resolve_method(model, method="auto") -> str:

@@ -8,6 +8,9 @@ Every model answers two calls for arrays ``kx, ky, kz`` of one common shape ``S`
 * ``hamiltonian(kx, ky, kz)`` -> complex array ``S + (n_bands, n_bands)``
 * ``hamiltonian_gradient(kx, ky, kz)`` -> complex array ``(3,) + S + (n_bands, n_bands)``, ∂H/∂k_i
 
+and may answer both at once, ``hamiltonian_and_gradient(kx, ky, kz)`` (:class:`Model` gives the
+two calls; Wannier90 models share the Bloch phases).
+
 Two-band models H = e₀(k) + d(k)·σ (:class:`TwoBandModel`) also expose the d-vector and its
 gradient, which :mod:`qmdipole.geometry` uses for its closed-form path.
 
@@ -67,6 +70,10 @@ class Model:
 
     def hamiltonian_gradient(self, kx, ky, kz) -> np.ndarray:
         raise NotImplementedError
+
+    def hamiltonian_and_gradient(self, kx, ky, kz) -> tuple[np.ndarray, np.ndarray]:
+        """Both calls at once; models that share work between them (Bloch phases) override it."""
+        return self.hamiltonian(kx, ky, kz), self.hamiltonian_gradient(kx, ky, kz)
 
     def k_window(self, energy_range: tuple[float, float], transition_max: float):
         """Cylinder ``(rho_max, kz_min, kz_max)`` holding every state the reductions need.

@@ -467,13 +467,18 @@ class Wannier90Model(Model):
                 "files": self._sources, "model_sha256": digest.hexdigest()}
 
     def hamiltonian(self, kx, ky, kz) -> np.ndarray:
-        return self._bloch_sum(kx, ky, kz, gradient=False)
+        return self._bloch_sums(kx, ky, kz, gradient=False)[0]
 
     def hamiltonian_gradient(self, kx, ky, kz) -> np.ndarray:
-        return self._bloch_sum(kx, ky, kz, gradient=True)
+        return self._bloch_sums(kx, ky, kz, gradient=True)[1]
 
-    def _bloch_sum(self, kx, ky, kz, gradient: bool) -> np.ndarray:
-        """H(k) (S + (nb, nb)) or ∂H/∂k ((3,) + S + (nb, nb)), in blocks of k-points.
+    def hamiltonian_and_gradient(self, kx, ky, kz) -> tuple[np.ndarray, np.ndarray]:
+        """H(k) and ∂H/∂k from one pass of Bloch phases (each as its own call gives it)."""
+        return self._bloch_sums(kx, ky, kz, gradient=True)
+
+    def _bloch_sums(self, kx, ky, kz, gradient: bool):
+        """H(k) (S + (nb, nb)) and, if ``gradient``, ∂H/∂k ((3,) + S + (nb, nb); else None), in
+        blocks of k-points.
 
         H = D† H_I D with H_I = Σ_R e^{ik·R} H(R) and D = diag(e^{ik·τ}); hence
         ∂_i H = D† (Σ_R i R_i e^{ik·R} H(R)) D + i(τ_n − τ_m)_i H_mn.
@@ -482,23 +487,25 @@ class Wannier90Model(Model):
         shape, k = k.shape[:-1], k.reshape(-1, 3)
         nb, n_k = self.n_bands, len(k)
         flat = self.hoppings.reshape(len(self.hoppings), nb * nb)
-        out = np.empty(((3,) if gradient else ()) + (n_k, nb, nb), complex)
+        h_out = np.empty((n_k, nb, nb), complex)
+        d_out = np.empty((3, n_k, nb, nb), complex) if gradient else None
         step = max(1, _BLOCK_ELEMENTS // max(len(flat), nb * nb))
         tau = self.centres
+        centre_term = 1j * (tau[None, :, :] - tau[:, None, :])  # i(τ_n − τ_m), (nb, nb, 3)
         for start in range(0, n_k, step):
             part = slice(start, start + step)
             phase = np.exp(1j * (k[part] @ self._r_cart.T))  # (B, nR)
             gauge = np.exp(1j * (k[part] @ tau.T))  # diagonal of D, (B, nb)
-            conj_gauge = np.conj(gauge)[:, :, None]
-            h = conj_gauge * (phase @ flat).reshape(-1, nb, nb) * gauge[:, None, :]
+            gauge = np.conj(gauge)[:, :, None] * gauge[:, None, :]  # (D† · D)_mn, (B, nb, nb)
+            h = np.multiply((phase @ flat).reshape(-1, nb, nb), gauge, out=h_out[part])
             if not gradient:
-                out[part] = h
                 continue
             for i in range(3):
                 d_h = ((phase * (1j * self._r_cart[:, i])) @ flat).reshape(-1, nb, nb)
-                out[i, part] = (conj_gauge * d_h * gauge[:, None, :]
-                                + 1j * (tau[None, :, i] - tau[:, None, i]) * h)
-        return out.reshape(out.shape[:-3] + shape + (nb, nb))
+                np.multiply(d_h, gauge, out=d_out[i, part])
+                d_out[i, part] += centre_term[:, :, i] * h
+        return (h_out.reshape(shape + (nb, nb)),
+                None if d_out is None else d_out.reshape((3,) + shape + (nb, nb)))
 
 
 def _integer_array(values, shape, name) -> np.ndarray:
