@@ -29,6 +29,8 @@ import dataclasses
 import logging
 import math
 
+import xarray as xr
+
 from .errors import relative_to_parts, relative_to_peak
 from .kgrid import GridError, GridNeeds, KGrid, default_kind, grid_for
 from .tabulate import tabulate
@@ -93,11 +95,11 @@ def _refined_axes(kind: str) -> tuple[int, ...]:
 
 
 def gamma_grid(reduce, model, model_kind: str, settings, needs: GridNeeds, *,
-               rtol: float) -> tuple[KGrid, dict]:
-    """The k-grid on which γ of ``model`` is predicted to meet ``rtol``, and the pilot's record
-    (``settings``: the :class:`~qmdipole.settings.GridSettings` of the pilot, η-refinement off;
-    ``reduce``: table → γ, e.g. ``functools.partial(quadrupolar.gamma_from_table, mu=…,
-    temperatures=…)``)."""
+               rtol: float) -> tuple[KGrid, dict, xr.Dataset | None]:
+    """The k-grid on which γ of ``model`` is predicted to meet ``rtol``, the pilot's record, and
+    γ on that grid if it is the pilot's (None if it is finer) (``settings``: the
+    :class:`~qmdipole.settings.GridSettings` of the pilot, η-refinement off; ``reduce``: table →
+    γ, e.g. ``functools.partial(quadrupolar.gamma_from_table, mu=…, temperatures=…)``)."""
     kind = default_kind(model_kind, settings.kind)
     settings = dataclasses.replace(settings, points_per_eta=0.0)
     pilot = grid_for(model, model_kind, settings, needs)
@@ -107,7 +109,7 @@ def gamma_grid(reduce, model, model_kind: str, settings, needs: GridNeeds, *,
     log.info("gamma pilot on %s: estimated error %.3g of the peak (%s), target %.3g",
              pilot.shape, estimate, curve, rtol)
     if estimate <= rtol:
-        return pilot, record
+        return pilot, record, ds
     scale = (estimate * MARGIN / rtol) ** (1 / ESTIMATE_ORDER)
     finer = _scaled(settings, scale, kind)
     n, max_points = finer.n, settings.max_points
@@ -117,7 +119,7 @@ def gamma_grid(reduce, model, model_kind: str, settings, needs: GridNeeds, *,
             f"error of {curve} is {estimate:.3g} of its peak; accuracy.rtol = {rtol:g} would take "
             f"about {math.prod(n):.3g} k-points ({' x '.join(map(str, n))}), more than "
             f"kgrid.max_points = {max_points:.3g}: raise accuracy.rtol or kgrid.max_points")
-    return grid_for(model, model_kind, finer, needs), record
+    return grid_for(model, model_kind, finer, needs), record, None
 
 
 def _scaled(settings, scale: float, kind: str):

@@ -148,9 +148,10 @@ def quadrupolar_current(model: ModelInput, mu: Sampling | Sequence[float] | None
                                temperatures=gamma.temperatures, threads=available_threads())
     valleys, models = [], _models(model)
     for i, (m, kind) in enumerate(models, start=1):
-        grid, _ = accuracy.gamma_grid(reduce, m, kind, kgrid or settings.kgrid, needs,
-                                      rtol=gamma.rtol)
-        ds = reduce(tabulate(m, grid).compute())
+        grid, _, ds = accuracy.gamma_grid(reduce, m, kind, kgrid or settings.kgrid, needs,
+                                          rtol=gamma.rtol)
+        if ds is None:  # the pilot's grid was refined
+            ds = reduce(tabulate(m, grid).compute())
         found = accuracy.check_tolerance(ds, gamma.rtol, gamma.on_miss,
                                          f"quadrupolar current of valley {i}")
         valleys.append(ds.assign_attrs(accuracy.attributes(found, gamma.rtol)))

@@ -13,7 +13,7 @@ with logged(snakemake):
     reduce = functools.partial(qmdipole.quadrupolar.gamma_from_table,
                                mu=sampling(section["mu"]), temperatures=section["temperatures"],
                                threads=snakemake.threads)
-    grid, record = qmdipole.accuracy.gamma_grid(
+    grid, record, _ = qmdipole.accuracy.gamma_grid(
         reduce, model(snakemake), params.model["kind"], grid_settings(snakemake),
         grid_needs(snakemake), rtol=params.rtol,
     )
