@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .geometry import DEFAULT_DEGENERACY_TOL, hermitian_eigh, model_matrices, sandwich
+from .geometry import DEFAULT_DEGENERACY_TOL, eigh_by_point, model_matrices
 
 
 def along(array, direction, axis=0):
@@ -48,18 +48,17 @@ def pair_derivatives(model, kx, ky, kz, q_hat, e_hat, degeneracy_tol=DEFAULT_DEG
     k-points. Returns ``(energy (nb, N), x_prime (nb, N), m (nb, nb, N), m_prime (nb, nb, N))``,
     x_prime[m] = −v^d_m."""
     kx, ky, kz = (np.ravel(c) for c in (kx, ky, kz))
-    n_bands = int(model.n_bands)
     hamiltonian, gradient = model_matrices(model, kx, ky, kz)
-    energy, u = hermitian_eigh(hamiltonian)
-    gradient = np.moveaxis(gradient, 1, -1)  # (3, a, b, N)
-    v_e = sandwich(u, along(gradient, e_hat, 0), u)  # V^e_mn, (m, n, N)
-    v_d = sandwich(u, along(gradient, q_hat, 0), u)
-    gap = energy[:, None, :] - energy[None, :, :]  # ε_m − ε_l
+    # k-index first throughout (batched matrix products), k-index last in the results
+    energy, u = eigh_by_point(hamiltonian)  # (N, m), (N, a, m)
+    u_dagger = np.conj(u).transpose(0, 2, 1)
+    v_e = u_dagger @ along(gradient, e_hat, 0) @ u  # V^e_mn, (N, m, n)
+    v_d = u_dagger @ along(gradient, q_hat, 0) @ u
+    gap = energy[:, :, None] - energy[:, None, :]  # ε_m − ε_l
     close = np.abs(gap) < degeneracy_tol  # includes l = m
     d_matrix = np.where(close, 0.0, v_d / np.where(close, 1.0, gap))
-    chain = np.einsum("mlk,lnk->mnk", d_matrix, v_e)  # Σ_{l≠m} D_ml V^e_ln
-    m_prime = -2 * np.real(np.conj(v_e) * chain)  # conj(V^e_mn) = V^e_nm
-    diagonal = np.arange(n_bands)
-    x_prime = -v_d[diagonal, diagonal].real
-    return energy, x_prime, np.abs(v_e) ** 2, m_prime
+    m_prime = -2 * np.real(np.conj(v_e) * (d_matrix @ v_e))  # Σ_{l≠m} D_ml V^e_ln; V^e_nm
+    x_prime = -np.diagonal(v_d, axis1=1, axis2=2).real
+    return (np.ascontiguousarray(energy.T), np.ascontiguousarray(x_prime.T),
+            np.moveaxis(np.abs(v_e) ** 2, 0, -1), np.moveaxis(m_prime, 0, -1))
 

@@ -145,6 +145,16 @@ def hermitian_eigh(matrices):
     return np.stack([centre - radius, centre + radius]), vectors
 
 
+def eigh_by_point(hamiltonian):
+    """Eigenvalues (N, nb) ascending and eigenvectors u (N, a, m) (component a of state m) of
+    Hermitian (N, nb, nb), k-index first, contiguous: :func:`hermitian_eigh`'s closed form for 2×2,
+    LAPACK otherwise."""
+    if hamiltonian.shape[-1] != 2:
+        return np.linalg.eigh(hamiltonian)
+    energy, u = hermitian_eigh(hamiltonian)
+    return np.ascontiguousarray(energy.T), np.ascontiguousarray(np.moveaxis(u, -1, 0))
+
+
 def sandwich(left, operator, right):
     """Matrix elements ⟨l_m|O|r_n⟩ = Σ_ab conj(left[a, m]) O[a, b] right[b, n], k-index last.
 
@@ -170,11 +180,7 @@ def sum_over_states_geometry(hamiltonian, gradient, degeneracy_tol=DEFAULT_DEGEN
     the k-points (:func:`_sum_over_states`).
     """
     n_bands = hamiltonian.shape[-1]
-    if n_bands == 2:
-        energy, u = hermitian_eigh(hamiltonian)  # closed form, k-index last
-        energy, u = np.ascontiguousarray(energy.T), np.ascontiguousarray(np.moveaxis(u, -1, 0))
-    else:
-        energy, u = np.linalg.eigh(hamiltonian)  # (N, nb), u[k, a, m]: component a of state m
+    energy, u = eigh_by_point(hamiltonian)
     n = energy.shape[0]
     out = {
         "energy": np.ascontiguousarray(energy.T),
@@ -189,7 +195,7 @@ def sum_over_states_geometry(hamiltonian, gradient, degeneracy_tol=DEFAULT_DEGEN
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sum_over_states(energy, u, gradient, tol, velocity, metric, curvature, degenerate):
     """Fill v, g and Ω of every k-point (k-index last) from ε (N, nb), u (N, a, m), ∂H (3, N, a, b).
 
