@@ -181,7 +181,8 @@ class BandSlab:
         if grid.shape[0] < 2:  # a block of one node has no cells
             return out
         for n, (e, v) in enumerate(zip(energy, values)):
-            out[n] = self._cells.integrals(e, v * self.jacobian, levels)
+            if v.any():  # zero on the slab (a Pauli-blocked band pair): its integrals are zero
+                out[n] = self._cells.integrals(e, v * self.jacobian, levels)
         return out
 
     def pair_derivatives(self, q_hat, e_hat) -> PairDerivatives:
