@@ -342,3 +342,16 @@ def test_many_band_slabs_hold_fewer_points_and_the_same_numbers():
     for name in FIELD_DIMS:  # the same to round-off (the Bloch sum's BLAS blocks change)
         scale = float(np.abs(large[name]).max())
         np.testing.assert_allclose(small[name], large[name], rtol=0, atol=1e-12 * scale, err_msg=name)
+
+
+def test_in_memory_table_is_the_computed_table(grid):
+    """``in_memory`` (blocks stored into one array per variable) holds exactly what
+    ``Dataset.compute()`` (blocks joined) does: every variable, coordinate and attribute."""
+    from qmdipole.tabulate import in_memory, tabulate
+
+    lazy = tabulate(MODEL, grid, slab_points=700)
+    assert len(lazy["energy"].chunks[1]) > 1  # several blocks
+    stored = in_memory(lazy)
+    assert not any(hasattr(v.data, "dask") for v in stored.variables.values())
+    xr.testing.assert_identical(stored, lazy.compute())
+    assert set(stored.coords) == set(lazy.coords)

@@ -33,7 +33,7 @@ import xarray as xr
 
 from .errors import relative_to_parts, relative_to_peak
 from .kgrid import GridError, GridNeeds, KGrid, default_kind, grid_for
-from .tabulate import tabulate
+from .tabulate import in_memory, tabulate
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def gamma_grid(reduce, model, model_kind: str, settings, needs: GridNeeds, *,
     kind = default_kind(model_kind, settings.kind)
     settings = dataclasses.replace(settings, points_per_eta=0.0)
     pilot = grid_for(model, model_kind, settings, needs)
-    ds = reduce(tabulate(model, pilot).compute())
+    ds = reduce(in_memory(tabulate(model, pilot)))
     curve, estimate = max(relative_error(ds).items(), key=lambda item: item[1])
     record = {"pilot_shape": list(pilot.shape), "pilot_estimate": estimate, "pilot_curve": curve}
     log.info("gamma pilot on %s: estimated error %.3g of the peak (%s), target %.3g",
@@ -161,7 +161,7 @@ def refined_until_met(reduce, table, model, model_kind: str, settings, needs: Gr
             break
         log.info("%s: estimated errors %s miss the tolerances; refining to %s", what,
                  rounds[-1], " x ".join(map(str, grid.shape)))
-        result, shape = reduce(tabulate(model, grid).compute()), grid.shape
+        result, shape = reduce(in_memory(tabulate(model, grid))), grid.shape
     return result, {"refinement": "; ".join(rounds)}
 
 

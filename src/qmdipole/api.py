@@ -44,7 +44,7 @@ from .ndd import spectrum_from_table, tensor_from_table
 from .qmd_field import qmd_field as _qmd_field
 from .quadrupolar import gamma_from_table
 from .settings import GridSettings, Sampling, Settings
-from .tabulate import tabulate
+from .tabulate import in_memory, tabulate
 from .valleys import combine_valleys
 from .wannier90 import Wannier90Model
 
@@ -151,7 +151,7 @@ def quadrupolar_current(model: ModelInput, mu: Sampling | Sequence[float] | None
         grid, _, ds = accuracy.gamma_grid(reduce, m, kind, kgrid or settings.kgrid, needs,
                                           rtol=gamma.rtol)
         if ds is None:  # the pilot's grid was refined
-            ds = reduce(tabulate(m, grid).compute())
+            ds = reduce(in_memory(tabulate(m, grid)))
         found = accuracy.check_tolerance(ds, gamma.rtol, gamma.on_miss,
                                          f"quadrupolar current of valley {i}")
         valleys.append(ds.assign_attrs(accuracy.attributes(found, gamma.rtol)))
@@ -218,7 +218,7 @@ def ndd_spectrum(model: ModelInput, omega: Sampling | Sequence[float] | None = N
             temperature=ndd.temperature, transition_cutoff=ndd.transition_cutoff, kubo=ndd.kubo,
             dq=ndd.kubo_dq, q_direction=ndd.q_direction, polarization=ndd.polarization,
             threads=available_threads())
-        table = tabulate(m, grid_for(m, kind, grid_settings, needs)).compute()
+        table = in_memory(tabulate(m, grid_for(m, kind, grid_settings, needs)))
         what = f"NDD spectrum of valley {i}"
         ds, record = accuracy.refined_until_met(reduce, table, m, kind, grid_settings, needs,
                                                 rtol, what)
@@ -253,7 +253,7 @@ def ndd_tensor(model: ModelInput, omega: Sampling | Sequence[float] | None = Non
     models = _models(model)
     needs = grid_needs(settings.gamma, ndd, [m for m, _ in models])
     valleys = [tensor_from_table(
-        tabulate(m, grid_for(m, kind, kgrid or settings.kgrid, needs)).compute(), m,
+        in_memory(tabulate(m, grid_for(m, kind, kgrid or settings.kgrid, needs))), m,
         omega=ndd.omega_values, eta=ndd.eta, mu=ndd.mu, temperature=ndd.temperature,
         transition_cutoff=ndd.transition_cutoff, threads=available_threads())
         for m, kind in models]

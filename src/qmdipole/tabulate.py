@@ -118,6 +118,22 @@ def tabulate(model, grid: KGrid, *, method="auto", slab_points=2**18,
     return ds
 
 
+def in_memory(table: xr.Dataset) -> xr.Dataset:
+    """A lazy table of :func:`tabulate` computed into memory, one array per variable filled block
+    by block (``dask.array.store``): the peak is the table and a few blocks, where
+    ``table.compute()`` holds every block and the joined arrays at once (twice the table)."""
+    import dask.array as da
+
+    lazy = [name for name, variable in table.variables.items()
+            if isinstance(variable.data, da.Array)]
+    arrays = [np.empty(table[name].shape, table[name].dtype) for name in lazy]
+    da.store([table[name].data for name in lazy], arrays, lock=False)
+    out = table.copy()
+    for name, array in zip(lazy, arrays):
+        out[name] = table[name].variable.copy(data=array)
+    return out
+
+
 TABLE_VARIABLES = tuple(FIELD_DIMS) + ("weight",)
 
 
@@ -153,7 +169,7 @@ def valley_tables(models, model_kind: str, settings, needs):
     out = []
     for model in models:
         grid = grid_for(model, model_kind, settings, needs)
-        out.append((model, grid, tabulate(model, grid).compute()))
+        out.append((model, grid, in_memory(tabulate(model, grid))))
     return out
 
 
