@@ -495,3 +495,19 @@ def test_qmd_integral_nonzero_with_tilt():
     total = g_zxx.sum(axis=1)
     g_xx = geo["quantum_metric"][:, 0, 0].sum(axis=1)
     np.testing.assert_allclose(total, 0.8 * g_xx, rtol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["closed_form", "sum_over_states"])
+def test_geometry_does_not_depend_on_the_block_size(method):
+    """k-points are worked on in blocks (bounded memory), every one on its own: blocks of 5
+    points give the numbers of one block, and the count of degenerate points adds up."""
+    model = ValleyModel(delta=1.0, vprime=1.0, mass=1.9)
+    k = np.random.default_rng(2).uniform(-2, 2, (3, 23))
+    k[:, 7] = k[:, 19] = 0.0  # gapped: no degeneracy; the count must stay 0
+    whole = band_geometry(model, *k, method=method)
+    blocks = band_geometry(model, *k, method=method, block_elements=4 * 5)
+    assert blocks.keys() == whole.keys() and blocks["n_degenerate"] == whole["n_degenerate"]
+    for name in ("energy", "velocity", "quantum_metric", "berry_curvature"):
+        assert blocks[name].shape == whole[name].shape, name
+        np.testing.assert_allclose(blocks[name], whole[name], rtol=0,
+                                   atol=1e-14 * np.abs(whole[name]).max(), err_msg=name)

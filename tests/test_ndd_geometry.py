@@ -349,3 +349,16 @@ def test_tensor_of_eq14_has_only_the_allowed_components():
         indices = (a, b, c)
         if indices.count(0) % 2 or indices.count(1) % 2:
             assert t[a, b, c].max() <= 1e-12 * scale, (a, b, c)
+
+
+def test_pair_derivatives_do_not_depend_on_the_block_size():
+    """Worked out in blocks of k-points (bounded memory), every k-point on its own: blocks of
+    7 points give the numbers of one block."""
+    model = CoupledThreeBands()
+    k = np.random.default_rng(5).uniform(-np.pi, np.pi, (3, 100))
+    q_hat, e_hat = np.array([0.3, 0.0, 1.0]) / np.hypot(0.3, 1.0), np.array([0.0, 1.0, 0.0])
+    whole = band_pairs.pair_derivatives(model, *k, q_hat, e_hat)
+    blocks = band_pairs.pair_derivatives(model, *k, q_hat, e_hat, block_elements=9 * 7)
+    for name, a, b in zip(("energy", "x_prime", "m", "m_prime"), whole, blocks):
+        assert a.shape == b.shape and a.shape[-1] == 100, name
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-14 * np.abs(a).max(), err_msg=name)

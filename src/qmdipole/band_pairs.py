@@ -43,13 +43,29 @@ def along(array, direction, axis=0):
     return sum(terms[1:], terms[0])
 
 
-def pair_derivatives(model, kx, ky, kz, q_hat, e_hat, degeneracy_tol=DEFAULT_DEGENERACY_TOL):
+def pair_derivatives(model, kx, ky, kz, q_hat, e_hat, degeneracy_tol=DEFAULT_DEGENERACY_TOL,
+                     block_elements=2**18):
     """ε_m, X′ and M_mn, M′_mn (without the vertex term W) of the module docstring at flat
     k-points. Returns ``(energy (nb, N), x_prime (nb, N), m (nb, nb, N), m_prime (nb, nb, N))``,
-    x_prime[m] = −v^d_m."""
+    x_prime[m] = −v^d_m. Worked out in blocks of ``block_elements`` / nb² k-points, so that the
+    matrices of a block (~40 nb² bytes per k-point) stay bounded."""
     kx, ky, kz = (np.ravel(c) for c in (kx, ky, kz))
+    n_bands, n_points = int(model.n_bands), len(kx)
+    out = (np.empty((n_bands, n_points)), np.empty((n_bands, n_points)),
+           np.empty((n_bands, n_bands, n_points)), np.empty((n_bands, n_bands, n_points)))
+    step = max(block_elements // n_bands**2, 1)
+    for start in range(0, n_points, step):
+        part = slice(start, start + step)
+        found = _pair_derivatives(model, kx[part], ky[part], kz[part], q_hat, e_hat,
+                                  degeneracy_tol)
+        for target, value in zip(out, found):  # k-index first in a block, last in the results
+            target[..., part] = np.moveaxis(value, 0, -1)
+    return out
+
+
+def _pair_derivatives(model, kx, ky, kz, q_hat, e_hat, degeneracy_tol):
+    """:func:`pair_derivatives` of one block, k-index first (batched matrix products)."""
     hamiltonian, gradient = model_matrices(model, kx, ky, kz)
-    # k-index first throughout (batched matrix products), k-index last in the results
     energy, u = eigh_by_point(hamiltonian)  # (N, m), (N, a, m)
     u_dagger = np.conj(u).transpose(0, 2, 1)
     v_e = u_dagger @ along(gradient, e_hat, 0) @ u  # V^e_mn, (N, m, n)
@@ -59,6 +75,5 @@ def pair_derivatives(model, kx, ky, kz, q_hat, e_hat, degeneracy_tol=DEFAULT_DEG
     d_matrix = np.where(close, 0.0, v_d / np.where(close, 1.0, gap))
     m_prime = -2 * np.real(np.conj(v_e) * (d_matrix @ v_e))  # Σ_{l≠m} D_ml V^e_ln; V^e_nm
     x_prime = -np.diagonal(v_d, axis1=1, axis2=2).real
-    return (np.ascontiguousarray(energy.T), np.ascontiguousarray(x_prime.T),
-            np.moveaxis(np.abs(v_e) ** 2, 0, -1), np.moveaxis(m_prime, 0, -1))
+    return energy, x_prime, np.abs(v_e) ** 2, m_prime
 

@@ -250,14 +250,29 @@ def _sum_over_states(energy, u, gradient, tol, velocity, metric, curvature, dege
             curvature[m, 2, k] = -2.0 * q[0, 1].imag  # Ω^{xy}
 
 
-def band_geometry(model, kx, ky, kz, method="auto", degeneracy_tol=DEFAULT_DEGENERACY_TOL):
+def band_geometry(model, kx, ky, kz, method="auto", degeneracy_tol=DEFAULT_DEGENERACY_TOL,
+                  block_elements=2**18):
     """Geometry of ``model`` at the flat k-point arrays ``kx, ky, kz`` (each of shape ``(N,)``).
 
     ``method``: ``closed_form`` (two-band d·σ models), ``sum_over_states`` (any model), or
     ``auto`` (closed form where the model offers a d-vector). What the model returns is checked at
     every k-point (:func:`check_model_values`): shapes, finite values, Hermitian H and ∂H/∂k.
+    The k-points are worked on in blocks of ``block_elements`` / nb² (H and ∂H of a block take
+    ~64 nb² bytes per k-point); the results do not depend on it (every k-point on its own).
     """
     method = resolve_method(model, method)
+    step = max(block_elements // int(model.n_bands) ** 2, 1)
+    if len(kx) <= step:
+        return _band_geometry(model, kx, ky, kz, method, degeneracy_tol)
+    blocks = [_band_geometry(model, kx[start:start + step], ky[start:start + step],
+                             kz[start:start + step], method, degeneracy_tol)
+              for start in range(0, len(kx), step)]
+    return {name: sum(b[name] for b in blocks) if name == "n_degenerate" else
+            np.concatenate([b[name] for b in blocks], axis=-1) for name in blocks[0]}
+
+
+def _band_geometry(model, kx, ky, kz, method, degeneracy_tol):
+    """:func:`band_geometry` of one block, ``method`` resolved."""
     k = (kx, ky, kz)
     if method == "closed_form":
         e0, d = model.d_vector(kx, ky, kz)

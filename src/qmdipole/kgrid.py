@@ -248,14 +248,17 @@ def half_density_table(ds: xr.Dataset, block_points: int = 2**18) -> xr.Dataset:
 
     Every variable is taken at the kept nodes of :meth:`KGrid.half_density`; the 1-D weights
     ``weight1..3`` and, if present, the 3-D quadrature ``weight`` are those the grid builder
-    gives the subgrid. The result is lazy (Dask-backed): a table not yet chunked is read in blocks
-    of whole rows along k1 (~``block_points`` nodes) and thinned in memory, since strided reads
-    of a NetCDF file are orders of magnitude slower than contiguous ones.
+    gives the subgrid. A table in a file, not yet chunked, is read lazily in blocks of whole rows
+    along k1 (:func:`points_per_slab` of ``block_points`` for its bands) and thinned in memory,
+    since strided reads of a NetCDF file are orders of magnitude slower than contiguous ones; a
+    table in memory is thinned at once (a copy of 1/8 of it: Dask would copy all of it).
     """
     grid = KGrid.from_dataset(ds)
     sub, index = grid.half_density()
-    if not any(var.chunks for var in ds.variables.values()):
-        ds = ds.chunk({"k1": max(block_points // (grid.shape[1] * grid.shape[2]), 1)})
+    in_memory = all(var._in_memory for var in ds.variables.values())
+    if not in_memory and not any(var.chunks for var in ds.variables.values()):
+        block = points_per_slab(block_points, ds.sizes.get("band", 2))
+        ds = ds.chunk({"k1": max(block // (grid.shape[1] * grid.shape[2]), 1)})
     out = ds.isel(k1=index[0], k2=index[1], k3=index[2])
     for a, weights in enumerate(sub.axis_weights, start=1):
         out[f"weight{a}"] = (f"k{a}", weights, ds[f"weight{a}"].attrs)
