@@ -255,8 +255,8 @@ def half_density_table(ds: xr.Dataset, block_points: int = 2**18) -> xr.Dataset:
     """
     grid = KGrid.from_dataset(ds)
     sub, index = grid.half_density()
-    in_memory = all(var._in_memory for var in ds.variables.values())
-    if not in_memory and not any(var.chunks for var in ds.variables.values()):
+    loaded = all(getattr(var, "_in_memory", False) for var in ds.variables.values())
+    if not loaded and not any(var.chunks for var in ds.variables.values()):
         block = points_per_slab(block_points, ds.sizes.get("band", 2))
         ds = ds.chunk({"k1": max(block // (grid.shape[1] * grid.shape[2]), 1)})
     out = ds.isel(k1=index[0], k2=index[1], k3=index[2])
