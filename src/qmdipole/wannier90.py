@@ -495,8 +495,9 @@ class Wannier90Model(Model):
         for start in range(0, n_k, step):
             part = slice(start, start + step)
             phase = np.exp(1j * (k[part] @ self._r_cart.T))  # (B, nR)
-            gauge = np.exp(1j * (k[part] @ tau.T))  # diagonal of D, (B, nb)
-            gauge = np.conj(gauge)[:, :, None] * gauge[:, None, :]  # (D† · D)_mn, (B, nb, nb)
+            diagonal = np.exp(1j * (k[part] @ tau.T))  # of D, (B, nb)
+            # (D† M D)_mn = e^{ik·(τ_n − τ_m)} M_mn: one factor per element, (B, nb, nb)
+            gauge = np.conj(diagonal)[:, :, None] * diagonal[:, None, :]
             h = np.multiply((phase @ flat).reshape(-1, nb, nb), gauge, out=h_out[part])
             if not gradient:
                 continue
