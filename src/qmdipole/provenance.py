@@ -65,8 +65,15 @@ class CodeError(ValueError):
 def _imported_modules(path: Path, package: str | None) -> list[str]:
     """Absolute names of the modules imported by the source file ``path`` (relative imports
     resolved against ``package``, the package the file belongs to)."""
+    return list(_imports_of_source(path.read_text(), str(path), package))
+
+
+@functools.lru_cache(maxsize=None)
+def _imports_of_source(source: str, filename: str, package: str | None) -> tuple[str, ...]:
+    """:func:`_imported_modules` of one source text, parsed once per process (a workflow digests
+    the same modules for many rules)."""
     names = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(ast.parse(source, filename)):
         if isinstance(node, ast.Import):
             names.extend(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -79,7 +86,7 @@ def _imported_modules(path: Path, package: str | None) -> list[str]:
             names.append(module)
             # `from pkg import name` may import a submodule `pkg.name`
             names.extend(f"{module}.{alias.name}" for alias in node.names if module)
-    return [name for name in names if name]
+    return tuple(name for name in names if name)
 
 
 def _package_file(module: str) -> Path | None:
