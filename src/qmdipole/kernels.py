@@ -106,7 +106,7 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
                    out)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _cell_corners(corner, i, j, k, node0, node1, node2, k_flat):
     """Fill ``corner`` (8,) with the flat nodes of cell (i, j, k), corner bits d0 d1 d2 as
     d0·4 + d1·2 + d2; whether a level lies in the cell's energy range."""
@@ -169,13 +169,13 @@ def _axis_offsets(n_nodes, n_cells, stride):
     return out
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _ordered(e, a, b):
     """Nodes a, b ordered by energy (kept in place if equal)."""
     return (b, a) if e[a] > e[b] else (a, b)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _tetrahedron(e, k, t0, t1, t2, t3, vol, levels, sums, base):
     """Add the corner weights of the tetrahedron with nodes t0..t3 (sorted by energy e) at each
     of its levels l to sums[base[t_c] + l].
