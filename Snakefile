@@ -44,6 +44,11 @@ except WorkflowError:
     VALLEY_THREADS = 1
 
 
+# The longest chain of jobs (the NDD's grid -> table -> reduction -> valley sum) runs first: the
+# other jobs fill the remaining cores around it.
+CRITICAL_PATH = 10
+
+
 include: "workflow/rules/kgrid.smk"
 include: "workflow/rules/tabulate.smk"
 include: "workflow/rules/reduce.smk"

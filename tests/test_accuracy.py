@@ -23,23 +23,25 @@ KGRID = GridSettings(n=(30, 4, 60))
 
 
 def _gamma(rtol, kgrid=KGRID):
+    """γ refined for ``rtol``: (grid, record, its result, γ of the grid's table computed anew)."""
     model = ValleyModel(**PARAMS)
     reduce = functools.partial(gamma_from_table, mu=MU, temperatures=[0.1])
-    grid, record, pilot = accuracy.gamma_grid(reduce, model, "valley", kgrid,
-                                              accuracy.gamma_needs(GAMMA), rtol=rtol)
-    return grid, record, reduce(tabulate(model, grid).compute()), pilot
+    grid, record, ds = accuracy.refined_gamma(reduce, model, "valley", kgrid,
+                                              accuracy.gamma_needs(GAMMA), rtol=rtol, threads=1)
+    return grid, record, ds, reduce(tabulate(model, grid).compute())
 
 
 def test_a_loose_tolerance_keeps_the_pilot_grid_and_its_result():
-    grid, record, ds, pilot = _gamma(rtol=0.5)
+    grid, record, ds, again = _gamma(rtol=0.5)
     assert list(grid.shape) == list(KGRID.n) == record["pilot_shape"]
     assert record["pilot_estimate"] <= 0.5
-    xr.testing.assert_identical(pilot, ds)  # γ on the grid, computed once
+    xr.testing.assert_identical(ds, again)  # the pilot's result is γ on that grid
 
 
 def test_a_tight_tolerance_refines_and_is_met_and_honest():
-    grid, record, ds, pilot = _gamma(rtol=0.01)
-    assert record["pilot_estimate"] > 0.01 and pilot is None  # the pilot alone would not do
+    grid, record, ds, again = _gamma(rtol=0.01)
+    assert record["pilot_estimate"] > 0.01  # the pilot alone would not do
+    xr.testing.assert_identical(ds, again)  # the result is γ on the refined grid
     assert grid.shape[0] > KGRID.n[0] and grid.shape[1] == 4  # the azimuth stays exact
     found = accuracy.check_tolerance(ds, 0.01, "error", "test")  # met, or this raises
     assert max(found.values()) <= 0.01

@@ -329,12 +329,12 @@ def test_user_model_edit_reruns_and_a_moved_package_does_not(workspace):
 
 @pytest.mark.slow
 def test_table_of_another_valley_is_refused_by_the_reduction(workspace):
-    tables = ("results/tables/gamma/valley1.nc", "results/tables/gamma/valley2.nc")
+    tables = ("results/tables/valley1.nc", "results/tables/valley2.nc")
     workspace.snakemake(*tables, "--cores", "2", "--configfile", "config/ci.yaml")
     shutil.copy(workspace.root / tables[1], workspace.root / tables[0])
-    target = "results/reductions/valley1/quadrupolar_current.nc"
+    target = "results/reductions/valley1/ndd_spectrum.nc"
     proc = workspace.snakemake(target, "--cores", "1", "--configfile", "config/ci.yaml", check=False)
     assert proc.returncode != 0
-    log = (workspace.root / "logs/reductions/valley1/quadrupolar_current.log").read_text()
+    log = (workspace.root / "logs/reductions/valley1/ndd_spectrum.log").read_text()
     assert "was made for model" in log, log[-3000:]
     assert not (workspace.root / target).exists()

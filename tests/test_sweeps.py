@@ -26,8 +26,8 @@ TINY = {
     "tabulate": {"threads": 1},
 }
 VPRIME = "model.valleys.0.vprime"
-POINT_RULES = {"kgrid", "kgrid_gamma", "tabulate", "tabulate_gamma", "ndd_valley",
-               "quadrupolar_valley", "ndd_spectrum", "quadrupolar_current"}
+POINT_RULES = {"kgrid", "tabulate", "ndd_valley", "quadrupolar_valley", "ndd_spectrum",
+               "quadrupolar_current"}
 REDUCTIONS = ("reductions/quadrupolar_current.nc", "reductions/ndd_spectrum.nc")
 
 

@@ -222,20 +222,22 @@ def test_wannier90_model_end_to_end(workspace, tmp_path):
     shutil.copytree(tmp_path / "wannier90", workspace.root / "wannier90")
     workspace.snakemake("results/reductions/quadrupolar_current.nc", "--cores", "2",
                         "--configfile", "config/wannier90_ci.yaml")
-    assert not (workspace.root / "results/tables/gamma/valley2.nc").exists()
-    with xr.open_dataset(workspace.root / "results/tables/gamma/valley1.nc") as table:
-        assert table.attrs["grid_kind"] == "brillouin_zone" and table.sizes["band"] == 4
-        assert table.attrs["geometry_method"] == "sum_over_states"
-        assert np.isclose(float(table["weight"].sum()), (2 * np.pi) ** 3)
-        n = [table.sizes[f"k{a}"] for a in (1, 2, 3)]  # gamma's grid (refined for accuracy.rtol)
+    assert not (workspace.root / "results/kgrid/gamma/valley2.nc").exists()  # one component
+    with xr.open_dataset(workspace.root / "results/kgrid/gamma/valley1.nc") as grid:
+        assert grid.attrs["grid_kind"] == "brillouin_zone"
+        # reduced coordinates: each axis's weights add up to its period, 1
+        assert np.allclose([float(grid[f"weight{a}"].sum()) for a in (1, 2, 3)], 1.0)
+        n = [grid.sizes[f"k{a}"] for a in (1, 2, 3)]  # gamma's grid (refined for accuracy.rtol)
     with xr.open_dataset(workspace.root / "results/reductions/quadrupolar_current.nc") as ds:
         found, mu = ds["gamma_xxz"].values, ds["mu"].values
     (_, _, table), = tables(section, n)
+    assert table.sizes["band"] == 4 and table.attrs["geometry_method"] == "sum_over_states"
+    assert np.isclose(float(table["weight"].sum()), (2 * np.pi) ** 3)
     expected = quadrupolar.gamma_from_table(table, mu=mu)["gamma_xxz"].values
     assert np.abs(expected).max() > 1e-3
     np.testing.assert_allclose(found, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
     # the model's files are tracked by content: editing the hr file re-runs the pipeline
     hr = workspace.root / "wannier90" / "lattice_hr.dat"
     hr.write_text(hr.read_text().replace("written by", "edited, written by"))
-    assert "kgrid_gamma" in workspace.planned("results/reductions/quadrupolar_current.nc",
+    assert "quadrupolar_valley" in workspace.planned("results/reductions/quadrupolar_current.nc",
                                               "--configfile", "config/wannier90_ci.yaml")

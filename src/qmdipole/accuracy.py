@@ -94,16 +94,21 @@ def _refined_axes(kind: str) -> tuple[int, ...]:
     return (0, 2) if kind == "cylindrical" else (0, 1, 2)
 
 
-def gamma_grid(reduce, model, model_kind: str, settings, needs: GridNeeds, *,
-               rtol: float) -> tuple[KGrid, dict, xr.Dataset | None]:
-    """The k-grid on which γ of ``model`` is predicted to meet ``rtol``, the pilot's record, and
-    γ on that grid if it is the pilot's (None if it is finer) (``settings``: the
-    :class:`~qmdipole.settings.GridSettings` of the pilot, η-refinement off; ``reduce``: table →
-    γ, e.g. ``functools.partial(quadrupolar.gamma_from_table, mu=…, temperatures=…)``)."""
+def refined_gamma(reduce, model, model_kind: str, settings, needs: GridNeeds, *,
+                  rtol: float, threads: int | None = None) -> tuple[KGrid, dict, xr.Dataset]:
+    """γ of ``model`` on the k-grid predicted to meet ``rtol`` (module docstring, steps 1–3):
+    ``(grid, record, result)``, the record naming the pilot's grid and estimate. The pilot's own
+    result is returned when it meets ``rtol``; a finer grid is tabulated in memory (on
+    ``threads`` Dask threads, None: all cores) and reduced.
+
+    ``settings``: the :class:`~qmdipole.settings.GridSettings` of the pilot (its η refinement is
+    turned off); ``reduce``: table → γ, e.g. ``functools.partial(quadrupolar.gamma_from_table,
+    mu=…, temperatures=…)``. The caller checks the final estimate (:func:`check_tolerance`).
+    """
     kind = default_kind(model_kind, settings.kind)
     settings = dataclasses.replace(settings, points_per_eta=0.0)
     pilot = grid_for(model, model_kind, settings, needs)
-    ds = reduce(in_memory(tabulate(model, pilot)))
+    ds = reduce(in_memory(tabulate(model, pilot), threads=threads))
     curve, estimate = max(relative_error(ds).items(), key=lambda item: item[1])
     record = {"pilot_shape": list(pilot.shape), "pilot_estimate": estimate, "pilot_curve": curve}
     log.info("gamma pilot on %s: estimated error %.3g of the peak (%s), target %.3g",
@@ -119,7 +124,9 @@ def gamma_grid(reduce, model, model_kind: str, settings, needs: GridNeeds, *,
             f"error of {curve} is {estimate:.3g} of its peak; accuracy.rtol = {rtol:g} would take "
             f"about {math.prod(n):.3g} k-points ({' x '.join(map(str, n))}), more than "
             f"kgrid.max_points = {max_points:.3g}: raise accuracy.rtol or kgrid.max_points")
-    return grid_for(model, model_kind, finer, needs), record, None
+    grid = grid_for(model, model_kind, finer, needs)
+    log.info("gamma on %s", grid.shape)
+    return grid, record, reduce(in_memory(tabulate(model, grid), threads=threads))
 
 
 def _scaled(settings, scale: float, kind: str):

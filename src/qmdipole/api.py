@@ -127,7 +127,7 @@ def quadrupolar_current(model: ModelInput, mu: Sampling | Sequence[float] | None
         besides T = 0.
     rtol
         Target of the estimated error relative to each curve's peak: each valley's grid is refined
-        from ``kgrid.n`` until its pilot's estimate predicts it (:func:`qmdipole.accuracy.gamma_grid`).
+        from ``kgrid.n`` until its pilot's estimate predicts it (:func:`qmdipole.accuracy.refined_gamma`).
     on_miss
         ``"error"`` (raise :class:`~qmdipole.accuracy.AccuracyError`) or ``"warn"`` when a valley's
         final estimate misses ``rtol``; the valley sum only warns.
@@ -148,10 +148,8 @@ def quadrupolar_current(model: ModelInput, mu: Sampling | Sequence[float] | None
                                temperatures=gamma.temperatures, threads=available_threads())
     valleys, models = [], _models(model)
     for i, (m, kind) in enumerate(models, start=1):
-        grid, _, ds = accuracy.gamma_grid(reduce, m, kind, kgrid or settings.kgrid, needs,
+        _, _, ds = accuracy.refined_gamma(reduce, m, kind, kgrid or settings.kgrid, needs,
                                           rtol=gamma.rtol)
-        if ds is None:  # the pilot's grid was refined
-            ds = reduce(in_memory(tabulate(m, grid)))
         found = accuracy.check_tolerance(ds, gamma.rtol, gamma.on_miss,
                                          f"quadrupolar current of valley {i}")
         valleys.append(ds.assign_attrs(accuracy.attributes(found, gamma.rtol)))

@@ -118,16 +118,18 @@ def tabulate(model, grid: KGrid, *, method="auto", slab_points=2**18,
     return ds
 
 
-def in_memory(table: xr.Dataset) -> xr.Dataset:
+def in_memory(table: xr.Dataset, *, threads: int | None = None) -> xr.Dataset:
     """A lazy table of :func:`tabulate` computed into memory, one array per variable filled block
     by block (``dask.array.store``): the peak is the table and a few blocks, where
-    ``table.compute()`` holds every block and the joined arrays at once (twice the table)."""
+    ``table.compute()`` holds every block and the joined arrays at once (twice the table).
+    ``threads``: workers of Dask's threaded scheduler (None: Dask's default, all cores)."""
     import dask.array as da
 
     lazy = [name for name, variable in table.variables.items()
             if isinstance(variable.data, da.Array)]
     arrays = [np.empty(table[name].shape, table[name].dtype) for name in lazy]
-    da.store([table[name].data for name in lazy], arrays, lock=False)
+    da.store([table[name].data for name in lazy], arrays, lock=False,
+             **({} if threads is None else {"num_workers": threads}))
     out = table.copy()
     for name, array in zip(lazy, arrays):
         out[name] = table[name].variable.copy(data=array)

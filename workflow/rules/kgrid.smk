@@ -1,8 +1,10 @@
 # Stage 1: the k-grid of each valley (nodes and quadrature weights), shaped by the model and by
-# the energy/spectral windows the reductions need (GRID_NEEDS).
+# the energy/spectral windows the NDD reductions need (GRID_NEEDS). gamma chooses its own grid
+# (rule quadrupolar_valley).
 
 
 rule kgrid:
+    priority: CRITICAL_PATH
     output:
         in_run("results/kgrid/valley{valley}.nc"),
     params:
@@ -19,25 +21,3 @@ rule kgrid:
     script:
         "../scripts/kgrid.py"
 
-
-rule kgrid_gamma:
-    # gamma's own grid: no eta refinement, a window holding the Fermi surfaces of its mu range,
-    # node counts from a pilot run so that gamma's estimated error meets accuracy.rtol
-    output:
-        in_run("results/kgrid/gamma/valley{valley}.nc"),
-    params:
-        code=code("accuracy", "quadrupolar", "models"),
-        units=UNITS,
-        model_code=model_code(),
-        model=lambda wildcards: valley_model(wildcards.valley),
-        kgrid=config["kgrid"],
-        needs=GAMMA_NEEDS,
-        quadrupolar_current=config["quadrupolar_current"],
-        rtol=config["accuracy"]["rtol"],
-    threads: VALLEY_THREADS
-    log:
-        in_run("logs/kgrid/gamma/valley{valley}.log"),
-    conda:
-        "../envs/qmdipole.yaml"
-    script:
-        "../scripts/kgrid_gamma.py"

@@ -9,14 +9,19 @@ NDD_TENSOR = {key: config["ndd"][key] for key in ("omega", "eta", "mu", "tempera
 
 
 rule quadrupolar_valley:
-    input:
-        table=in_run("results/tables/gamma/valley{valley}.nc"),
+    # gamma's own grid (a grid per need: no eta refinement, a window holding the Fermi surfaces of
+    # its mu range), node counts from a pilot run so that gamma's estimate meets accuracy.rtol;
+    # that grid's table is made and reduced in memory (the pilot's result kept when it meets rtol)
     output:
-        in_run("results/reductions/valley{valley}/quadrupolar_current.nc"),
+        reduction=in_run("results/reductions/valley{valley}/quadrupolar_current.nc"),
+        kgrid=in_run("results/kgrid/gamma/valley{valley}.nc"),
     params:
-        code=code("quadrupolar", "accuracy"),
-        model=lambda wildcards: valley_model(wildcards.valley),
+        code=code("quadrupolar", "accuracy", "models"),
         units=UNITS,
+        model_code=model_code(),
+        model=lambda wildcards: valley_model(wildcards.valley),
+        kgrid=config["kgrid"],
+        needs=GAMMA_NEEDS,
         quadrupolar_current=config["quadrupolar_current"],
         accuracy=config["accuracy"],
     threads: VALLEY_THREADS
@@ -51,6 +56,7 @@ rule quadrupolar_current:
 
 
 rule ndd_valley:
+    priority: CRITICAL_PATH
     input:
         table=in_run("results/tables/valley{valley}.nc"),
     output:
@@ -74,6 +80,7 @@ rule ndd_valley:
 
 
 rule ndd_spectrum:
+    priority: CRITICAL_PATH
     input:
         valleys=expand(in_run("results/reductions/valley{valley}/ndd_spectrum.nc"), valley=VALLEYS),
     output:

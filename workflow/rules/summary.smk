@@ -15,9 +15,8 @@ SUMMARY_INPUTS = [
     in_run(path)
     for path in [
         *(
-            f"results/{stage}/{grid}valley{valley}.nc"
-            for stage in ("kgrid", "tables")
-            for grid in ("", "gamma/")
+            f"results/{stage}valley{valley}.nc"
+            for stage in ("kgrid/", "kgrid/gamma/", "tables/")
             for valley in VALLEYS
         ),
         *(

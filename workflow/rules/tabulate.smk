@@ -3,6 +3,7 @@
 
 
 rule tabulate:
+    priority: CRITICAL_PATH
     input:
         kgrid=in_run("results/kgrid/valley{valley}.nc"),
     output:
@@ -15,7 +16,8 @@ rule tabulate:
         method=config["tabulate"]["method"],
         slab_points=config["tabulate"]["slab_points"],
         compression=config["tabulate"]["compression"],
-    threads: config["tabulate"]["threads"]
+    # the valleys tabulate side by side, each on its share of the cores
+    threads: min(config["tabulate"]["threads"], VALLEY_THREADS)
     resources:
         # how the job runs, not what it computes: a new scheduler address re-runs nothing
         dask_scheduler=config["tabulate"]["scheduler"] or "",
@@ -26,11 +28,3 @@ rule tabulate:
     script:
         "../scripts/tabulate.py"
 
-
-use rule tabulate as tabulate_gamma with:
-    input:
-        kgrid=in_run("results/kgrid/gamma/valley{valley}.nc"),
-    output:
-        in_run("results/tables/gamma/valley{valley}.nc"),
-    log:
-        in_run("logs/tabulate/gamma/valley{valley}.log"),
