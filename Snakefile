@@ -44,9 +44,9 @@ except WorkflowError:
     VALLEY_THREADS = 1
 
 
-# The longest chain of jobs (the NDD's grid -> table -> reduction -> valley sum) runs first: the
-# other jobs fill the remaining cores around it.
-CRITICAL_PATH = 10
+# Job priorities: the longest chain (the NDD's grid -> table -> reduction -> valley sum) first,
+# gamma's next; the other jobs fill the cores around them.
+PRIORITY_NDD, PRIORITY_GAMMA = 10, 5
 
 
 include: "workflow/rules/kgrid.smk"

@@ -4,7 +4,7 @@
 
 
 rule kgrid:
-    priority: CRITICAL_PATH
+    priority: PRIORITY_NDD
     output:
         in_run("results/kgrid/valley{valley}.nc"),
     params:

@@ -12,6 +12,7 @@ rule quadrupolar_valley:
     # gamma's own grid (a grid per need: no eta refinement, a window holding the Fermi surfaces of
     # its mu range), node counts from a pilot run so that gamma's estimate meets accuracy.rtol;
     # that grid's table is made and reduced in memory (the pilot's result kept when it meets rtol)
+    priority: PRIORITY_GAMMA
     output:
         reduction=in_run("results/reductions/valley{valley}/quadrupolar_current.nc"),
         kgrid=in_run("results/kgrid/gamma/valley{valley}.nc"),
@@ -34,6 +35,7 @@ rule quadrupolar_valley:
 
 
 rule quadrupolar_current:
+    priority: PRIORITY_GAMMA
     input:
         valleys=expand(
             in_run("results/reductions/valley{valley}/quadrupolar_current.nc"), valley=VALLEYS
@@ -56,7 +58,7 @@ rule quadrupolar_current:
 
 
 rule ndd_valley:
-    priority: CRITICAL_PATH
+    priority: PRIORITY_NDD
     input:
         table=in_run("results/tables/valley{valley}.nc"),
     output:
@@ -80,7 +82,7 @@ rule ndd_valley:
 
 
 rule ndd_spectrum:
-    priority: CRITICAL_PATH
+    priority: PRIORITY_NDD
     input:
         valleys=expand(in_run("results/reductions/valley{valley}/ndd_spectrum.nc"), valley=VALLEYS),
     output:

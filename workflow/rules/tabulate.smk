@@ -3,7 +3,7 @@
 
 
 rule tabulate:
-    priority: CRITICAL_PATH
+    priority: PRIORITY_NDD
     input:
         kgrid=in_run("results/kgrid/valley{valley}.nc"),
     output:
