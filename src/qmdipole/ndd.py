@@ -84,10 +84,13 @@ BIN_ERROR (spacing/η)^(3/2) max|Δn| of the grid's share. Near a band edge the 
 narrow features (cells around the minimum of X span tiny energy ranges) that the x_j sample
 irregularly: this aliasing error is not a smooth function of the spacing (default configuration,
 one valley: 0.3 %, 0.5 % and 0.2 % of the peak at 8, 16 and 32 nodes per η, before the grid was
-refined at the onsets). The finer the grid's cells at the onset (:data:`qmdipole.kgrid.CURVATURE_RESOLUTION`),
-the smaller the k-grid's error there and the larger the aliasing on coarse spectral nodes (one
-valley, η = 0.05, 40 x 4 x 80 refined: 0.68 % at 8 nodes per η, 0.08 % at 32); BIN_ERROR covers
-it (the change from 8 to 32 nodes per η is 0.14 (1/8)^(3/2) of the peak there). ⟨G⟩ is the grid's value (a δ-function integral: its error oscillates with the level
+refined at the onsets). The finer the grid's cells at an onset
+(:data:`qmdipole.kgrid.CURVATURE_RESOLUTION`), the smaller the k-grid's error there and the
+larger the aliasing on coarse spectral nodes (one valley, η = 0.05, 40 x 4 x 80 refined: 0.68 %
+at 8 nodes per η, 0.08 % at 32); BIN_ERROR covers it (the change from 8 to 32 nodes per η is
+0.14 (1/8)^(3/2) of the peak there).
+
+⟨G⟩ is the grid's value (a δ-function integral: its error oscillates with the level
 set's position among the nodes, which extrapolation does not remove) with the order-2 estimate
 from 2h, safety :data:`qmdipole.errors.SAFETY`, spread over AVG_WINDOW subgrid steps w of the
 transition energy.
