@@ -21,7 +21,7 @@ import numpy as np
 from checks import assert_gradient_matches_finite_differences
 import pytest
 
-from qmdipole.geometry import DEFAULT_DEGENERACY_TOL, band_geometry, hermitian_eigh
+from qmdipole.geometry import BLAS_BANDS, DEFAULT_DEGENERACY_TOL, band_geometry, hermitian_eigh
 from qmdipole.models import PAULI, LatticeValleyModel, Model, TwoBandModel, ValleyModel
 
 FIELDS = ("energy", "velocity", "quantum_metric", "berry_curvature")
@@ -276,6 +276,24 @@ def test_three_band_sum_over_states_against_projector_finite_differences():
     # the Berry curvatures of all bands sum to zero; the metrics do not
     assert np.abs(geo["berry_curvature"].sum(axis=0)).max() < 1e-9 * np.abs(
         geo["berry_curvature"]).max()
+
+
+@pytest.mark.parametrize("n_bands", [BLAS_BANDS - 1, BLAS_BANDS + 4])
+def test_many_band_sum_over_states_against_projector_finite_differences(n_bands):
+    """A coupled random tight-binding model (H(R) on the 27 R of a cubic cell) on both sides of
+    BLAS_BANDS, where the velocity matrices switch from loops to BLAS products."""
+    from qmdipole.wannier90 import Wannier90Model
+
+    rng = np.random.default_rng(n_bands)
+    r_vectors = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)])
+    hoppings = rng.normal(size=(27, n_bands, n_bands)) + 1j * rng.normal(size=(27, n_bands, n_bands))
+    partner = [int(np.flatnonzero((r_vectors == -r).all(axis=1))[0]) for r in r_vectors]
+    hoppings = 0.5 * (hoppings + np.conj(hoppings[partner].transpose(0, 2, 1)))  # H(−R) = H(R)†
+    model = Wannier90Model(hoppings, r_vectors, np.eye(3))
+    k = random_k(60, scale=3.0, model=model, seed=5, min_gap=0.1)
+    geo = band_geometry(model, *k, method="sum_over_states")
+    assert geo["n_degenerate"] == 0
+    assert_geometry_close(geo, projector_fd_geometry(model, k, h=1e-4), 1e-5)
 
 
 def test_closed_form_blocks_and_vanishing_gradient_components():

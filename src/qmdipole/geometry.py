@@ -195,38 +195,53 @@ def sum_over_states_geometry(hamiltonian, gradient, degeneracy_tol=DEFAULT_DEGEN
     return out
 
 
+# From this many bands on the velocity matrices U† ∂H U are BLAS products (per k-point, 1 core:
+# 16 bands 24.8 -> 17.7 µs, 8 bands 4.4 -> 4.1 µs; 4 bands: loops 0.8 µs, BLAS 1.9 µs).
+BLAS_BANDS = 8
+
+
 @njit(cache=True, nogil=True)
 def _sum_over_states(energy, u, gradient, tol, velocity, metric, curvature, degenerate):
     """Fill v, g and Ω of every k-point (k-index last) from ε (N, nb), u (N, a, m), ∂H (3, N, a, b).
 
-    Per k-point: V_i = U† ∂_iH U (the velocity matrix ⟨m|∂_iH|n⟩, its diagonal the band velocity),
-    then Q_ij,m = Σ_{n≠m} V_i[m, n] V_j[n, m] / (ε_m − ε_n)², pairs closer than ``tol`` left out
-    (and ``degenerate[k]`` set). A fixed order of every sum: results do not depend on the chunking.
+    Per k-point: V_i = U† ∂_iH U (the velocity matrix ⟨m|∂_iH|n⟩, its diagonal the band velocity;
+    BLAS from :data:`BLAS_BANDS` bands on), then Q_ij,m = Σ_{n≠m} V_i[m, n] V_j[n, m] /
+    (ε_m − ε_n)², pairs closer than ``tol`` left out (and ``degenerate[k]`` set). A fixed order of
+    every sum: results do not depend on the chunking.
     """
     n, nb = energy.shape
     work = np.empty((nb, nb), np.complex128)
+    u_dagger = np.empty((nb, nb), np.complex128)
     vel = np.empty((3, nb, nb), np.complex128)
     q = np.empty((3, 3), np.complex128)
     for k in range(n):
         uk = u[k]
-        for i in range(3):
-            g = gradient[i, k]
-            work[:] = 0
-            for a in range(nb):
-                for b in range(nb):
-                    gab = g[a, b]
-                    for m in range(nb):
-                        work[a, m] += gab * uk[b, m]
-            v = vel[i]  # Hermitian: the upper triangle, then its mirror
-            v[:] = 0
+        if nb >= BLAS_BANDS:  # BLAS products (zgemm)
             for a in range(nb):
                 for m in range(nb):
-                    c = np.conj(uk[a, m])
-                    for p in range(m, nb):
-                        v[m, p] += c * work[a, p]
-            for m in range(nb):
-                for p in range(m + 1, nb):
-                    v[p, m] = np.conj(v[m, p])
+                    u_dagger[m, a] = np.conj(uk[a, m])
+            for i in range(3):
+                np.dot(gradient[i, k], uk, work)
+                np.dot(u_dagger, work, vel[i])
+        else:  # loops: cheaper than a BLAS call for small matrices
+            for i in range(3):
+                g = gradient[i, k]
+                work[:] = 0
+                for a in range(nb):
+                    for b in range(nb):
+                        gab = g[a, b]
+                        for m in range(nb):
+                            work[a, m] += gab * uk[b, m]
+                v = vel[i]  # Hermitian: the upper triangle, then its mirror
+                v[:] = 0
+                for a in range(nb):
+                    for m in range(nb):
+                        c = np.conj(uk[a, m])
+                        for p in range(m, nb):
+                            v[m, p] += c * work[a, p]
+                for m in range(nb):
+                    for p in range(m + 1, nb):
+                        v[p, m] = np.conj(v[m, p])
         for m in range(nb):
             q[:] = 0
             for p in range(nb):
