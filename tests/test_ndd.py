@@ -368,6 +368,33 @@ def test_result_does_not_depend_on_the_slab_size():
                                    atol=1e-12 * scale, err_msg=name)
 
 
+def test_coarse_levels_above_the_omega_range_keep_the_spectrum(monkeypatch):
+    """Above ω_max + TAIL_REACH η the densities are taken on every COARSE_LEVELS-th spectral
+    node: against every node (COARSE_LEVELS = 1), each Δn curve (both routes, per pair) agrees to
+    1e-5 of its peak and ⟨G⟩ exactly (an insulator, and a metal at T > 0 whose Fermi-surface
+    terms are point deposits); the levels' trapezoid weights integrate x exactly."""
+    acc = ndd.SpectralAccumulator(top=3.0, spacing=0.01, taper=None, dense_up_to=1.234)
+    steps = np.diff(acc.levels)
+    assert steps.min() == pytest.approx(0.01) and steps.max() == pytest.approx(0.01 * ndd.COARSE_LEVELS)
+    assert acc.levels[-1] == pytest.approx(3.0)
+    assert np.sum(acc.quadrature * acc.levels) == pytest.approx(4.5, rel=1e-12)  # ∫_0^3 x dx
+    for mu, temperature in ((0.0, 0.0), (1.05, 0.02)):
+        config = small_config(model={"valleys": [VALLEY1]}, n=(30, 4, 60), omega=(0.2, 3.0, 57),
+                              eta=0.05, mu=mu, temperature=temperature, points_per_eta=1.5)
+        (model, _, table), = tables(config)
+        graded = spectrum(config, model, table)
+        monkeypatch.setattr(ndd, "COARSE_LEVELS", 1)
+        fine = spectrum(config, model, table)
+        monkeypatch.undo()
+        for name in fine.data_vars:
+            if "delta_n" not in name or name.endswith("_error"):
+                continue
+            scale = np.abs(fine[name].values).max()
+            np.testing.assert_allclose(graded[name].values, fine[name].values, rtol=0,
+                                       atol=1e-5 * scale, err_msg=name)
+        np.testing.assert_array_equal(graded["avg_qmd"].values, fine["avg_qmd"].values)
+
+
 # ------------------------------------------------------------------------------------ bad input
 
 @pytest.fixture(scope="module")
