@@ -436,7 +436,8 @@ def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spa
     The interband densities S(x_j) = ∫ d³k s(k) δ(X(k) − x_j) are linear-tetrahedron integrals
     on each slab's cells; the Fermi-surface terms (f′, weights at the nodes) are point deposits
     of the nodes the slab owns. ``threads`` slabs are worked on at a time; their parts are added
-    in slab order (the same numbers for any count)."""
+    in slab order (the same numbers for any count). ``dense_up_to``: the densities are taken on
+    every spectral node up to it, on every COARSE_LEVELS-th above (:class:`SpectralAccumulator`)."""
     n_pairs = len(band_pairs(ds.sizes["band"]))
     routes = [SpectralAccumulator(top, spacing, taper, n_pairs, dense_up_to)
               for _ in range(1 + bool(kubo))]
