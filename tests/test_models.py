@@ -11,6 +11,7 @@ import pytest
 from qmdipole.models import (
     PAULI,
     LatticeValleyModel,
+    Model,
     ModelError,
     TwoBandModel,
     ValleyModel,
@@ -47,6 +48,24 @@ def test_valley_model_is_eq14_and_gradient_is_consistent():
     np.testing.assert_allclose(model.hamiltonian(*k), eq14_hamiltonian(*k, **PARAMS), atol=1e-14)
     for m in (model, LatticeValleyModel(**PARAMS, lattice_constant=0.7)):
         assert_gradient_matches_finite_differences(m, k)
+
+
+def test_derivative_along_a_direction_is_the_projected_gradient():
+    """hamiltonian_derivative(k, d) = Σ_i d_i ∂H/∂k_i: the two-band closed form (one matrix per
+    k-point) and Model's projection, against the gradient, for random directions (a model with
+    every ∂_i d_a non-zero included: a transposed ∂d would show)."""
+    from test_geometry import DenseTwoBand
+
+    rng = np.random.default_rng(3)
+    k = rng.uniform(-2, 2, (3, 20))
+    lattice = LatticeValleyModel(delta=1.0, vprime=0.7, tau=-1, mass=1.3, lattice_constant=0.9)
+    for model in (ValleyModel(delta=1.0, vprime=-0.8, tau=1, mass=1.9), lattice, DenseTwoBand()):
+        for direction in (np.array([0.0, 0.0, 1.0]), rng.normal(size=3)):
+            expected = np.tensordot(direction, model.hamiltonian_gradient(*k), axes=(0, 0))
+            for found in (model.hamiltonian_derivative(*k, direction),
+                          Model.hamiltonian_derivative(model, *k, direction)):
+                assert found.shape == k.shape[1:] + (2, 2)
+                np.testing.assert_allclose(found, expected, rtol=0, atol=1e-13)
 
 
 def test_lattice_model_is_the_written_regularisation():

@@ -9,7 +9,9 @@ Every model answers two calls for arrays ``kx, ky, kz`` of one common shape ``S`
 * ``hamiltonian_gradient(kx, ky, kz)`` -> complex array ``(3,) + S + (n_bands, n_bands)``, ∂H/∂k_i
 
 and may answer both at once, ``hamiltonian_and_gradient(kx, ky, kz)`` (:class:`Model` gives the
-two calls; Wannier90 models share the Bloch phases).
+two calls; Wannier90 models share the Bloch phases), and the derivative along one direction,
+``hamiltonian_derivative(kx, ky, kz, direction)`` (:class:`Model` projects the gradient; two-band
+models form it directly).
 
 Two-band models H = e₀(k) + d(k)·σ (:class:`TwoBandModel`) also expose the d-vector and its
 gradient, which :mod:`qmdipole.geometry` uses for its closed-form path.
@@ -75,6 +77,13 @@ class Model:
         """Both calls at once; models that share work between them (Bloch phases) override it."""
         return self.hamiltonian(kx, ky, kz), self.hamiltonian_gradient(kx, ky, kz)
 
+    def hamiltonian_derivative(self, kx, ky, kz, direction) -> np.ndarray:
+        """d·∂H/∂k = Σ_i d_i ∂H/∂k_i, ``S + (n_bands, n_bands)``, along one Cartesian direction
+        ``d`` (3,) (the NDD's vertex ê·∂H); models that form it without the whole gradient
+        override it."""
+        return np.tensordot(np.asarray(direction, float), self.hamiltonian_gradient(kx, ky, kz),
+                            axes=(0, 0))
+
     def k_window(self, energy_range: tuple[float, float], transition_max: float):
         """Cylinder ``(rho_max, kz_min, kz_max)`` holding every state the reductions need.
 
@@ -118,6 +127,13 @@ class TwoBandModel(Model):
     def hamiltonian_gradient(self, kx, ky, kz) -> np.ndarray:
         grad_e0, grad_d = self.d_gradient(kx, ky, kz)
         return _pauli_matrix(grad_e0, np.moveaxis(grad_d, 1, 0))
+
+    def hamiltonian_derivative(self, kx, ky, kz, direction) -> np.ndarray:
+        """d·∂e₀ + (d·∂d)·σ: one matrix per k-point instead of three."""
+        grad_e0, grad_d = self.d_gradient(kx, ky, kz)
+        d = np.asarray(direction, float)
+        return _pauli_matrix(np.tensordot(d, grad_e0, axes=(0, 0)),
+                             np.tensordot(d, grad_d, axes=(0, 0)))
 
 
 def _pauli_matrix(scalar, vector):

@@ -350,8 +350,11 @@ def kubo_weights(slab: BandSlab, fprime, mu, temperature, dq, q_hat=Q_DIRECTION,
         return hermitian_eigh(model.hamiltonian(*(k - shift * q_hat)))
 
     def vertex(shift):  # ê·∂H at the midpoint k − q q̂/2, as (a, b, N)
-        gradient = along(model.hamiltonian_gradient(*(k - shift / 2 * q_hat)), e_hat, 0)
-        return np.moveaxis(gradient, 0, -1)
+        midpoint = k - shift / 2 * q_hat
+        derivative = getattr(model, "hamiltonian_derivative", None)  # a Model's, or projected
+        matrices = derivative(*midpoint, e_hat) if callable(derivative) else along(
+            model.hamiltonian_gradient(*midpoint), e_hat, 0)
+        return np.moveaxis(matrices, 0, -1)
 
     (e0, u0), (ep, up), (em, um) = states(0.0), states(dq), states(-dq)
     m_plus = np.abs(sandwich(up, vertex(dq), u0)) ** 2  # |⟨m,k−q|ê·∂H|n,k⟩|², (m, n, N)
