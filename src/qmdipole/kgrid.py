@@ -395,8 +395,8 @@ def _refine(model, kind, basis, bounds, periods, n, omega_range, eta, points_per
     """Axes whose node density resolves the transition energies X in the window finer than η:
     between neighbours X changes by at most η/points_per_eta (slope |∂X/∂u|), and its linear
     interpolation across a cell, which the tetrahedra use, errs by at most
-    η/(points_per_eta · CURVATURE_RESOLUTION) (curvature h²|∂²X/∂u²|/8). The second matters at
-    the extrema of X (the spectrum's band edges), where the slope vanishes: the onset of ⟨G⟩(ω),
+    η/(points_per_eta · CURVATURE_RESOLUTION) (curvature h²|∂²X/∂u²|/8) near the minima of X
+    along an axis (the absorption onsets), where the slope vanishes: the onset of ⟨G⟩(ω),
     ∝ √(ω − ω₀) and not broadened, is sampled just above ω₀."""
     probe_axes = [
         _uniform(lo, hi, max(count, probe), p is not None)

@@ -99,13 +99,14 @@ transition energy.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
 import xarray as xr
 
 from . import errors, units
-from .band_pairs import along
+from .models import Model
 from .fermi import fermi_dirac
 from .geometry import hermitian_eigh, sandwich
 from .integrand import BandSlab, PairDerivatives, over_slabs, table_slabs
@@ -350,11 +351,10 @@ def kubo_weights(slab: BandSlab, fprime, mu, temperature, dq, q_hat=Q_DIRECTION,
         return hermitian_eigh(model.hamiltonian(*(k - shift * q_hat)))
 
     def vertex(shift):  # ê·∂H at the midpoint k − q q̂/2, as (a, b, N)
-        midpoint = k - shift / 2 * q_hat
-        derivative = getattr(model, "hamiltonian_derivative", None)  # a Model's, or projected
-        matrices = derivative(*midpoint, e_hat) if callable(derivative) else along(
-            model.hamiltonian_gradient(*midpoint), e_hat, 0)
-        return np.moveaxis(matrices, 0, -1)
+        # a duck-typed model without hamiltonian_derivative gets Model's: its gradient projected
+        derivative = getattr(model, "hamiltonian_derivative", None) or functools.partial(
+            Model.hamiltonian_derivative, model)
+        return np.moveaxis(derivative(*(k - shift / 2 * q_hat), e_hat), 0, -1)
 
     (e0, u0), (ep, up), (em, um) = states(0.0), states(dq), states(-dq)
     m_plus = np.abs(sandwich(up, vertex(dq), u0)) ** 2  # |⟨m,k−q|ê·∂H|n,k⟩|², (m, n, N)
