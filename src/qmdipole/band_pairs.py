@@ -39,7 +39,8 @@ def along(array, direction, axis=0):
     """Σ_a direction[a] · array[..., a, ...] over ``axis`` (Cartesian), skipping zero components,
     so that an axis-aligned direction picks its component exactly."""
     array = np.asarray(array)
-    terms = [direction[a] * np.take(array, a, axis=axis) for a in range(3) if direction[a] != 0]
+    pick = (slice(None),) * (axis % array.ndim)
+    terms = [direction[a] * array[pick + (a,)] for a in range(3) if direction[a] != 0]
     return sum(terms[1:], terms[0])
 
 

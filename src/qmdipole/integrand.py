@@ -78,7 +78,7 @@ class PairDerivatives(NamedTuple):
 def _along(array, direction, axis):
     """Component of ``array`` along ``axis``: a Cartesian index, or d·array for a direction d."""
     if isinstance(direction, (int, np.integer)):
-        return np.take(array, direction, axis=axis)
+        return array[(slice(None),) * axis + (direction,)]  # a view, not a copy
     return along(array, direction, axis)
 
 
