@@ -168,12 +168,15 @@ class BandSlab:
                              "with table_slabs")
         return self._weights(mu, temperature)
 
-    def fermi_surface(self, values, levels, energy=None) -> np.ndarray:
+    def fermi_surface(self, values, levels, energy=None, between=None) -> np.ndarray:
         """I[n, v, l] = ∫ d³k values[n, v](k) δ(energy[n](k) − levels[l]) over the block's
         cells (linear tetrahedra, Jacobian included; zero for a block of one node).
 
         ``values`` (n, nv, *S); ``energy`` (n, *S), by default the bands' ε_m (n = nb);
-        ``levels`` sorted. Returns (n, nv, nl)."""
+        ``levels`` sorted; ``between``: None, or per n None or ``(low, high, mu)`` (each low,
+        high of shape S): integrate only where low < mu < high (the T = 0 occupation factor of a
+        band pair, exactly; :meth:`qmdipole.tetrahedron.TetrahedronGrid.integrals`).
+        Returns (n, nv, nl)."""
         grid = self._grid("a Fermi-surface integral")
         energy = self.energy if energy is None else energy
         values = np.asarray(values)
@@ -182,7 +185,8 @@ class BandSlab:
             return out
         for n, (e, v) in enumerate(zip(energy, values)):
             if v.any():  # zero on the slab (a Pauli-blocked band pair): its integrals are zero
-                out[n] = self._cells.integrals(e, v * self.jacobian, levels)
+                out[n] = self._cells.integrals(e, v * self.jacobian, levels,
+                                               None if between is None else between[n])
         return out
 
     def pair_derivatives(self, q_hat, e_hat) -> PairDerivatives:

@@ -10,11 +10,22 @@ energies e1 <= e2 <= e3 <= e4; it adds the exact corner weights of ∫_tet h δ(
 * ``out[l, v] += Σ_c w_c · node_values[v, node_c]`` (the integrals), or
 * ``out[node_c, 0] += w_c`` (node weights at one level; ``node_values`` has no rows).
 
+With a clip (``clip_low``, ``clip_high`` at the nodes and ``clip_level`` μ), the integrals are
+over the part of each section where clip_low < μ < clip_high, both interpolated linearly too: the
+T = 0 occupation factor f_m − f_n = Θ(μ − ε_m) Θ(ε_n − μ) of a band pair, integrated exactly
+rather than interpolated from its 0/1 node values (which converges as O(h) where the Fermi
+surface cuts the section).
+
 The weights are those of linear interpolation on the tetrahedron (volume V = cell volume / 6):
 with the section ε = λ a triangle (λ < e2 or λ >= e3) or a quadrilateral (split into two
 triangles), w_c = Σ_triangles (area / |∇ε|) / 3 · (barycentric coordinates of corner c at the
 triangle's vertices, summed). Every denominator is positive on its branch, so coinciding corner
-energies need no special case. The sums are serial, in a fixed order: results are deterministic.
+energies need no special case. A tetrahedron the clip cuts has its section (a triangle or a
+quadrilateral, vertices in barycentric coordinates) clipped to the two half-planes and split into
+triangles from its first vertex; a triangle of area a in a section of area A and total weight D
+(the unclipped weights' sum) gives each corner D·(a/A)·(its barycentric coordinates at the three
+vertices, summed)/3 (areas in the tetrahedron's barycentric coordinates: the section is planar,
+so their ratio is the true one). The sums are serial, in a fixed order: results are deterministic.
 """
 
 from __future__ import annotations
@@ -26,7 +37,8 @@ __all__ = ["fermi_surface_sum", "pole_sums"]
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, node_values, out):
+def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, node_values, out,
+                      clip_low, clip_high, clip_level):
     """Add the tetrahedron sums of a grid to ``out`` (in place).
 
     energy, level_index : (n1, n2, n3) float64, int64
@@ -40,6 +52,9 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
     node_values : (nv, n1·n2·n3) float64
         Integrands; nv = 0 selects node weights (then nl = 1).
     out : (nl, nv) float64, or (n1·n2·n3, 1) float64 if nv = 0.
+    clip_low, clip_high : (n1·n2·n3,) float64, or both None (no clip); clip_level : float
+        Integrate only where clip_low < clip_level < clip_high (module docstring). Without a
+        clip, its code is left out of the compiled function (Numba prunes ``is None`` branches).
 
     Integrals: the weights are first summed per (node, level), S[n, l] = Σ_tetrahedra w_c, for the
     nodes of two planes n1 = i, i + 1 at a time (the cells between them deposit there; a plane is
@@ -80,6 +95,9 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
                 base[n] += slot * row
         sums = np.zeros(3 * row)
     corner = np.empty(8, dtype=np.int64)  # flat node of the cell corner with bits d0 d1 d2
+    sorted_corners = np.empty(4, dtype=np.int64)
+    clip = np.empty((2, 4))  # clip_level − clip_low, clip_high − clip_level at the sorted corners
+    polygon = np.empty((2, 8, 4))  # section polygons (barycentric vertices) of the clipping
     for i in range(widths0.shape[1]):
         for j in range(widths1.shape[1]):
             for k in range(widths2.shape[1]):
@@ -98,6 +116,17 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
                         t0, t2 = _ordered(e_flat, t0, t2)
                         t1, t3 = _ordered(e_flat, t1, t3)
                         t1, t2 = _ordered(e_flat, t1, t2)
+                        if clip_low is not None:  # pruned when compiled without a clip
+                            inside = _clip_values(clip, clip_low, clip_high, clip_level,
+                                                  t0, t1, t2, t3)
+                            if inside == 0:
+                                continue
+                            if inside < 0:
+                                sorted_corners[0], sorted_corners[1] = t0, t1
+                                sorted_corners[2], sorted_corners[3] = t2, t3
+                                _clipped_tetrahedron(e_flat, k_flat, sorted_corners, vol, levels,
+                                                     sums, base, clip, polygon)
+                                continue
                         _tetrahedron(e_flat, k_flat, t0, t1, t2, t3, vol, levels, sums, base)
         if not by_node and not (periodic and i == 0):  # plane i is complete
             _add_plane(i, plane, first, stop, base, sums, node_values, out)
@@ -217,6 +246,115 @@ def _tetrahedron(e, k, t0, t1, t2, t3, vol, levels, sums, base):
         sums[b1 + level] += c * f2
         sums[b2 + level] += c * f3
         sums[b3 + level] += c * (3.0 - f1 - f2 - f3)
+
+
+@njit(cache=True)
+def _clip_values(clip, clip_low, clip_high, clip_level, t0, t1, t2, t3):
+    """Fill ``clip`` (2, 4) with the clip functions at the sorted corners; 1 if the tetrahedron
+    lies inside the clip (both positive at every corner), 0 if outside (either non-positive at
+    every corner), −1 if the clip cuts it."""
+    inside = 1
+    for c in range(4):
+        t = t0 if c == 0 else t1 if c == 1 else t2 if c == 2 else t3
+        clip[0, c] = clip_level - clip_low[t]
+        clip[1, c] = clip_high[t] - clip_level
+        if clip[0, c] <= 0.0 or clip[1, c] <= 0.0:
+            inside = -1
+    for side in range(2):
+        if max(clip[side, 0], clip[side, 1], clip[side, 2], clip[side, 3]) <= 0.0:
+            return 0
+    return inside
+
+
+@njit(cache=True, error_model="numpy")
+def _clipped_tetrahedron(e, k, t, vol, levels, sums, base, clip, polygon):
+    """:func:`_tetrahedron` for a tetrahedron the clip cuts (corners ``t`` sorted by energy,
+    ``clip`` from :func:`_clip_values`): each level's section polygon, clipped (module
+    docstring). ``polygon`` (2, 8, 4) is work space."""
+    e1, e2, e3, e4 = e[t[0]], e[t[1]], e[t[2]], e[t[3]]
+    for level in range(k[t[0]], k[t[3]]):
+        lam = levels[level]
+        section = polygon[0]
+        for v in range(4):
+            for c in range(4):
+                section[v, c] = 0.0
+        if level < k[t[1]]:  # triangle on edges 1-2, 1-3, 1-4
+            f2, f3, f4 = (lam - e1) / (e2 - e1), (lam - e1) / (e3 - e1), (lam - e1) / (e4 - e1)
+            total = 3.0 * vol * f2 * f3 / (e4 - e1)
+            section[0, 0], section[0, 1] = 1.0 - f2, f2
+            section[1, 0], section[1, 2] = 1.0 - f3, f3
+            section[2, 0], section[2, 3] = 1.0 - f4, f4
+            count = 3
+        elif level < k[t[2]]:  # quadrilateral P13 P14 P24 P23
+            a13, a14 = (lam - e1) / (e3 - e1), (lam - e1) / (e4 - e1)
+            a23, a24 = (lam - e2) / (e3 - e2), (lam - e2) / (e4 - e2)
+            total = 3.0 * vol * (a13 * (1.0 - a24) / (e4 - e1) + (1.0 - a13) * a23 / (e4 - e2))
+            section[0, 0], section[0, 2] = 1.0 - a13, a13
+            section[1, 0], section[1, 3] = 1.0 - a14, a14
+            section[2, 1], section[2, 3] = 1.0 - a24, a24
+            section[3, 1], section[3, 2] = 1.0 - a23, a23
+            count = 4
+        else:  # triangle on edges 1-4, 2-4, 3-4
+            g1, g2, g3 = (e4 - lam) / (e4 - e1), (e4 - lam) / (e4 - e2), (e4 - lam) / (e4 - e3)
+            total = 3.0 * vol * g2 * g3 / (e4 - e1)
+            section[0, 0], section[0, 3] = g1, 1.0 - g1
+            section[1, 1], section[1, 3] = g2, 1.0 - g2
+            section[2, 2], section[2, 3] = g3, 1.0 - g3
+            count = 3
+        full = _polygon_area(section, count)
+        if full <= 0.0 or total == 0.0:
+            continue
+        count = _clip_polygon(polygon, count, clip[0])
+        count = _clip_polygon(polygon, count, clip[1])
+        kept = polygon[0]
+        for v in range(1, count - 1):  # the fan of triangles (0, v, v + 1)
+            share = total * _triangle_area(kept[0], kept[v], kept[v + 1]) / (3.0 * full)
+            for c in range(4):
+                sums[base[t[c]] + level] += share * (kept[0, c] + kept[v, c] + kept[v + 1, c])
+
+
+@njit(cache=True)
+def _clip_polygon(polygon, count, values):
+    """Clip the polygon polygon[0][:count] to where the linear function with corner values
+    ``values`` is positive (Sutherland–Hodgman; polygon[1] is work space). Returns its new
+    vertex count."""
+    given, kept = polygon[0], polygon[1]
+    n = 0
+    for v in range(count):
+        p, q = given[v], given[(v + 1) % count]
+        vp = p[0] * values[0] + p[1] * values[1] + p[2] * values[2] + p[3] * values[3]
+        vq = q[0] * values[0] + q[1] * values[1] + q[2] * values[2] + q[3] * values[3]
+        if vp > 0.0:
+            for c in range(4):
+                kept[n, c] = p[c]
+            n += 1
+        if (vp > 0.0) != (vq > 0.0):
+            s = vp / (vp - vq)
+            for c in range(4):
+                kept[n, c] = p[c] + s * (q[c] - p[c])
+            n += 1
+    for v in range(n):
+        for c in range(4):
+            given[v, c] = kept[v, c]
+    return n
+
+
+@njit(cache=True)
+def _triangle_area(p, q, r):
+    """Area of a triangle with barycentric vertices p, q, r in the coordinates (b1, b2, b3)."""
+    u1, u2, u3 = q[1] - p[1], q[2] - p[2], q[3] - p[3]
+    w1, w2, w3 = r[1] - p[1], r[2] - p[2], r[3] - p[3]
+    x, y, z = u2 * w3 - u3 * w2, u3 * w1 - u1 * w3, u1 * w2 - u2 * w1
+    return 0.5 * np.sqrt(x * x + y * y + z * z)
+
+
+@njit(cache=True)
+def _polygon_area(polygon, count):
+    """Area of the convex polygon polygon[:count] (a fan of triangles)."""
+    area = 0.0
+    for v in range(1, count - 1):
+        area += _triangle_area(polygon[0], polygon[v], polygon[v + 1])
+    return area
 
 
 @njit(cache=True, error_model="numpy")

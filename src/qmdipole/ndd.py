@@ -91,6 +91,12 @@ larger the aliasing on coarse spectral nodes (one valley, η = 0.05, 40 x 4 x 80
 at 8 nodes per η, 0.08 % at 32); BIN_ERROR covers it (the change from 8 to 32 nodes per η is
 0.14 (1/8)^(3/2) of the peak there).
 
+**Occupations.** At T > 0 the Fermi–Dirac f_m are interpolated on the tetrahedra like the
+rest. At T = 0 the factor f_m − f_n of each pair is a step across the Fermi surface, and its 0/1
+node values interpolated converge only as O(h) where it cuts a section: the densities and ⟨G⟩
+are taken unblocked and integrated over the region ε_m < μ < ε_n exactly
+(:func:`pair_occupations`, the clip of :mod:`qmdipole.kernels`), O(h²) again.
+
 ⟨G⟩ is the grid's value (a δ-function integral: its error oscillates with the level
 set's position among the nodes, which extrapolation does not remove) with the order-2 estimate
 from 2h, safety :data:`qmdipole.errors.SAFETY`, spread over AVG_WINDOW subgrid steps w of the
@@ -312,9 +318,10 @@ def pair_deposits(pairs: PairDerivatives, fprime, occupation):
     x_pairs, parts = [], {"single": [], "double": [], "surface": []}
     for pair in band_pairs(len(energy)):
         deposits = {"single": 0.0, "double": 0.0, "surface": 0.0}
-        for a, b in (pair, pair[::-1]):
+        blocking = occupation_difference(occupation, *pair)
+        for (a, b), sign in ((pair, 1.0), (pair[::-1], -1.0)):
             x = energy[a] - energy[b]
-            delta_f = occupation[a] - occupation[b]
+            delta_f = sign * blocking
             deposits["single"] = deposits["single"] + delta_f * m_prime[a, b]
             deposits["double"] = deposits["double"] - 2 * x * x_prime[a] * delta_f * m[a, b]
             deposits["surface"] = deposits["surface"] + fprime[a] * x_prime[a] * m[a, b]
@@ -331,8 +338,32 @@ def pair_dipole_density(pairs: PairDerivatives, occupation):
     either band's metric and this is the paper's (G_c + G_v)(f_v − f_c) ω_cv²). Returns
     (n_pairs, …)."""
     x_prime, m = pairs.x_prime, pairs.m
-    return np.stack([-(x_prime[a] + x_prime[b]) * (occupation[a] - occupation[b]) * m[a, b]
+    return np.stack([-(x_prime[a] + x_prime[b]) * occupation_difference(occupation, a, b) * m[a, b]
                      for a, b in band_pairs(len(x_prime))])
+
+
+def pair_occupations(energy, mu, temperature):
+    """``(occupation, clips)`` of the interband densities, ``energy`` (nb, …) at the nodes.
+
+    T > 0: the Fermi–Dirac f_m at the nodes (interpolated on the tetrahedra), no clips. T = 0:
+    f_m − f_n = Θ(μ − ε_m) Θ(ε_n − μ) (m < n) is a step, and its 0/1 node values interpolated on
+    the tetrahedra converge only as O(h) where the Fermi surface cuts a section δ(X − ω). So
+    ``occupation`` is None (the densities unblocked: f_m − f_n = 1) and each pair's integrals are
+    clipped to ε_m < μ < ε_n exactly (``clips[p] = (ε_m, ε_n, μ)``, :mod:`qmdipole.kernels`;
+    None where every node lies inside, e.g. in an insulator: the same numbers, no cost).
+    """
+    if temperature > 0:
+        return fermi_dirac(energy, mu, temperature), None
+    clips = []
+    for m, n in band_pairs(len(energy)):
+        inside = np.all((energy[m] < mu) & (energy[n] > mu))
+        clips.append(None if inside else (energy[m], energy[n], mu))
+    return None, clips
+
+
+def occupation_difference(occupation, m: int, n: int):
+    """f_m − f_n; 1 for ``occupation`` None (unblocked, :func:`pair_occupations`)."""
+    return 1.0 if occupation is None else occupation[m] - occupation[n]
 
 
 def kubo_weights(slab: BandSlab, fprime, mu, temperature, dq, q_hat=Q_DIRECTION,
@@ -364,7 +395,7 @@ def kubo_weights(slab: BandSlab, fprime, mu, temperature, dq, q_hat=Q_DIRECTION,
     x_prime = (ep - em) / (2 * dq)  # ∂_q ε_{m,k−q}
     pairs = PairDerivatives(*(a.reshape(a.shape[:-1] + shape)
                               for a in (e0, x_prime, m_zero, m_prime)))
-    return pair_deposits(pairs, fprime, fermi_dirac(pairs.energy, mu, temperature))
+    return pair_deposits(pairs, fprime, pair_occupations(pairs.energy, mu, temperature)[0])
 
 
 def check_window(grid: KGrid, energy, omega_max, eta, mu, temperature, top, label):
@@ -453,17 +484,17 @@ def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spa
         intraband = np.sum(slab.own(fprime * slab.velocity_along(q_hat)
                                     * slab.velocity_along(e_hat) ** 2))
         pairs = slab.pair_derivatives(q_hat, e_hat)
-        occupation = fermi_dirac(pairs.energy, mu, temperature)
+        occupation, clips = pair_occupations(pairs.energy, mu, temperature)
         x, parts = pair_deposits(pairs, fprime, occupation)
         found = [parts]
         avg = slab.fermi_surface(pair_dipole_density(pairs, occupation)[:, None], omega,
-                                 energy=x)[:, 0]
+                                 energy=x, between=clips)[:, 0]
         if kubo:
             found.append(kubo_weights(slab, fprime, mu, temperature, dq, q_hat, e_hat)[1])
         surfaces = [slab.own(deposits["surface"]) for deposits in found]
         densities = slab.fermi_surface(
             np.stack([d[name] for d in found for name in ("single", "double")], axis=1),
-            levels, energy=x)
+            levels, energy=x, between=clips)
         return (intraband, avg, slab.own(x), surfaces,
                 densities.reshape(n_pairs, -1, 2, len(levels)))
 

@@ -150,9 +150,11 @@ class TetrahedronGrid:
         self.widths = _cell_widths(self.axes, self.periods,
                                    _orientations(mirror, self.axes, self.periods))
 
-    def integrals(self, energy, values, levels) -> np.ndarray:
+    def integrals(self, energy, values, levels, between=None) -> np.ndarray:
         """``I[v, l] = ∫ d³u values[v](u) δ(energy(u) − levels[l])``, (nv, nl): see
-        :func:`fermi_surface_integral`."""
+        :func:`fermi_surface_integral`. ``between = (low, high, mu)``: only where
+        low(u) < mu < high(u) (``low``, ``high`` node arrays like ``energy``, interpolated
+        linearly; the T = 0 occupation factor of a band pair, :mod:`qmdipole.kernels`)."""
         energy, *_ = _check_grid(energy, self.axes, self.periods)
         levels = _check_levels(levels)
         values = np.asarray(values, dtype=float)
@@ -163,7 +165,7 @@ class TetrahedronGrid:
         out = np.zeros((levels.size, values.shape[0]))
         if values.shape[0]:
             fermi_surface_sum(energy, np.searchsorted(levels, energy, side="left"),
-                              *self.widths, levels, node_values, out)
+                              *self.widths, levels, node_values, out, *_clip(between, energy))
         return out.T
 
 
@@ -193,8 +195,19 @@ def fermi_surface_node_weights(
         raise ValueError(f"level must be a single number, got shape {np.shape(level)}")
     out = np.zeros((energy.size, 1))
     fermi_surface_sum(energy, np.searchsorted(levels, energy, side="left"),
-                      *_cell_widths(axes, periods, orientation), levels, np.empty((0, 0)), out)
+                      *_cell_widths(axes, periods, orientation), levels, np.empty((0, 0)), out,
+                      *_clip(None, energy))
     return out.reshape(energy.shape)
+
+
+def _clip(between, energy) -> tuple:
+    """The kernel's clip arguments: flat ``low``, ``high`` and ``mu`` (None, None, 0: no clip)."""
+    if between is None:
+        return None, None, 0.0
+    low, high, mu = between
+    flat = [np.ascontiguousarray(np.broadcast_to(np.asarray(a, float), energy.shape)).ravel()
+            for a in (low, high)]
+    return flat[0], flat[1], float(mu)
 
 
 def mirror_points(
