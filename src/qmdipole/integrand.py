@@ -184,9 +184,11 @@ class BandSlab:
         if grid.shape[0] < 2:  # a block of one node has no cells
             return out
         for n, (e, v) in enumerate(zip(energy, values)):
-            if v.any():  # zero on the slab (a Pauli-blocked band pair): its integrals are zero
-                out[n] = self._cells.integrals(e, v * self.jacobian, levels,
-                                               None if between is None else between[n])
+            clip = None if between is None else between[n]
+            if not v.any() or (clip is not None and not (np.any(clip[0] < clip[2])
+                                                         and np.any(clip[1] > clip[2]))):
+                continue  # zero, or clipped away, on the whole slab: its integrals are zero
+            out[n] = self._cells.integrals(e, v * self.jacobian, levels, clip)
         return out
 
     def pair_derivatives(self, q_hat, e_hat) -> PairDerivatives:
