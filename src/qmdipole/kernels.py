@@ -301,16 +301,38 @@ def _clipped_tetrahedron(e, k, t, vol, levels, sums, base, clip, polygon):
             section[1, 1], section[1, 3] = g2, 1.0 - g2
             section[2, 2], section[2, 3] = g3, 1.0 - g3
             count = 3
-        full = _polygon_area(section, count)
-        if full <= 0.0 or total == 0.0:
+        side = _section_side(section, count, clip) if total > 0.0 else 0
+        if side == 0:  # no weight, or the clip excludes this section
             continue
-        count = _clip_polygon(polygon, count, clip[0])
-        count = _clip_polygon(polygon, count, clip[1])
+        full = _polygon_area(section, count)
+        if full <= 0.0:
+            continue
+        if side < 0:  # the clip cuts the section (else it holds on all of it)
+            count = _clip_polygon(polygon, count, clip[0])
+            count = _clip_polygon(polygon, count, clip[1])
         kept = polygon[0]
         for v in range(1, count - 1):  # the fan of triangles (0, v, v + 1)
             share = total * _triangle_area(kept[0], kept[v], kept[v + 1]) / (3.0 * full)
             for c in range(4):
                 sums[base[t[c]] + level] += share * (kept[0, c] + kept[v, c] + kept[v + 1, c])
+
+
+@njit(cache=True)
+def _section_side(section, count, clip):
+    """1 if both clip functions are positive at every vertex of section[:count], 0 if either
+    is non-positive at all of them, −1 if the clip cuts the section."""
+    inside = 1
+    for side in range(2):
+        positive = 0
+        for v in range(count):
+            value = (section[v, 0] * clip[side, 0] + section[v, 1] * clip[side, 1]
+                     + section[v, 2] * clip[side, 2] + section[v, 3] * clip[side, 3])
+            positive += value > 0.0
+        if positive == 0:
+            return 0
+        if positive < count:
+            inside = -1
+    return inside
 
 
 @njit(cache=True)
