@@ -310,7 +310,8 @@ def pair_deposits(pairs: PairDerivatives, fprime, occupation):
         −2XX′N = −2 X X′ (f_m − f_n) M    (on 1/(X² − z²)²): ``double`` = that, a density,
 
     X = ε_m − ε_n, f′ the Fermi-surface node weights (quadrature weight and Jacobian included;
-    :meth:`~qmdipole.integrand.BandSlab.fermi_weights`). ``fprime``, ``occupation`` (nb, …).
+    :meth:`~qmdipole.integrand.BandSlab.fermi_weights`). ``fprime``, ``occupation`` (nb, …);
+    ``occupation`` None: unblocked, f_m − f_n = 1 (T = 0, the clips of :func:`pair_occupations`).
     Returns ``(|X|, deposits)``: arrays (n_pairs, …), the pairs in the order of
     :func:`band_pairs`, and a dict of them per part.
     """
@@ -335,7 +336,8 @@ def pair_dipole_density(pairs: PairDerivatives, occupation):
     """The integrand of Eq. (13) per band pair {m < n} at λ = −x: (G_m + G_n)(f_m − f_n) x²
     with G_l = v_q̂,l g^{mn}_êê (G_zxx of the paper's geometry), i.e. −(X′_m + X′_n)(f_m − f_n)
     M_mn in the notation of :func:`pair_deposits` (M_mn = x² g^{mn}_êê; for two bands g^{cv} is
-    either band's metric and this is the paper's (G_c + G_v)(f_v − f_c) ω_cv²). Returns
+    either band's metric and this is the paper's (G_c + G_v)(f_v − f_c) ω_cv²; ``occupation``
+    as for :func:`pair_deposits`). Returns
     (n_pairs, …)."""
     x_prime, m = pairs.x_prime, pairs.m
     return np.stack([-(x_prime[a] + x_prime[b]) * occupation_difference(occupation, a, b) * m[a, b]
