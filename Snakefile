@@ -49,6 +49,14 @@ except WorkflowError:
 PRIORITY_NDD, PRIORITY_GAMMA = 10, 5
 
 
+# Compile the numba kernels once, before the jobs that run them start side by side (each would
+# compile them, ~6 s, on a fresh cache); with a warm cache this only loads them.
+onstart:
+    import qmdipole.kernels
+
+    qmdipole.kernels.compile_kernels()
+
+
 include: "workflow/rules/kgrid.smk"
 include: "workflow/rules/tabulate.smk"
 include: "workflow/rules/reduce.smk"

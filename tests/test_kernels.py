@@ -12,6 +12,7 @@ import itertools
 import numpy as np
 import pytest
 
+from qmdipole import ndd
 from qmdipole.ndd import DN_PREFACTOR, SpectralAccumulator, apply_kernels
 from qmdipole.tetrahedron import (
     _cell_widths,
@@ -186,3 +187,21 @@ def test_pole_sums_match_numpy():
                             + np.abs(acc.sums["double"]) @ np.abs(inverse.T) ** 2)
     assert np.all(np.abs(result - expected) <= 1e-12 * scale)
     assert np.abs(expected).max() > 1e-6 * scale.max()  # not all cancelled: the test can fail
+
+
+def test_compile_kernels_covers_the_reductions():
+    """After compile_kernels (the pipeline's onstart), γ and the NDD spectrum of an insulator
+    compile nothing more: the jobs then load every kernel they run from numba's cache."""
+    from qmdipole import kernels, quadrupolar, tabulate
+    from qmdipole.kgrid import build_kgrid
+    from qmdipole.models import LatticeValleyModel
+
+    model = LatticeValleyModel(delta=1.0, vprime=1.0, tau=1, mass=1.9)
+    table = tabulate.tabulate(model, build_kgrid(model, "brillouin_zone", (10, 10, 10),
+                                                 None)).compute()
+    kernels.compile_kernels()
+    compiled = {f: len(f.signatures) for f in (kernels.fermi_surface_sum, kernels.pole_sums)}
+    quadrupolar.gamma_from_table(table, mu=np.linspace(-3, 3, 61), temperatures=[0.1])
+    ndd.spectrum_from_table(table, model, omega=np.linspace(0.5, 4, 36), eta=0.2, mu=0.0,
+                            kubo=True)
+    assert {f: len(f.signatures) for f in compiled} == compiled

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["fermi_surface_sum", "pole_sums"]
+__all__ = ["compile_kernels", "fermi_surface_sum", "pole_sums"]
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -407,6 +407,24 @@ def pole_sums(x2, single, double, omega, eta, out):
                 re += single[c, j] * inv_re + double[c, j] * sq_re
                 im += single[c, j] * inv_im + double[c, j] * sq_im
             out[c, w] += complex(re, im)
+
+
+def compile_kernels() -> None:
+    """Compile the kernels for the argument types the reductions pass (or load them from numba's
+    cache), on a tiny grid.
+
+    Numba compiles a kernel in the first process that calls it and caches it on disk; processes
+    started at the same time on a fresh cache would each compile it (~6 s each). The pipeline
+    calls this once before its jobs start (the Snakefile's ``onstart``), so they load it instead.
+    The clipped variant of :func:`fermi_surface_sum` (T = 0 metals only) compiles when first
+    needed."""
+    energy = np.arange(8.0).reshape(2, 2, 2)
+    widths = np.ones((2, 1))
+    levels = np.array([3.5])
+    out = np.zeros((1, 1))
+    fermi_surface_sum(energy, np.searchsorted(levels, energy), widths, widths, widths, levels,
+                      energy.reshape(1, 8), out, None, None, 0.0)
+    pole_sums(levels, out, out, levels, 1.0, np.zeros((1, 1), complex))
 
 
 def _kuhn_tetrahedra() -> np.ndarray:
