@@ -149,10 +149,10 @@ class BandSlab:
         """g_ab,m = a·g_m·b (nb, *S); ``a``, ``b`` Cartesian indices or directions."""
         return _along(_along(self.metric, a, 1), b, 1)
 
-    def dipole(self, i, j, k) -> np.ndarray:
+    def dipole(self, i, j, k, out=None) -> np.ndarray:
         """Quantum metric dipole G_ijk,m = v_i,m g_jk,m (nb, *S); i, j, k Cartesian indices or
-        directions (G_{d,ab} = (d·v)(a·g·b))."""
-        return self.velocity_along(i) * self.metric_along(j, k)
+        directions (G_{d,ab} = (d·v)(a·g·b)). ``out``: an array (nb, *S) to write it into."""
+        return np.multiply(self.velocity_along(i), self.metric_along(j, k), out=out)
 
     def own(self, values) -> np.ndarray:
         """The nodes of ``values`` (…, *S) that this block owns, for point sums over a table."""
@@ -188,7 +188,7 @@ class BandSlab:
             if not v.any() or (clip is not None and not (np.any(clip[0] < clip[2])
                                                          and np.any(clip[1] > clip[2]))):
                 continue  # zero, or clipped away, on the whole slab: its integrals are zero
-            out[n] = self._cells.integrals(e, v * self.jacobian, levels, clip)
+            out[n] = self._cells.integrals(e, v, levels, clip, weight=self.jacobian)
         return out
 
     def pair_derivatives(self, q_hat, e_hat) -> PairDerivatives:

@@ -7,7 +7,8 @@ reflected one, ``widths[a][1, cell]``: the cell's width times 1, 1/2 or 0), the 
 of that split, and every level λ_l with e_min <= λ_l < e_max of a tetrahedron's sorted corner
 energies e1 <= e2 <= e3 <= e4; it adds the exact corner weights of ∫_tet h δ(ε − λ_l) to
 
-* ``out[l, v] += Σ_c w_c · node_values[v, node_c]`` (the integrals), or
+* ``out[l, v] += Σ_c w_c · node_values[v, node_c] · node_weight[node_c]`` (the integrals of the
+  integrands times a per-node factor, e.g. the Jacobian of the grid's coordinates), or
 * ``out[node_c, 0] += w_c`` (node weights at one level; ``node_values`` has no rows).
 
 With a clip (``clip_low``, ``clip_high`` at the nodes and ``clip_level`` μ), the integrals are
@@ -37,8 +38,8 @@ __all__ = ["compile_kernels", "fermi_surface_sum", "pole_sums"]
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, node_values, out,
-                      clip_low, clip_high, clip_level):
+def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, node_values,
+                      node_weight, out, clip_low, clip_high, clip_level):
     """Add the tetrahedron sums of a grid to ``out`` (in place).
 
     energy, level_index : (n1, n2, n3) float64, int64
@@ -51,6 +52,8 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
     levels : (nl,) float64, sorted.
     node_values : (nv, n1·n2·n3) float64
         Integrands; nv = 0 selects node weights (then nl = 1).
+    node_weight : (n1·n2·n3,) float64
+        Factor of every integrand at each node (unused for node weights).
     out : (nl, nv) float64, or (n1·n2·n3, 1) float64 if nv = 0.
     clip_low, clip_high : (n1·n2·n3,) float64, or both None (no clip); clip_level : float
         Integrate only where clip_low < clip_level < clip_high (module docstring). Without a
@@ -59,9 +62,9 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
     Integrals: the weights are first summed per (node, level), S[n, l] = Σ_tetrahedra w_c, for the
     nodes of two planes n1 = i, i + 1 at a time (the cells between them deposit there; a plane is
     complete once the cells on both sides are done), each node over the window of levels of its
-    cells; a completed plane adds out[l, :] += S[n, l] · node_values[:, n]. That costs n_v
-    multiply-adds per (node, level) instead of 4 n_v per (tetrahedron, level): a node is a corner
-    of up to 24 tetrahedra.
+    cells; a completed plane adds out[l, :] += S[n, l] · node_values[:, n] · node_weight[n].
+    That costs n_v multiply-adds per (node, level) instead of 4 n_v per (tetrahedron, level): a
+    node is a corner of up to 24 tetrahedra.
     """
     n_nodes = energy.size
     plane = energy.shape[1] * energy.shape[2]
@@ -129,10 +132,10 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
                                 continue
                         _tetrahedron(e_flat, k_flat, t0, t1, t2, t3, vol, levels, sums, base)
         if not by_node and not (periodic and i == 0):  # plane i is complete
-            _add_plane(i, plane, first, stop, base, sums, node_values, out)
+            _add_plane(i, plane, first, stop, base, sums, node_values, node_weight, out)
     if not by_node:  # the last plane to complete: n1 − 1 (open axis) or 0 (periodic)
         _add_plane(0 if periodic else n_planes - 1, plane, first, stop, base, sums, node_values,
-                   out)
+                   node_weight, out)
 
 
 @njit(cache=True)
@@ -172,14 +175,15 @@ def _level_windows(k_flat, node0, node1, node2):
 
 
 @njit(cache=True)
-def _add_plane(p, plane, first, stop, base, sums, node_values, out):
-    """out[l, :] += S[n, l] · node_values[:, n] for the nodes n of plane p; clear their S."""
+def _add_plane(p, plane, first, stop, base, sums, node_values, node_weight, out):
+    """out[l, :] += S[n, l] · node_values[:, n] · node_weight[n] for the nodes n of plane p;
+    clear their S."""
     h = np.empty(node_values.shape[0])  # the node's integrands, contiguous
     for n in range(p * plane, (p + 1) * plane):
         if stop[n] == first[n]:
             continue
         for v in range(h.size):
-            h[v] = node_values[v, n]
+            h[v] = node_values[v, n] * node_weight[n]
         for level in range(first[n], stop[n]):
             s = sums[base[n] + level]
             sums[base[n] + level] = 0.0
@@ -423,7 +427,7 @@ def compile_kernels() -> None:
     levels = np.array([3.5])
     out = np.zeros((1, 1))
     fermi_surface_sum(energy, np.searchsorted(levels, energy), widths, widths, widths, levels,
-                      energy.reshape(1, 8), out, None, None, 0.0)
+                      energy.reshape(1, 8), energy.ravel(), out, None, None, 0.0)
     pole_sums(levels, out, out, levels, 1.0, np.zeros((1, 1), complex))
 
 

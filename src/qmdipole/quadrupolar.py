@@ -71,8 +71,11 @@ def fermi_surface_dipoles(ds: xr.Dataset, levels, slab_points=2**18, threads=1):
     """I[m, i, p, l] = ∫ d³k G_{i,j_p k_p,m} δ(ε_m − λ_l) for every band m, direction i, pair p
     (``threads`` slabs at a time; the same numbers for any count)."""
     def dipoles(slab):
-        return slab.fermi_surface(np.stack([slab.dipole(i, j, k) for i in range(3)
-                                            for j, k in PAIRS], axis=1), levels)
+        values = np.empty((len(slab.energy), 3, len(PAIRS)) + slab.energy.shape[1:])
+        for i in range(3):
+            for p, (j, k) in enumerate(PAIRS):
+                slab.dipole(i, j, k, out=values[:, i, p])
+        return slab.fermi_surface(values.reshape(len(values), -1, *values.shape[3:]), levels)
 
     out = np.zeros((ds.sizes["band"], 3, len(PAIRS), len(levels)))
     for part in over_slabs(dipoles, table_slabs(ds, slab_points), threads):

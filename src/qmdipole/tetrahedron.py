@@ -150,11 +150,14 @@ class TetrahedronGrid:
         self.widths = _cell_widths(self.axes, self.periods,
                                    _orientations(mirror, self.axes, self.periods))
 
-    def integrals(self, energy, values, levels, between=None) -> np.ndarray:
-        """``I[v, l] = ∫ d³u values[v](u) δ(energy(u) − levels[l])``, (nv, nl): see
+    def integrals(self, energy, values, levels, between=None, weight=None) -> np.ndarray:
+        """``I[v, l] = ∫ d³u weight(u) values[v](u) δ(energy(u) − levels[l])``, (nv, nl): see
         :func:`fermi_surface_integral`. ``between = (low, high, mu)``: only where
         low(u) < mu < high(u) (``low``, ``high`` node arrays like ``energy``, interpolated
-        linearly; the T = 0 occupation factor of a band pair, :mod:`qmdipole.kernels`)."""
+        linearly; the T = 0 occupation factor of a band pair, :mod:`qmdipole.kernels`).
+        ``weight``: a factor of every integrand at the nodes (like ``energy``; e.g. the
+        Jacobian of the coordinates u), None for 1: applied node by node in the compiled loop,
+        without a weighted copy of ``values``."""
         energy, *_ = _check_grid(energy, self.axes, self.periods)
         levels = _check_levels(levels)
         values = np.asarray(values, dtype=float)
@@ -162,10 +165,13 @@ class TetrahedronGrid:
             expected = ", ".join(map(str, energy.shape))
             raise ValueError(f"values must have shape (nv, {expected}), got {values.shape}")
         node_values = np.ascontiguousarray(values.reshape(values.shape[0], energy.size))
+        node_weight = np.ascontiguousarray(np.broadcast_to(
+            np.asarray(1.0 if weight is None else weight, dtype=float), energy.shape)).ravel()
         out = np.zeros((levels.size, values.shape[0]))
         if values.shape[0]:
             fermi_surface_sum(energy, np.searchsorted(levels, energy, side="left"),
-                              *self.widths, levels, node_values, out, *_clip(between, energy))
+                              *self.widths, levels, node_values, node_weight, out,
+                              *_clip(between, energy))
         return out.T
 
 
@@ -195,8 +201,8 @@ def fermi_surface_node_weights(
         raise ValueError(f"level must be a single number, got shape {np.shape(level)}")
     out = np.zeros((energy.size, 1))
     fermi_surface_sum(energy, np.searchsorted(levels, energy, side="left"),
-                      *_cell_widths(axes, periods, orientation), levels, np.empty((0, 0)), out,
-                      *_clip(None, energy))
+                      *_cell_widths(axes, periods, orientation), levels, np.empty((0, 0)),
+                      np.empty(0), out, *_clip(None, energy))
     return out.reshape(energy.shape)
 
 
