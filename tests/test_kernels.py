@@ -205,3 +205,22 @@ def test_compile_kernels_covers_the_reductions():
     ndd.spectrum_from_table(table, model, omega=np.linspace(0.5, 4, 36), eta=0.2, mu=0.0,
                             kubo=True)
     assert {f: len(f.signatures) for f in compiled} == compiled
+
+
+@pytest.mark.parametrize("bands", [1, 2, 3, 5])
+def test_squared_matrix_elements_match_numpy(bands):
+    """|⟨l_m|O|r_n⟩|² of the Kubo route against the NumPy contraction, random complex states
+    and operators."""
+    from qmdipole.kernels import squared_matrix_elements
+
+    rng = np.random.default_rng(bands)
+    n = 37
+
+    def random(*shape):
+        return rng.normal(size=shape) + 1j * rng.normal(size=shape)
+
+    left, right, operator = random(bands, bands, n), random(bands, bands, n), random(n, bands, bands)
+    out = np.empty((bands, bands, n))
+    squared_matrix_elements(left, operator, right, out)
+    expected = np.abs(np.einsum("amk,kab,bnk->mnk", np.conj(left), operator, right)) ** 2
+    np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-13 * expected.max())

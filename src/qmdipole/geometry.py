@@ -155,23 +155,6 @@ def eigh_by_point(hamiltonian):
     return np.ascontiguousarray(energy.T), np.ascontiguousarray(np.moveaxis(u, -1, 0))
 
 
-def sandwich(left, operator, right):
-    """Matrix elements ⟨l_m|O|r_n⟩ = Σ_ab conj(left[a, m]) O[a, b] right[b, n], k-index last.
-
-    ``left``, ``right``: states (a, m, N); ``operator``: (a, b, N). Returns (m, n, N). Few bands:
-    sums over a, b of whole k-arrays; many: one batched matrix product L† O R per k-point
-    (16 bands: ~5x faster than the sums, 2 bands: ~3x slower)."""
-    bands = range(left.shape[0])
-    if len(bands) <= 4:
-        o_right = [[sum(operator[a, b] * right[b, n] for b in bands) for n in bands]
-                   for a in bands]
-        left_conj = np.conj(left)
-        return np.array([[sum(left_conj[a, m] * o_right[a][n] for a in bands) for n in bands]
-                         for m in bands])
-    left, operator, right = (np.moveaxis(a, -1, 0) for a in (left, operator, right))
-    return np.moveaxis(np.conj(left).transpose(0, 2, 1) @ operator @ right, 0, -1)
-
-
 def sum_over_states_geometry(hamiltonian, gradient, degeneracy_tol=DEFAULT_DEGENERACY_TOL):
     """General geometry from ``hamiltonian (N, nb, nb)`` and ``gradient (3, N, nb, nb)``.
 

@@ -1,5 +1,6 @@
-"""Compiled (numba) loops: the linear-tetrahedron Fermi-surface sums of :mod:`qmdipole.tetrahedron`
-and the pole sums of :func:`qmdipole.ndd.apply_kernels`.
+"""Compiled (numba) loops: the linear-tetrahedron Fermi-surface sums of :mod:`qmdipole.tetrahedron`,
+the pole sums of :func:`qmdipole.ndd.apply_kernels` and the squared vertices of the Kubo route
+(:func:`qmdipole.ndd.kubo_weights`).
 
 One serial, deterministic loop visits every cell of a rectilinear grid, each orientation of the
 cell's split that has weight (per axis: the standard split, weight ``widths[a][0, cell]``, and the
@@ -34,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["compile_kernels", "fermi_surface_sum", "pole_sums"]
+__all__ = ["compile_kernels", "fermi_surface_sum", "pole_sums", "squared_matrix_elements"]
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -413,6 +414,45 @@ def pole_sums(x2, single, double, omega, eta, out):
             out[c, w] += complex(re, im)
 
 
+@njit(cache=True, nogil=True)
+def squared_matrix_elements(left, operator, right, out):
+    """out[m, n, k] = |⟨l_m|O|r_n⟩|² = |Σ_ab conj(left[a, m, k]) operator[k, a, b] right[b, n, k]|²
+    (in place).
+
+    ``left``, ``right``: states (a, m, N), component a of state m, k-index last (as
+    :func:`qmdipole.geometry.hermitian_eigh` gives them); ``operator``: (N, a, b), k-index first
+    (as models give matrices); ``out``: float (m, n, N). Per k-point, the states are copied to
+    contiguous blocks and O r, then L† (O r), formed with the band index innermost (2 nb³
+    complex multiply-adds).
+    """
+    nb = left.shape[0]
+    left_k = np.empty((nb, nb), dtype=np.complex128)  # conj(left[:, :, k])
+    right_k = np.empty((nb, nb), dtype=np.complex128)
+    o_right = np.empty((nb, nb), dtype=np.complex128)  # (O r)[a, n]
+    element = np.empty((nb, nb), dtype=np.complex128)  # ⟨l_m|O|r_n⟩
+    for k in range(left.shape[2]):
+        for a in range(nb):
+            for m in range(nb):
+                left_k[a, m] = np.conj(left[a, m, k])
+                right_k[a, m] = right[a, m, k]
+        o_right[:, :] = 0j
+        for a in range(nb):
+            for b in range(nb):
+                o = operator[k, a, b]
+                for n in range(nb):
+                    o_right[a, n] += o * right_k[b, n]
+        element[:, :] = 0j
+        for a in range(nb):
+            for m in range(nb):
+                lam = left_k[a, m]
+                for n in range(nb):
+                    element[m, n] += lam * o_right[a, n]
+        for m in range(nb):
+            for n in range(nb):
+                s = element[m, n]
+                out[m, n, k] = s.real * s.real + s.imag * s.imag
+
+
 def compile_kernels() -> None:
     """Compile the kernels for the argument types the reductions pass (or load them from numba's
     cache), on a tiny grid.
@@ -429,6 +469,8 @@ def compile_kernels() -> None:
     fermi_surface_sum(energy, np.searchsorted(levels, energy), widths, widths, widths, levels,
                       energy.reshape(1, 8), energy.ravel(), out, None, None, 0.0)
     pole_sums(levels, out, out, levels, 1.0, np.zeros((1, 1), complex))
+    states = np.ones((2, 2, 1), complex)
+    squared_matrix_elements(states, np.ones((1, 2, 2), complex), states, np.empty((2, 2, 1)))
 
 
 def _kuhn_tetrahedra() -> np.ndarray:

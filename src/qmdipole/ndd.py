@@ -114,10 +114,10 @@ import xarray as xr
 from . import errors, units
 from .models import Model
 from .fermi import fermi_dirac
-from .geometry import hermitian_eigh, sandwich
+from .geometry import hermitian_eigh
 from .integrand import BandSlab, PairDerivatives, over_slabs, table_slabs
 from .io import open_dataset
-from .kernels import pole_sums
+from .kernels import pole_sums, squared_matrix_elements
 from .kgrid import KGrid, half_density_table
 
 DN_PREFACTOR = 4 * np.pi / (8 * np.pi**3)  # 4π ∫ d³k/(8π³), Δn in units of α
@@ -383,15 +383,17 @@ def kubo_weights(slab: BandSlab, fprime, mu, temperature, dq, q_hat=Q_DIRECTION,
     def states(shift):  # eigenpairs at k − q q̂
         return hermitian_eigh(model.hamiltonian(*(k - shift * q_hat)))
 
-    def vertex(shift):  # ê·∂H at the midpoint k − q q̂/2, as (a, b, N)
+    def vertex_squared(shifted, shift):  # |⟨m,k−q|ê·∂H|n,k⟩|², ê·∂H at the midpoint k − q q̂/2
         # a duck-typed model without hamiltonian_derivative gets Model's: its gradient projected
         derivative = getattr(model, "hamiltonian_derivative", None) or functools.partial(
             Model.hamiltonian_derivative, model)
-        return np.moveaxis(derivative(*(k - shift / 2 * q_hat), e_hat), 0, -1)
+        out = np.empty((shifted.shape[1], u0.shape[1], shifted.shape[2]))
+        squared_matrix_elements(shifted, np.ascontiguousarray(
+            derivative(*(k - shift / 2 * q_hat), e_hat), dtype=complex), u0, out)
+        return out  # (m, n, N)
 
     (e0, u0), (ep, up), (em, um) = states(0.0), states(dq), states(-dq)
-    m_plus = np.abs(sandwich(up, vertex(dq), u0)) ** 2  # |⟨m,k−q|ê·∂H|n,k⟩|², (m, n, N)
-    m_minus = np.abs(sandwich(um, vertex(-dq), u0)) ** 2
+    m_plus, m_minus = vertex_squared(up, dq), vertex_squared(um, -dq)
     m_zero = 0.5 * (m_plus + m_minus)  # = M(q = 0) + O(dq²)
     m_prime = (m_plus - m_minus) / (2 * dq)
     x_prime = (ep - em) / (2 * dq)  # ∂_q ε_{m,k−q}
