@@ -152,6 +152,21 @@ def test_complementary_clips_add_up_to_the_whole():
     assert np.abs(parts[1]).max() > 0.2 * np.abs(whole).max()
 
 
+def test_node_weight_multiplies_the_integrands():
+    """``weight`` (applied node by node in the compiled loop) gives the integrals of the weighted
+    integrands, with and without a clip."""
+    axes = [stretched(-2.0, 2.0, n) for n in (9, 10, 11)]
+    K = mesh(axes)
+    energy = K[0] ** 2 + K[1] ** 2 + 0.7 * K[2] ** 2
+    values = np.stack([1.0 + K[0] * K[2], np.cos(K[1])])
+    weight = 1.5 + np.sin(K[0] + 2 * K[2])
+    grid = TetrahedronGrid(axes)
+    for between in (None, (0.3 * K[0] - 0.2, np.full(energy.shape, 9.0), 0.0)):
+        np.testing.assert_allclose(grid.integrals(energy, values, MU, between, weight=weight),
+                                   grid.integrals(energy, values * weight, MU, between),
+                                   rtol=1e-13, atol=1e-15)
+
+
 def test_clipped_sphere_converges_at_second_order():
     """∫ δ(k² − μ) Θ(c − k_x) d³k = π(√μ + c) (a zone of the sphere): the clip converges as
     O(h²); the step Θ(c − k_x) interpolated from its 0/1 node values only as O(h)."""
