@@ -81,7 +81,8 @@ def run(repo: Path, args):
            "--directory", str(workdir), "--cores", str(args.cores)]
     if args.configfile:
         cmd += ["--configfile", *(str(Path(f).resolve()) for f in args.configfile)]
-    env = {**os.environ, "NUMBA_CACHE_DIR": tempfile.mkdtemp(prefix="qmdipole-numba-"),
+    numba_cache = tempfile.mkdtemp(prefix="qmdipole-numba-")
+    env = {**os.environ, "NUMBA_CACHE_DIR": numba_cache,
            "PYTHONPATH": os.pathsep.join(
                [str(repo / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
     start = time.perf_counter()
@@ -91,6 +92,7 @@ def run(repo: Path, args):
     # the rusage of this child covers every descendant it waited for: its largest job
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
+    shutil.rmtree(numba_cache, ignore_errors=True)
     if os.waitstatus_to_exitcode(status) != 0:
         print(output[-8000:], file=sys.stderr)
         print(f"pipeline of {repo} failed; working directory {workdir}")
