@@ -98,7 +98,9 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
             for n in range(p * plane, (p + 1) * plane):
                 base[n] += slot * row
         sums = np.zeros(3 * row)
-    corner = np.empty(8, dtype=np.int64)  # flat node of the cell corner with bits d0 d1 d2
+    # flat node of the cell corner with bits d0 d1 d2; unsigned, as every index into the node
+    # arrays (see _tetrahedron)
+    corner = np.empty(8, dtype=np.uint64)
     sorted_corners = np.empty(4, dtype=np.int64)
     clip = np.empty((2, 4))  # clip_level − clip_low, clip_high − clip_level at the sorted corners
     polygon = np.empty((2, 8, 4))  # section polygons (barycentric vertices) of the clipping
@@ -185,11 +187,13 @@ def _add_plane(p, plane, first, stop, base, sums, node_values, node_weight, out)
             continue
         for v in range(h.size):
             h[v] = node_values[v, n] * node_weight[n]
-        for level in range(first[n], stop[n]):
-            s = sums[base[n] + level]
-            sums[base[n] + level] = 0.0
+        for level in range(first[n], stop[n]):  # indices >= 0: unsigned (see _tetrahedron)
+            at = np.uint64(base[n] + level)
+            s = sums[at]
+            sums[at] = 0.0
+            row = np.uint64(level)
             for v in range(h.size):
-                out[level, v] += s * h[v]
+                out[row, v] += s * h[v]
 
 
 @njit(cache=True)
@@ -225,32 +229,35 @@ def _tetrahedron(e, k, t0, t1, t2, t3, vol, levels, sums, base):
     i21, i31, i41 = 1.0 / (e2 - e1), 1.0 / (e3 - e1), 1.0 / (e4 - e1)
     i32, i42, i43 = 1.0 / (e3 - e2), 1.0 / (e4 - e2), 1.0 / (e4 - e3)
     b0, b1, b2, b3 = base[t0], base[t1], base[t2], base[t3]
+    # every index below is >= 0: as unsigned integers they skip numba's negative-index
+    # wrap-around test, one per access (~15 % of this loop's time)
     for level in range(k[t0], k[t1]):
-        x = levels[level] - e1
+        x = levels[np.uint64(level)] - e1
         f2, f3, f4 = x * i21, x * i31, x * i41
         c = vol * f2 * f3 * i41
-        sums[b0 + level] += c * (3.0 - f2 - f3 - f4)
-        sums[b1 + level] += c * f2
-        sums[b2 + level] += c * f3
-        sums[b3 + level] += c * f4
+        sums[np.uint64(b0 + level)] += c * (3.0 - f2 - f3 - f4)
+        sums[np.uint64(b1 + level)] += c * f2
+        sums[np.uint64(b2 + level)] += c * f3
+        sums[np.uint64(b3 + level)] += c * f4
     for level in range(k[t1], k[t2]):
-        a13, a14 = (levels[level] - e1) * i31, (levels[level] - e1) * i41
-        a23, a24 = (levels[level] - e2) * i32, (levels[level] - e2) * i42
+        lam = levels[np.uint64(level)]
+        a13, a14 = (lam - e1) * i31, (lam - e1) * i41
+        a23, a24 = (lam - e2) * i32, (lam - e2) * i42
         c1 = vol * a13 * (1.0 - a24) * i41
         c2 = vol * (1.0 - a13) * a23 * i42
         c12 = c1 + c2
-        sums[b0 + level] += c12 * (1.0 - a13) + c1 * (1.0 - a14)
-        sums[b1 + level] += c12 * (1.0 - a24) + c2 * (1.0 - a23)
-        sums[b2 + level] += c12 * a13 + c2 * a23
-        sums[b3 + level] += c1 * a14 + c12 * a24
+        sums[np.uint64(b0 + level)] += c12 * (1.0 - a13) + c1 * (1.0 - a14)
+        sums[np.uint64(b1 + level)] += c12 * (1.0 - a24) + c2 * (1.0 - a23)
+        sums[np.uint64(b2 + level)] += c12 * a13 + c2 * a23
+        sums[np.uint64(b3 + level)] += c1 * a14 + c12 * a24
     for level in range(k[t2], k[t3]):
-        y = e4 - levels[level]
+        y = e4 - levels[np.uint64(level)]
         f1, f2, f3 = y * i41, y * i42, y * i43
         c = vol * f2 * f3 * i41
-        sums[b0 + level] += c * f1
-        sums[b1 + level] += c * f2
-        sums[b2 + level] += c * f3
-        sums[b3 + level] += c * (3.0 - f1 - f2 - f3)
+        sums[np.uint64(b0 + level)] += c * f1
+        sums[np.uint64(b1 + level)] += c * f2
+        sums[np.uint64(b2 + level)] += c * f3
+        sums[np.uint64(b3 + level)] += c * (3.0 - f1 - f2 - f3)
 
 
 @njit(cache=True)
