@@ -158,7 +158,7 @@ def _level_windows(k_flat, node0, node1, node2):
     """Per node, the range [first, stop) of the levels of the cells it is a corner of."""
     first = np.full(k_flat.size, np.iinfo(np.int64).max)
     stop = np.zeros(k_flat.size, dtype=np.int64)
-    corner = np.empty(8, dtype=np.int64)
+    corner = np.empty(8, dtype=np.uint64)
     for i in range(node0.shape[1]):
         for j in range(node1.shape[1]):
             for k in range(node2.shape[1]):
