@@ -101,7 +101,7 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
     # flat node of the cell corner with bits d0 d1 d2; unsigned, as every index into the node
     # arrays (see _tetrahedron)
     corner = np.empty(8, dtype=np.uint64)
-    sorted_corners = np.empty(4, dtype=np.int64)
+    sorted_corners = np.empty(4, dtype=np.uint64)
     clip = np.empty((2, 4))  # clip_level − clip_low, clip_high − clip_level at the sorted corners
     polygon = np.empty((2, 8, 4))  # section polygons (barycentric vertices) of the clipping
     for i in range(widths0.shape[1]):

@@ -383,10 +383,11 @@ def kubo_weights(slab: BandSlab, fprime, mu, temperature, dq, q_hat=Q_DIRECTION,
     def states(shift):  # eigenpairs at k − q q̂
         return hermitian_eigh(model.hamiltonian(*(k - shift * q_hat)))
 
+    # a duck-typed model without hamiltonian_derivative gets Model's: its gradient projected
+    derivative = getattr(model, "hamiltonian_derivative", None) or functools.partial(
+        Model.hamiltonian_derivative, model)
+
     def vertex_squared(shifted, shift):  # |⟨m,k−q|ê·∂H|n,k⟩|², ê·∂H at the midpoint k − q q̂/2
-        # a duck-typed model without hamiltonian_derivative gets Model's: its gradient projected
-        derivative = getattr(model, "hamiltonian_derivative", None) or functools.partial(
-            Model.hamiltonian_derivative, model)
         out = np.empty((shifted.shape[1], u0.shape[1], shifted.shape[2]))
         squared_matrix_elements(shifted, np.ascontiguousarray(
             derivative(*(k - shift / 2 * q_hat), e_hat), dtype=complex), u0, out)

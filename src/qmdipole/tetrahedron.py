@@ -165,8 +165,7 @@ class TetrahedronGrid:
             expected = ", ".join(map(str, energy.shape))
             raise ValueError(f"values must have shape (nv, {expected}), got {values.shape}")
         node_values = np.ascontiguousarray(values.reshape(values.shape[0], energy.size))
-        node_weight = np.ascontiguousarray(np.broadcast_to(
-            np.asarray(1.0 if weight is None else weight, dtype=float), energy.shape)).ravel()
+        node_weight = _flat_nodes(1.0 if weight is None else weight, energy.shape)
         out = np.zeros((levels.size, values.shape[0]))
         if values.shape[0]:
             fermi_surface_sum(energy, np.searchsorted(levels, energy, side="left"),
@@ -211,9 +210,12 @@ def _clip(between, energy) -> tuple:
     if between is None:
         return None, None, 0.0
     low, high, mu = between
-    flat = [np.ascontiguousarray(np.broadcast_to(np.asarray(a, float), energy.shape)).ravel()
-            for a in (low, high)]
-    return flat[0], flat[1], float(mu)
+    return _flat_nodes(low, energy.shape), _flat_nodes(high, energy.shape), float(mu)
+
+
+def _flat_nodes(values, shape) -> np.ndarray:
+    """``values`` (broadcast to the grid's ``shape``) as the kernel's flat, contiguous node array."""
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(values, float), shape)).ravel()
 
 
 def mirror_points(
