@@ -193,20 +193,14 @@ def metallic_sets(count=6, seed=7):
     return sets
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("index", [0, 2, 4, 5])  # two valleys at T > 0, one and two at T = 0
-def test_metals_on_the_default_size_grid(index):
-    """μ in a band, T = 0 and T > 0, default grid settings: ⟨G⟩ of each valley against the
-    Pauli-blocked semi-analytic route (analytic.avg_qmd on the valley grid's k-window), the
-    estimate bounding the error at every ω. T = 0: within 0.2 % of the valley's peak (measured
-    up to 0.16 %; 0.40 % with the occupation step interpolated from its 0/1 node values instead
-    of clipped, qmdipole.kernels). T > 0: within 0.5 % (measured up to 0.25 %: a Fermi step of
-    width ~T/|v'| narrower than the cells converges as O(h) until the grid resolves it; the
-    pipeline refines such a grid on its estimate, accuracy.rtol_avg_qmd)."""
-    valley_list, eta, mu, temperature = metallic_sets()[index]
+def metal_avg_qmd_errors(valley_list, eta, mu, temperature):
+    """⟨G⟩ of each valley on the default grid settings against the Pauli-blocked semi-analytic
+    route (analytic.avg_qmd on the valley grid's k-window): the estimate must bound the error at
+    every ω; returns each valley's largest error relative to its peak."""
     config = make_config(valley_list, eta, mu, n=(120, 4, 240), points_per_eta=1.5, num=161)
     config["ndd"]["temperature"] = temperature
     omega = np.linspace(**config["ndd"]["omega"])
+    errors = []
     for valley, (model, grid, table) in enumerate(config_tables(config)):
         ds = ndd.spectrum_from_table(table, model, omega=omega, eta=eta, mu=mu,
                                      temperature=temperature, kubo=False,
@@ -216,9 +210,33 @@ def test_metals_on_the_default_size_grid(index):
         reference = analytic.avg_qmd(omega, **params, mu=mu, temperature=temperature, window=window)
         true = np.abs(ds["avg_qmd"].values - reference)
         seen = np.abs(omega - 2 * params["delta"]) > 1e-3  # as in check_estimates
-        assert np.all(true[seen] <= ds["avg_qmd_error"].values[seen]), (index, valley)
-        error = true.max() / np.abs(reference).max()
-        assert error <= (2e-3 if temperature == 0 else 5e-3), (index, valley, error)
+        assert np.all(true[seen] <= ds["avg_qmd_error"].values[seen]), valley
+        errors.append(true.max() / np.abs(reference).max())
+    return errors
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", [0, 2, 4, 5])  # two valleys at T > 0, one and two at T = 0
+def test_metals_on_the_default_size_grid(index):
+    """μ in a band, T = 0 and T > 0, default grid settings: ⟨G⟩ of each valley within 0.2 % of
+    the valley's peak at T = 0 (measured up to 0.16 %; 0.40 % with the occupation step
+    interpolated from its 0/1 node values instead of clipped, qmdipole.kernels), within 0.5 % at
+    T > 0 (measured up to 0.25 %, in set 4's insulating valley at its absorption onset, where
+    the grid refined for η resolves ⟨G⟩'s √(ω − 2Δ) edge least; the metallic valleys 0.1 %)."""
+    valley_list, eta, mu, temperature = metallic_sets()[index]
+    errors = metal_avg_qmd_errors(valley_list, eta, mu, temperature)
+    assert max(errors) <= (2e-3 if temperature == 0 else 5e-3), (index, errors)
+
+
+@pytest.mark.slow
+def test_cold_metal_on_the_default_size_grid():
+    """T = 0.002, a Fermi step of width ~T/|v'| far below the cells (set 0 of
+    :func:`metallic_sets`, two metallic valleys): ⟨G⟩ of each valley within 0.1 % of its peak
+    (measured 0.012 %, 0.084 %) with the occupation factor integrated on each section
+    (qmdipole.kernels); interpolated from its node values it erred by 0.12 %, 0.21 %."""
+    valley_list, eta, mu, _ = metallic_sets()[0]
+    errors = metal_avg_qmd_errors(valley_list, eta, mu, temperature=0.002)
+    assert max(errors) <= 1e-3, errors
 
 
 @pytest.mark.slow

@@ -59,7 +59,7 @@ from .band_pairs import pair_derivatives as model_pair_derivatives
 from .fermi import fermi_surface_weights, grid_mirror
 from .geometry import band_geometry
 from .kgrid import KGrid, points_per_slab, slabs
-from .tetrahedron import TetrahedronGrid
+from .tetrahedron import TetrahedronGrid, occupation_vanishes
 
 #: the band quantities a slab reads, and the k-point coordinates
 QUANTITIES = ("energy", "velocity", "quantum_metric", "berry_curvature", "kx", "ky", "kz")
@@ -173,10 +173,10 @@ class BandSlab:
         cells (linear tetrahedra, Jacobian included; zero for a block of one node).
 
         ``values`` (n, nv, *S); ``energy`` (n, *S), by default the bands' ε_m (n = nb);
-        ``levels`` sorted; ``between``: None, or per n None or ``(low, high, mu)`` (each low,
-        high of shape S): integrate only where low < mu < high (the T = 0 occupation factor of a
-        band pair, exactly; :meth:`qmdipole.tetrahedron.TetrahedronGrid.integrals`).
-        Returns (n, nv, nl)."""
+        ``levels`` sorted; ``between``: None, or per n None or ``(low, high, mu, T)`` (each
+        low, high of shape S): times the occupation factor f(low) − f(high) of a band pair at
+        μ and T, integrated on each section (T = 0: only where low < mu < high;
+        :meth:`qmdipole.tetrahedron.TetrahedronGrid.integrals`). Returns (n, nv, nl)."""
         grid = self._grid("a Fermi-surface integral")
         energy = self.energy if energy is None else energy
         values = np.asarray(values)
@@ -185,9 +185,8 @@ class BandSlab:
             return out
         for n, (e, v) in enumerate(zip(energy, values)):
             clip = None if between is None else between[n]
-            if not v.any() or (clip is not None and not (np.any(clip[0] < clip[2])
-                                                         and np.any(clip[1] > clip[2]))):
-                continue  # zero, or clipped away, on the whole slab: its integrals are zero
+            if not v.any() or (clip is not None and occupation_vanishes(*clip)):
+                continue  # zero on the whole slab: its integrals are zero
             out[n] = self._cells.integrals(e, v, levels, clip, weight=self.jacobian)
         return out
 

@@ -27,7 +27,20 @@ quadrilateral, vertices in barycentric coordinates) clipped to the two half-plan
 triangles from its first vertex; a triangle of area a in a section of area A and total weight D
 (the unclipped weights' sum) gives each corner D·(a/A)·(its barycentric coordinates at the three
 vertices, summed)/3 (areas in the tetrahedron's barycentric coordinates: the section is planar,
-so their ratio is the true one). The sums are serial, in a fixed order: results are deterministic.
+so their ratio is the true one).
+
+At T > 0 (``clip_temperature``) the occupation factor is f_m − f_n = F(y0) + F(y1) − 1, with
+F(y) = 1/(1 + e^(−y/T)), y0 = μ − clip_low and y1 = clip_high − μ (linear on each tetrahedron).
+Where the tetrahedron resolves F (the bound spread(y)² max|F''| / 8 of the error of F's linear
+interpolation on it is at most what it is at the step with y spreading over THERMAL_RESOLVED T:
+0.3 %), the factor's node values multiply the corner weights (O(h²)). Where it does not, the
+factor is integrated exactly on each section: the section split into triangles as above, each
+corner's weight is D·(a/A)·⟨β_c Φ⟩ (β_c its barycentric coordinate, ⟨⟩ the mean over the
+triangle), from one-dimensional integrals ∫ t^j F(y(t)) dt along y (Gauss–Legendre on panels of
+width ~T to 1e-8, or Sommerfeld's closed form where the step lies inside). A Fermi step far
+narrower than the cells then costs no accuracy (interpolated from node values, it converges only
+as O(h) until the grid resolves T). Where F is 0 or 1 to THERMAL_FLAT on a whole tetrahedron, it
+is taken as such. The sums are serial, in a fixed order: results are deterministic.
 """
 
 from __future__ import annotations
@@ -40,7 +53,7 @@ __all__ = ["compile_kernels", "fermi_surface_sum", "pole_sums", "squared_matrix_
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, node_values,
-                      node_weight, out, clip_low, clip_high, clip_level):
+                      node_weight, out, clip_low, clip_high, clip_level, clip_temperature):
     """Add the tetrahedron sums of a grid to ``out`` (in place).
 
     energy, level_index : (n1, n2, n3) float64, int64
@@ -56,9 +69,13 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
     node_weight : (n1·n2·n3,) float64
         Factor of every integrand at each node (unused for node weights).
     out : (nl, nv) float64, or (n1·n2·n3, 1) float64 if nv = 0.
-    clip_low, clip_high : (n1·n2·n3,) float64, or both None (no clip); clip_level : float
-        Integrate only where clip_low < clip_level < clip_high (module docstring). Without a
-        clip, its code is left out of the compiled function (Numba prunes ``is None`` branches).
+    clip_low, clip_high : (n1·n2·n3,) float64, or both None (no clip)
+    clip_level : float; clip_temperature : float > 0, or None for T = 0
+        The integrands times the occupation factor f(clip_low) − f(clip_high), f the Fermi–Dirac
+        function at μ = clip_level and T = clip_temperature (T = 0: integrate only where
+        clip_low < clip_level < clip_high; module docstring). Without a clip (or at T = 0), its
+        code (the T > 0 code) is left out of the compiled function (Numba prunes ``is None``
+        branches).
 
     Integrals: the weights are first summed per (node, level), S[n, l] = Σ_tetrahedra w_c, for the
     nodes of two planes n1 = i, i + 1 at a time (the cells between them deposit there; a plane is
@@ -104,6 +121,13 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
     sorted_corners = np.empty(4, dtype=np.uint64)
     clip = np.empty((2, 4))  # clip_level − clip_low, clip_high − clip_level at the sorted corners
     polygon = np.empty((2, 8, 4))  # section polygons (barycentric vertices) of the clipping
+    factor = np.empty(4)  # the occupation factor at the sorted corners (T > 0)
+    fermi = np.empty((2, 0))  # F(y0), F(y1) at the nodes (T > 0)
+    if clip_temperature is not None:
+        fermi = np.empty((2, n_nodes))
+        for n in range(n_nodes):
+            fermi[0, n] = _fermi(clip_level - clip_low[n], clip_temperature)
+            fermi[1, n] = _fermi(clip_high[n] - clip_level, clip_temperature)
     for i in range(widths0.shape[1]):
         for j in range(widths1.shape[1]):
             for k in range(widths2.shape[1]):
@@ -123,17 +147,34 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
                         t1, t3 = _ordered(e_flat, t1, t3)
                         t1, t2 = _ordered(e_flat, t1, t2)
                         if clip_low is not None:  # pruned when compiled without a clip
-                            inside = _clip_values(clip, clip_low, clip_high, clip_level,
-                                                  t0, t1, t2, t3)
+                            if k_flat[t0] == k_flat[t3]:  # no level in this tetrahedron
+                                continue
+                            if clip_temperature is not None:
+                                inside = _thermal_clip_values(factor, clip, fermi, clip_low,
+                                                              clip_high, clip_level,
+                                                              clip_temperature, t0, t1, t2, t3)
+                            else:
+                                inside = _clip_values(clip, clip_low, clip_high, clip_level,
+                                                      t0, t1, t2, t3)
                             if inside == 0:
                                 continue
                             if inside < 0:
                                 sorted_corners[0], sorted_corners[1] = t0, t1
                                 sorted_corners[2], sorted_corners[3] = t2, t3
-                                _clipped_tetrahedron(e_flat, k_flat, sorted_corners, vol, levels,
-                                                     sums, base, clip, polygon)
+                                if clip_temperature is not None:
+                                    _thermal_tetrahedron(e_flat, k_flat, sorted_corners, vol,
+                                                         levels, sums, base, clip, polygon,
+                                                         clip_temperature)
+                                else:
+                                    _clipped_tetrahedron(e_flat, k_flat, sorted_corners, vol,
+                                                         levels, sums, base, clip, polygon)
                                 continue
-                        _tetrahedron(e_flat, k_flat, t0, t1, t2, t3, vol, levels, sums, base)
+                        if clip_temperature is not None:  # the occupation factor at the corners
+                            _tetrahedron(e_flat, k_flat, t0, t1, t2, t3, vol, levels, sums, base,
+                                         factor)
+                        else:  # none (1), compiled without the multiplications
+                            _tetrahedron(e_flat, k_flat, t0, t1, t2, t3, vol, levels, sums, base,
+                                         None)
         if not by_node and not (periodic and i == 0):  # plane i is complete
             _add_plane(i, plane, first, stop, base, sums, node_values, node_weight, out)
     if not by_node:  # the last plane to complete: n1 − 1 (open axis) or 0 (periodic)
@@ -214,9 +255,9 @@ def _ordered(e, a, b):
 
 
 @njit(cache=True, error_model="numpy")
-def _tetrahedron(e, k, t0, t1, t2, t3, vol, levels, sums, base):
+def _tetrahedron(e, k, t0, t1, t2, t3, vol, levels, sums, base, factor):
     """Add the corner weights of the tetrahedron with nodes t0..t3 (sorted by energy e) at each
-    of its levels l to sums[base[t_c] + l].
+    of its levels l, times ``factor`` (4,) at the corner (None: 1), to sums[base[t_c] + l].
 
     With e1 <= e2 <= e3 <= e4 its corner energies, the section ε = λ is the triangle cut from
     edges 1-2, 1-3, 1-4 for e1 <= λ < e2, the quadrilateral P13 P14 P24 P23 (P_ij on edge i-j;
@@ -229,16 +270,18 @@ def _tetrahedron(e, k, t0, t1, t2, t3, vol, levels, sums, base):
     i21, i31, i41 = 1.0 / (e2 - e1), 1.0 / (e3 - e1), 1.0 / (e4 - e1)
     i32, i42, i43 = 1.0 / (e3 - e2), 1.0 / (e4 - e2), 1.0 / (e4 - e3)
     b0, b1, b2, b3 = base[t0], base[t1], base[t2], base[t3]
+    p0, p1, p2, p3 = (1.0, 1.0, 1.0, 1.0) if factor is None else (
+        factor[0], factor[1], factor[2], factor[3])
     # every index below is >= 0: as unsigned integers they skip numba's negative-index
     # wrap-around test, one per access (~15 % of this loop's time)
     for level in range(k[t0], k[t1]):
         x = levels[np.uint64(level)] - e1
         f2, f3, f4 = x * i21, x * i31, x * i41
         c = vol * f2 * f3 * i41
-        sums[np.uint64(b0 + level)] += c * (3.0 - f2 - f3 - f4)
-        sums[np.uint64(b1 + level)] += c * f2
-        sums[np.uint64(b2 + level)] += c * f3
-        sums[np.uint64(b3 + level)] += c * f4
+        sums[np.uint64(b0 + level)] += c * (3.0 - f2 - f3 - f4) * p0
+        sums[np.uint64(b1 + level)] += c * f2 * p1
+        sums[np.uint64(b2 + level)] += c * f3 * p2
+        sums[np.uint64(b3 + level)] += c * f4 * p3
     for level in range(k[t1], k[t2]):
         lam = levels[np.uint64(level)]
         a13, a14 = (lam - e1) * i31, (lam - e1) * i41
@@ -246,25 +289,25 @@ def _tetrahedron(e, k, t0, t1, t2, t3, vol, levels, sums, base):
         c1 = vol * a13 * (1.0 - a24) * i41
         c2 = vol * (1.0 - a13) * a23 * i42
         c12 = c1 + c2
-        sums[np.uint64(b0 + level)] += c12 * (1.0 - a13) + c1 * (1.0 - a14)
-        sums[np.uint64(b1 + level)] += c12 * (1.0 - a24) + c2 * (1.0 - a23)
-        sums[np.uint64(b2 + level)] += c12 * a13 + c2 * a23
-        sums[np.uint64(b3 + level)] += c1 * a14 + c12 * a24
+        sums[np.uint64(b0 + level)] += (c12 * (1.0 - a13) + c1 * (1.0 - a14)) * p0
+        sums[np.uint64(b1 + level)] += (c12 * (1.0 - a24) + c2 * (1.0 - a23)) * p1
+        sums[np.uint64(b2 + level)] += (c12 * a13 + c2 * a23) * p2
+        sums[np.uint64(b3 + level)] += (c1 * a14 + c12 * a24) * p3
     for level in range(k[t2], k[t3]):
         y = e4 - levels[np.uint64(level)]
         f1, f2, f3 = y * i41, y * i42, y * i43
         c = vol * f2 * f3 * i41
-        sums[np.uint64(b0 + level)] += c * f1
-        sums[np.uint64(b1 + level)] += c * f2
-        sums[np.uint64(b2 + level)] += c * f3
-        sums[np.uint64(b3 + level)] += c * (3.0 - f1 - f2 - f3)
+        sums[np.uint64(b0 + level)] += c * f1 * p0
+        sums[np.uint64(b1 + level)] += c * f2 * p1
+        sums[np.uint64(b2 + level)] += c * f3 * p2
+        sums[np.uint64(b3 + level)] += c * (3.0 - f1 - f2 - f3) * p3
 
 
 @njit(cache=True)
 def _clip_values(clip, clip_low, clip_high, clip_level, t0, t1, t2, t3):
-    """Fill ``clip`` (2, 4) with the clip functions at the sorted corners; 1 if the tetrahedron
-    lies inside the clip (both positive at every corner), 0 if outside (either non-positive at
-    every corner), −1 if the clip cuts it."""
+    """Fill ``clip`` (2, 4) with y0 = μ − low and y1 = high − μ at the sorted corners; at T = 0,
+    1 if the tetrahedron lies inside the clip (both positive at every corner), 0 if outside
+    (either non-positive at every corner), −1 if the clip cuts it."""
     inside = 1
     for c in range(4):
         t = t0 if c == 0 else t1 if c == 1 else t2 if c == 2 else t3
@@ -279,44 +322,84 @@ def _clip_values(clip, clip_low, clip_high, clip_level, t0, t1, t2, t3):
 
 
 @njit(cache=True, error_model="numpy")
-def _clipped_tetrahedron(e, k, t, vol, levels, sums, base, clip, polygon):
-    """:func:`_tetrahedron` for a tetrahedron the clip cuts (corners ``t`` sorted by energy,
-    ``clip`` from :func:`_clip_values`): each level's section polygon, clipped (module
-    docstring). ``polygon`` (2, 8, 4) is work space."""
+def _thermal_clip_values(factor, clip, fermi, clip_low, clip_high, clip_level, temperature,
+                         t0, t1, t2, t3):
+    """:func:`_clip_values` at T > 0, for the occupation factor Φ = F(y0) + F(y1) − 1 (``fermi``
+    (2, n_nodes): F(y0), F(y1) at the nodes): 0 if Φ = 0 (F(y0) or F(y1) 0 to THERMAL_FLAT on
+    the tetrahedron); −1 if F(y0) or F(y1) varies on a tetrahedron too coarse for its linear
+    interpolation (below), so that Φ is integrated on each section; else 1, with ``factor`` (4,)
+    filled with Φ at the corners, which interpolate it.
+
+    F's linear interpolation errs by at most spread(y)² max|F''| / 8 on the tetrahedron, where
+    |F''| T² <= min(1/(6√3), F (1 − F)), the latter largest at the corner nearest the step
+    unless y changes sign: interpolated where that bound is at most what it is at the step with y
+    spreading over THERMAL_RESOLVED T."""
+    _clip_values(clip, clip_low, clip_high, clip_level, t0, t1, t2, t3)
+    inside = 1
+    for side in range(2):
+        f = fermi[side]
+        low, high = min(f[t0], f[t1], f[t2], f[t3]), max(f[t0], f[t1], f[t2], f[t3])
+        if high <= THERMAL_FLAT:
+            return 0
+        if high - low <= THERMAL_FLAT:  # F constant
+            continue
+        curvature = _CURVATURE
+        if high <= 0.5 or low >= 0.5:  # y keeps its sign
+            curvature = min(curvature, max(low * (1.0 - low), high * (1.0 - high)))
+        y = clip[side]
+        spread = (max(y[0], y[1], y[2], y[3]) - min(y[0], y[1], y[2], y[3])) / temperature
+        if spread * spread * curvature > THERMAL_RESOLVED * THERMAL_RESOLVED * _CURVATURE:
+            inside = -1
+    if inside > 0:
+        for c in range(4):
+            t = t0 if c == 0 else t1 if c == 1 else t2 if c == 2 else t3
+            factor[c] = fermi[0, t] + fermi[1, t] - 1.0
+    return inside
+
+
+@njit(cache=True, error_model="numpy")
+def _section_polygon(e, k, t, vol, level, lam, section):
+    """Fill ``section`` (8, 4) with the vertices (barycentric coordinates of the corners ``t``,
+    sorted by energy ``e``) of the tetrahedron's section ε = lam at ``level`` (the branches of
+    :func:`_tetrahedron`); returns (vertex count, the section's total weight D = 3 · Σ_c w_c of
+    the unclipped corner weights)."""
     e1, e2, e3, e4 = e[t[0]], e[t[1]], e[t[2]], e[t[3]]
+    for v in range(4):
+        for c in range(4):
+            section[v, c] = 0.0
+    if level < k[t[1]]:  # triangle on edges 1-2, 1-3, 1-4
+        f2, f3, f4 = (lam - e1) / (e2 - e1), (lam - e1) / (e3 - e1), (lam - e1) / (e4 - e1)
+        section[0, 0], section[0, 1] = 1.0 - f2, f2
+        section[1, 0], section[1, 2] = 1.0 - f3, f3
+        section[2, 0], section[2, 3] = 1.0 - f4, f4
+        return 3, 3.0 * vol * f2 * f3 / (e4 - e1)
+    if level < k[t[2]]:  # quadrilateral P13 P14 P24 P23
+        a13, a14 = (lam - e1) / (e3 - e1), (lam - e1) / (e4 - e1)
+        a23, a24 = (lam - e2) / (e3 - e2), (lam - e2) / (e4 - e2)
+        section[0, 0], section[0, 2] = 1.0 - a13, a13
+        section[1, 0], section[1, 3] = 1.0 - a14, a14
+        section[2, 1], section[2, 3] = 1.0 - a24, a24
+        section[3, 1], section[3, 2] = 1.0 - a23, a23
+        return 4, 3.0 * vol * (a13 * (1.0 - a24) / (e4 - e1) + (1.0 - a13) * a23 / (e4 - e2))
+    # triangle on edges 1-4, 2-4, 3-4
+    g1, g2, g3 = (e4 - lam) / (e4 - e1), (e4 - lam) / (e4 - e2), (e4 - lam) / (e4 - e3)
+    section[0, 0], section[0, 3] = g1, 1.0 - g1
+    section[1, 1], section[1, 3] = g2, 1.0 - g2
+    section[2, 2], section[2, 3] = g3, 1.0 - g3
+    return 3, 3.0 * vol * g2 * g3 / (e4 - e1)
+
+
+@njit(cache=True, error_model="numpy")
+def _clipped_tetrahedron(e, k, t, vol, levels, sums, base, clip, polygon):
+    """:func:`_tetrahedron` for a tetrahedron the clip cuts at T = 0 (corners ``t`` sorted by
+    energy, ``clip`` from :func:`_clip_values`): each level's section polygon, clipped (module
+    docstring). ``polygon`` (2, 8, 4) is work space."""
     for level in range(k[t[0]], k[t[3]]):
-        lam = levels[level]
-        section = polygon[0]
-        for v in range(4):
-            for c in range(4):
-                section[v, c] = 0.0
-        if level < k[t[1]]:  # triangle on edges 1-2, 1-3, 1-4
-            f2, f3, f4 = (lam - e1) / (e2 - e1), (lam - e1) / (e3 - e1), (lam - e1) / (e4 - e1)
-            total = 3.0 * vol * f2 * f3 / (e4 - e1)
-            section[0, 0], section[0, 1] = 1.0 - f2, f2
-            section[1, 0], section[1, 2] = 1.0 - f3, f3
-            section[2, 0], section[2, 3] = 1.0 - f4, f4
-            count = 3
-        elif level < k[t[2]]:  # quadrilateral P13 P14 P24 P23
-            a13, a14 = (lam - e1) / (e3 - e1), (lam - e1) / (e4 - e1)
-            a23, a24 = (lam - e2) / (e3 - e2), (lam - e2) / (e4 - e2)
-            total = 3.0 * vol * (a13 * (1.0 - a24) / (e4 - e1) + (1.0 - a13) * a23 / (e4 - e2))
-            section[0, 0], section[0, 2] = 1.0 - a13, a13
-            section[1, 0], section[1, 3] = 1.0 - a14, a14
-            section[2, 1], section[2, 3] = 1.0 - a24, a24
-            section[3, 1], section[3, 2] = 1.0 - a23, a23
-            count = 4
-        else:  # triangle on edges 1-4, 2-4, 3-4
-            g1, g2, g3 = (e4 - lam) / (e4 - e1), (e4 - lam) / (e4 - e2), (e4 - lam) / (e4 - e3)
-            total = 3.0 * vol * g2 * g3 / (e4 - e1)
-            section[0, 0], section[0, 3] = g1, 1.0 - g1
-            section[1, 1], section[1, 3] = g2, 1.0 - g2
-            section[2, 2], section[2, 3] = g3, 1.0 - g3
-            count = 3
-        side = _section_side(section, count, clip) if total > 0.0 else 0
+        count, total = _section_polygon(e, k, t, vol, level, levels[level], polygon[0])
+        side = _section_side(polygon[0], count, clip) if total > 0.0 else 0
         if side == 0:  # no weight, or the clip excludes this section
             continue
-        full = _polygon_area(section, count)
+        full = _polygon_area(polygon[0], count)
         if full <= 0.0:
             continue
         if side < 0:  # the clip cuts the section (else it holds on all of it)
@@ -327,6 +410,137 @@ def _clipped_tetrahedron(e, k, t, vol, levels, sums, base, clip, polygon):
             share = total * _triangle_area(kept[0], kept[v], kept[v + 1]) / (3.0 * full)
             for c in range(4):
                 sums[base[t[c]] + level] += share * (kept[0, c] + kept[v, c] + kept[v + 1, c])
+
+
+@njit(cache=True, error_model="numpy")
+def _thermal_tetrahedron(e, k, t, vol, levels, sums, base, clip, polygon, temperature):
+    """:func:`_tetrahedron` times the occupation factor F(y0) + F(y1) − 1 at T > 0 (module
+    docstring), integrated exactly over each level's section, for a tetrahedron where it is not
+    constant (corners ``t`` sorted by energy; ``clip`` (2, 4): y0, y1 at them). ``polygon``
+    (2, 8, 4) is work space."""
+    moments = np.empty(3)
+    values = np.empty((2, 3))  # y0, y1 at the three vertices of a triangle of the section
+    for level in range(k[t[0]], k[t[3]]):
+        count, total = _section_polygon(e, k, t, vol, level, levels[level], polygon[0])
+        if not total > 0.0:
+            continue
+        section = polygon[0]
+        full = _polygon_area(section, count)
+        if full <= 0.0:
+            continue
+        for v in range(1, count - 1):  # the fan of triangles (0, v, v + 1)
+            for side in range(2):
+                for i in range(3):
+                    vertex = 0 if i == 0 else v + i - 1
+                    values[side, i] = (section[vertex, 0] * clip[side, 0]
+                                       + section[vertex, 1] * clip[side, 1]
+                                       + section[vertex, 2] * clip[side, 2]
+                                       + section[vertex, 3] * clip[side, 3])
+            _occupation_moments(values, temperature, moments)
+            share = total * _triangle_area(section[0], section[v], section[v + 1]) / full
+            for c in range(4):
+                sums[base[t[c]] + level] += share * (moments[0] * section[0, c]
+                                                     + moments[1] * section[v, c]
+                                                     + moments[2] * section[v + 1, c])
+
+
+@njit(cache=True, error_model="numpy")
+def _occupation_moments(values, temperature, moments):
+    """moments[i] = ⟨β_i (F(y0) + F(y1) − 1)⟩ over a triangle (uniform measure, β_i its
+    barycentric coordinates), y0, y1 linear with vertex values ``values`` (2, 3),
+    F(y) = 1 / (1 + exp(−y/T)); where F is 0 or 1 (module constants), 1/3 of it."""
+    reach = THERMAL_REACH * temperature
+    for i in range(3):
+        moments[i] = -1.0 / 3.0
+    for side in range(2):
+        y = values[side]
+        if min(y[0], y[1], y[2]) >= reach:  # F = 1 on the whole triangle
+            for i in range(3):
+                moments[i] += 1.0 / 3.0
+        elif max(y[0], y[1], y[2]) > -reach:  # else F = 0 on it
+            _fermi_moments(y, temperature, moments)
+
+
+@njit(cache=True, error_model="numpy")
+def _fermi_moments(y, temperature, moments):
+    """moments[i] += ⟨β_i F(y)⟩ over a triangle, y linear with vertex values ``y`` (3,).
+
+    With the vertices ordered y_a <= y_b <= y_c and r = (y_b − y_a)/(y_c − y_a), the part
+    y < y_b (area share r) is swept by the segments y = y_a + t (y_b − y_a), t in [0, 1], whose
+    length grows as t and whose mean β runs linearly from vertex a to the mean of β at the
+    segment's ends; with K_j = ∫_0^1 t^j F(y_a + t (y_b − y_a)) dt its moments at a, b, c are
+    r (2 K1 − (1 + r) K2), r K2, r² K2; the part y > y_b likewise from c, with share 1 − r.
+    """
+    a, b, c = 0, 1, 2
+    if y[a] > y[b]:
+        a, b = b, a
+    if y[b] > y[c]:
+        b, c = c, b
+    if y[a] > y[b]:
+        a, b = b, a
+    span = y[c] - y[a]
+    if not span > 0.0:  # F constant on the triangle
+        level = _fermi(y[a], temperature)
+        for i in range(3):
+            moments[i] += level / 3.0
+        return
+    for piece in range(2):
+        first, last = (a, c) if piece == 0 else (c, a)
+        share = abs(y[b] - y[first]) / span
+        if share > 0.0:
+            k1, k2 = _fermi_powers(y[first], y[b] - y[first], temperature)
+            moments[first] += share * (2.0 * k1 - (1.0 + share) * k2)
+            moments[b] += share * k2
+            moments[last] += share * share * k2
+
+
+@njit(cache=True, error_model="numpy")
+def _fermi_powers(y0, dy, temperature):
+    """(K1, K2), K_j = ∫_0^1 t^j F(y0 + t dy) dt: exact where F is 0 or 1 (|y| >= THERMAL_REACH
+    T), 5-point Gauss–Legendre on the panels _THERMAL_PANELS · T between (F's poles, at
+    y = ±iπT(2n + 1), lie far enough from each panel for errors < 1e-8 of its part); in closed
+    form (Sommerfeld's, exact for polynomials) where F is 0 at one end and 1 at the other."""
+    reach = THERMAL_REACH * temperature
+    if min(y0, y0 + dy) <= -reach and max(y0, y0 + dy) >= reach:
+        # the step lies inside, F is 0 and 1 at the ends: ∫ g F = ∫ g Θ − g'(0) π² T² / 6 for
+        # g quadratic in y (F − Θ is odd), the step at t = −y0/dy
+        step = -y0 / dy
+        correction = np.pi * np.pi / 6.0 * (temperature / dy) ** 2
+        if dy > 0.0:
+            return (1.0 - step * step) / 2.0 - correction, \
+                (1.0 - step ** 3) / 3.0 - 2.0 * correction * step
+        return step * step / 2.0 + correction, step ** 3 / 3.0 + 2.0 * correction * step
+    k1, k2 = 0.0, 0.0
+    start = 0.0
+    n_panels = _THERMAL_PANELS.size
+    for j in range(n_panels + 1):
+        if j == n_panels or dy == 0.0:
+            stop = 1.0
+        else:  # the panel edges in the order y crosses them
+            edge = _THERMAL_PANELS[j] if dy > 0.0 else _THERMAL_PANELS[n_panels - 1 - j]
+            stop = min(max((edge * temperature - y0) / dy, start), 1.0)
+        if stop > start:
+            middle = y0 + 0.5 * (start + stop) * dy
+            width = stop - start
+            if middle >= THERMAL_REACH * temperature:  # F = 1
+                k1 += (stop * stop - start * start) / 2.0
+                k2 += (stop * stop * stop - start * start * start) / 3.0
+            elif middle > -THERMAL_REACH * temperature:
+                for g in range(_GAUSS_NODES.size):
+                    t = start + width * _GAUSS_NODES[g]
+                    weight = width * _GAUSS_WEIGHTS[g] * _fermi(y0 + t * dy, temperature)
+                    k1 += weight * t
+                    k2 += weight * t * t
+            start = stop
+        if start >= 1.0:
+            break
+    return k1, k2
+
+
+@njit(cache=True)
+def _fermi(y, temperature):
+    """F(y) = 1 / (1 + exp(−y/T)): the occupation f(ε) = F(μ − ε), and 1 − f(ε) = F(ε − μ)."""
+    return 1.0 / (1.0 + np.exp(-y / temperature))
 
 
 @njit(cache=True)
@@ -474,7 +688,7 @@ def compile_kernels() -> None:
     levels = np.array([3.5])
     out = np.zeros((1, 1))
     fermi_surface_sum(energy, np.searchsorted(levels, energy), widths, widths, widths, levels,
-                      energy.reshape(1, 8), energy.ravel(), out, None, None, 0.0)
+                      energy.reshape(1, 8), energy.ravel(), out, None, None, 0.0, None)
     pole_sums(levels, out, out, levels, 1.0, np.zeros((1, 1), complex))
     states = np.ones((2, 2, 1), complex)
     squared_matrix_elements(states, np.ones((1, 2, 2), complex), states, np.empty((2, 2, 1)))
@@ -498,3 +712,14 @@ def _kuhn_tetrahedra() -> np.ndarray:
 
 
 _TETRAHEDRA = _kuhn_tetrahedra()
+# F(y) = 1/(1 + e^(−y/T)) is taken as constant where it varies by at most THERMAL_FLAT: it is 1
+# (0) to 2.1e-9 for y >= THERMAL_REACH T (y <= −THERMAL_REACH T)
+THERMAL_FLAT = 2.1e-9
+THERMAL_REACH = 20.0
+# a tetrahedron where y spreads over at most THERMAL_RESOLVED T resolves F: its nodes interpolate it
+THERMAL_RESOLVED = 0.5
+_CURVATURE = 1.0 / (6.0 * np.sqrt(3.0))  # max |F''| T²
+# Gauss–Legendre panels of _fermi_powers, in units of T: narrow where F bends, wide where it is flat
+_THERMAL_PANELS = np.array([-20.0, -13.0, -8.0, -4.0, -1.5, 0.0, 1.5, 4.0, 8.0, 13.0, 20.0])
+_GAUSS_NODES, _GAUSS_WEIGHTS = np.polynomial.legendre.leggauss(5)
+_GAUSS_NODES, _GAUSS_WEIGHTS = 0.5 * (_GAUSS_NODES + 1.0), 0.5 * _GAUSS_WEIGHTS  # on [0, 1]

@@ -91,11 +91,13 @@ larger the aliasing on coarse spectral nodes (one valley, η = 0.05, 40 x 4 x 80
 at 8 nodes per η, 0.08 % at 32); BIN_ERROR covers it (the change from 8 to 32 nodes per η is
 0.14 (1/8)^(3/2) of the peak there).
 
-**Occupations.** At T > 0 the Fermi–Dirac f_m are interpolated on the tetrahedra like the
-rest. At T = 0 the factor f_m − f_n of each pair is a step across the Fermi surface, and its 0/1
-node values interpolated converge only as O(h) where it cuts a section: the densities and ⟨G⟩
-are taken unblocked and integrated over the region ε_m < μ < ε_n exactly
-(:func:`pair_occupations`, the clip of :mod:`qmdipole.kernels`), O(h²) again.
+**Occupations.** The factor f_m − f_n of each pair is a step across the Fermi surface at T = 0
+and one of width ~T at T > 0; its node values interpolated on the tetrahedra converge only as
+O(h) where it cuts a section (at T > 0 until the cells resolve T: a metal at T = 0.002 on the
+default grid settings, ⟨G⟩ 0.12 % of its peak off, 0.012 % integrated as follows). So the
+densities and ⟨G⟩ are taken unblocked and each section integrates f(ε_m) − f(ε_n) of the
+linearly interpolated ε_m, ε_n exactly where the cells do not resolve T (T = 0: clipped to
+ε_m < μ < ε_n; :func:`occupation_clips`, :mod:`qmdipole.kernels`), O(h²) again.
 
 ⟨G⟩ is the grid's value (a δ-function integral: its error oscillates with the level
 set's position among the nodes, which extrapolation does not remove) with the order-2 estimate
@@ -113,11 +115,10 @@ import xarray as xr
 
 from . import errors, units
 from .models import Model
-from .fermi import fermi_dirac
 from .geometry import hermitian_eigh
 from .integrand import BandSlab, PairDerivatives, over_slabs, table_slabs
 from .io import open_dataset
-from .kernels import pole_sums, squared_matrix_elements
+from .kernels import THERMAL_REACH, pole_sums, squared_matrix_elements
 from .kgrid import KGrid, half_density_table
 
 DN_PREFACTOR = 4 * np.pi / (8 * np.pi**3)  # 4π ∫ d³k/(8π³), Δn in units of α
@@ -301,7 +302,7 @@ def band_pairs(n_bands: int):
     return [(m, n) for m in range(n_bands) for n in range(m + 1, n_bands)]
 
 
-def pair_deposits(pairs: PairDerivatives, fprime, occupation):
+def pair_deposits(pairs: PairDerivatives, fprime):
     """Per-k parts of ∂_q[N_mn/(X_mn² − z²)] at q = 0, both orders (m, n) and (n, m) of each
     band pair summed (they share |X|):
 
@@ -310,19 +311,17 @@ def pair_deposits(pairs: PairDerivatives, fprime, occupation):
         −2XX′N = −2 X X′ (f_m − f_n) M    (on 1/(X² − z²)²): ``double`` = that, a density,
 
     X = ε_m − ε_n, f′ the Fermi-surface node weights (quadrature weight and Jacobian included;
-    :meth:`~qmdipole.integrand.BandSlab.fermi_weights`). ``fprime``, ``occupation`` (nb, …);
-    ``occupation`` None: unblocked, f_m − f_n = 1 (T = 0, the clips of :func:`pair_occupations`).
-    Returns ``(|X|, deposits)``: arrays (n_pairs, …), the pairs in the order of
-    :func:`band_pairs`, and a dict of them per part.
+    :meth:`~qmdipole.integrand.BandSlab.fermi_weights`), ``fprime`` (nb, …). The densities are
+    unblocked, f_m − f_n = 1: their integrals carry the occupation factor
+    (:func:`occupation_clips`). Returns ``(|X|, deposits)``: arrays (n_pairs, …), the pairs in
+    the order of :func:`band_pairs`, and a dict of them per part.
     """
     energy, x_prime, m, m_prime = pairs
     x_pairs, parts = [], {"single": [], "double": [], "surface": []}
     for pair in band_pairs(len(energy)):
         deposits = {"single": 0.0, "double": 0.0, "surface": 0.0}
-        blocking = occupation_difference(occupation, *pair)
-        for (a, b), sign in ((pair, 1.0), (pair[::-1], -1.0)):
+        for (a, b), delta_f in ((pair, 1.0), (pair[::-1], -1.0)):
             x = energy[a] - energy[b]
-            delta_f = sign * blocking
             deposits["single"] = deposits["single"] + delta_f * m_prime[a, b]
             deposits["double"] = deposits["double"] - 2 * x * x_prime[a] * delta_f * m[a, b]
             deposits["surface"] = deposits["surface"] + fprime[a] * x_prime[a] * m[a, b]
@@ -332,44 +331,39 @@ def pair_deposits(pairs: PairDerivatives, fprime, occupation):
     return np.stack(x_pairs), {name: np.stack(values) for name, values in parts.items()}
 
 
-def pair_dipole_density(pairs: PairDerivatives, occupation):
-    """The integrand of Eq. (13) per band pair {m < n} at λ = −x: (G_m + G_n)(f_m − f_n) x²
-    with G_l = v_q̂,l g^{mn}_êê (G_zxx of the paper's geometry), i.e. −(X′_m + X′_n)(f_m − f_n)
-    M_mn in the notation of :func:`pair_deposits` (M_mn = x² g^{mn}_êê; for two bands g^{cv} is
-    either band's metric and this is the paper's (G_c + G_v)(f_v − f_c) ω_cv²; ``occupation``
-    as for :func:`pair_deposits`). Returns
-    (n_pairs, …)."""
+def pair_dipole_density(pairs: PairDerivatives):
+    """The integrand of Eq. (13) per band pair {m < n} at λ = −x, unblocked (its integrals carry
+    f_m − f_n, :func:`occupation_clips`): (G_m + G_n) x² with G_l = v_q̂,l g^{mn}_êê (G_zxx of the
+    paper's geometry), i.e. −(X′_m + X′_n) M_mn in the notation of :func:`pair_deposits`
+    (M_mn = x² g^{mn}_êê; for two bands g^{cv} is either band's metric and this is the paper's
+    (G_c + G_v)(f_v − f_c) ω_cv² without f_v − f_c). Returns (n_pairs, …)."""
     x_prime, m = pairs.x_prime, pairs.m
-    return np.stack([-(x_prime[a] + x_prime[b]) * occupation_difference(occupation, a, b) * m[a, b]
-                     for a, b in band_pairs(len(x_prime))])
+    return np.stack([-(x_prime[a] + x_prime[b]) * m[a, b] for a, b in band_pairs(len(x_prime))])
 
 
-def pair_occupations(energy, mu, temperature):
-    """``(occupation, clips)`` of the interband densities, ``energy`` (nb, …) at the nodes.
+def occupation_clips(energy, mu, temperature):
+    """The occupation factors of the interband densities, per band pair in the order of
+    :func:`band_pairs` (``between`` of :meth:`~qmdipole.integrand.BandSlab.fermi_surface`),
+    ``energy`` (nb, …) at the nodes.
 
-    T > 0: the Fermi–Dirac f_m at the nodes (interpolated on the tetrahedra), no clips. T = 0:
-    f_m − f_n = Θ(μ − ε_m) Θ(ε_n − μ) (m < n) is a step, and its 0/1 node values interpolated on
-    the tetrahedra converge only as O(h) where the Fermi surface cuts a section δ(X − ω). So
-    ``occupation`` is None (the densities unblocked: f_m − f_n = 1) and each pair's integrals are
-    clipped to ε_m < μ < ε_n exactly (``clips[p] = (ε_m, ε_n, μ)``, :mod:`qmdipole.kernels`;
-    None where every node lies inside, e.g. in an insulator: the same numbers, no cost).
+    The occupation factor f_m − f_n (m < n) is a step across the Fermi surface at T = 0, and at
+    T > 0 one of width ~T, often narrower than the cells: interpolated from its node values on
+    the tetrahedra it converges only as O(h) where the Fermi surface cuts a section δ(X − ω)
+    (until the grid resolves T). So the densities are unblocked (:func:`pair_deposits`) and
+    each pair's integrals carry f(ε_m) − f(ε_n), ε_m and ε_n interpolated linearly, integrated
+    on each section (``clips[p] = (ε_m, ε_n, μ, T)``; T = 0: the section clipped to
+    ε_m < μ < ε_n; :mod:`qmdipole.kernels`). A pair whose occupation factor is 1 at every node
+    to 2e-9 (ε_m < μ − 20 T, ε_n > μ + 20 T; e.g. an insulator) gets None: no cost.
     """
-    if temperature > 0:
-        return fermi_dirac(energy, mu, temperature), None
+    reach = THERMAL_REACH * temperature
     clips = []
     for m, n in band_pairs(len(energy)):
-        inside = np.all((energy[m] < mu) & (energy[n] > mu))
-        clips.append(None if inside else (energy[m], energy[n], mu))
-    return None, clips
+        inside = np.all((energy[m] < mu - reach) & (energy[n] > mu + reach))
+        clips.append(None if inside else (energy[m], energy[n], mu, temperature))
+    return clips
 
 
-def occupation_difference(occupation, m: int, n: int):
-    """f_m − f_n; 1 for ``occupation`` None (unblocked, :func:`pair_occupations`)."""
-    return 1.0 if occupation is None else occupation[m] - occupation[n]
-
-
-def kubo_weights(slab: BandSlab, fprime, mu, temperature, dq, q_hat=Q_DIRECTION,
-                 e_hat=POLARIZATION):
+def kubo_weights(slab: BandSlab, fprime, dq, q_hat=Q_DIRECTION, e_hat=POLARIZATION):
     """Per-k deposits of the q-derivative of Eq. (11) (all ordered band pairs m ≠ n) at the
     nodes of ``slab``, q along q̂, vertex ê·∂H, by central differences in q of the eigenstates
     of ``slab.model`` at k ∓ dq q̂. ``fprime`` (nb, *S). Returns :func:`pair_deposits`.
@@ -400,7 +394,7 @@ def kubo_weights(slab: BandSlab, fprime, mu, temperature, dq, q_hat=Q_DIRECTION,
     x_prime = (ep - em) / (2 * dq)  # ∂_q ε_{m,k−q}
     pairs = PairDerivatives(*(a.reshape(a.shape[:-1] + shape)
                               for a in (e0, x_prime, m_zero, m_prime)))
-    return pair_deposits(pairs, fprime, pair_occupations(pairs.energy, mu, temperature)[0])
+    return pair_deposits(pairs, fprime)
 
 
 def check_window(grid: KGrid, energy, omega_max, eta, mu, temperature, top, label):
@@ -489,13 +483,13 @@ def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spa
         intraband = np.sum(slab.own(fprime * slab.velocity_along(q_hat)
                                     * slab.velocity_along(e_hat) ** 2))
         pairs = slab.pair_derivatives(q_hat, e_hat)
-        occupation, clips = pair_occupations(pairs.energy, mu, temperature)
-        x, parts = pair_deposits(pairs, fprime, occupation)
+        clips = occupation_clips(pairs.energy, mu, temperature)
+        x, parts = pair_deposits(pairs, fprime)
         found = [parts]
-        avg = slab.fermi_surface(pair_dipole_density(pairs, occupation)[:, None], omega,
+        avg = slab.fermi_surface(pair_dipole_density(pairs)[:, None], omega,
                                  energy=x, between=clips)[:, 0]
         if kubo:
-            found.append(kubo_weights(slab, fprime, mu, temperature, dq, q_hat, e_hat)[1])
+            found.append(kubo_weights(slab, fprime, dq, q_hat, e_hat)[1])
         surfaces = [slab.own(deposits["surface"]) for deposits in found]
         densities = slab.fermi_surface(
             np.stack([d[name] for d in found for name in ("single", "double")], axis=1),

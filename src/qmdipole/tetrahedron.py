@@ -64,9 +64,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .kernels import fermi_surface_sum
+from .kernels import THERMAL_REACH, fermi_surface_sum
 
-__all__ = ["AxisMirror", "fermi_surface_integral", "fermi_surface_node_weights", "mirror_points"]
+__all__ = ["AxisMirror", "fermi_surface_integral", "fermi_surface_node_weights", "mirror_points",
+           "occupation_vanishes"]
 
 # Node sets symmetric to this tolerance (relative to the span, or to the period) are mirrored by
 # default. A cell counts as straddling a mirror point only if the point is farther than _CELL_TOL
@@ -154,7 +155,10 @@ class TetrahedronGrid:
         """``I[v, l] = ∫ d³u weight(u) values[v](u) δ(energy(u) − levels[l])``, (nv, nl): see
         :func:`fermi_surface_integral`. ``between = (low, high, mu)``: only where
         low(u) < mu < high(u) (``low``, ``high`` node arrays like ``energy``, interpolated
-        linearly; the T = 0 occupation factor of a band pair, :mod:`qmdipole.kernels`).
+        linearly; the T = 0 occupation factor of a band pair, :mod:`qmdipole.kernels`);
+        ``(low, high, mu, T)`` with T > 0: times f(low(u)) − f(high(u)), f the Fermi–Dirac
+        function at mu and T, integrated on each section where the cells do not resolve T
+        (interpolated from the nodes where they do; :mod:`qmdipole.kernels`).
         ``weight``: a factor of every integrand at the nodes (like ``energy``; e.g. the
         Jacobian of the coordinates u), None for 1: applied node by node in the compiled loop,
         without a weighted copy of ``values``."""
@@ -205,12 +209,25 @@ def fermi_surface_node_weights(
     return out.reshape(energy.shape)
 
 
+def occupation_vanishes(low, high, mu, temperature=0.0) -> bool:
+    """Whether the occupation factor f(low) − f(high) of ``between = (low, high, mu[, T])`` is 0
+    everywhere, to 2e-9 (every low >= mu + 20 T, or every high <= mu − 20 T: THERMAL_REACH), so
+    that every integral it multiplies is 0."""
+    reach = THERMAL_REACH * temperature
+    return bool(np.all(np.asarray(low) >= mu + reach) or np.all(np.asarray(high) <= mu - reach))
+
+
 def _clip(between, energy) -> tuple:
-    """The kernel's clip arguments: flat ``low``, ``high`` and ``mu`` (None, None, 0: no clip)."""
+    """The kernel's clip arguments: flat ``low``, ``high``, ``mu`` and the temperature (None at
+    T = 0; None, None, 0, None: no clip) from ``between = (low, high, mu[, temperature])``."""
     if between is None:
-        return None, None, 0.0
-    low, high, mu = between
-    return _flat_nodes(low, energy.shape), _flat_nodes(high, energy.shape), float(mu)
+        return None, None, 0.0, None
+    low, high, mu, *temperature = between
+    temperature = float(temperature[0]) if temperature else 0.0
+    if not temperature >= 0:
+        raise ValueError(f"the occupation factor's temperature must be >= 0, got {temperature!r}")
+    return (_flat_nodes(low, energy.shape), _flat_nodes(high, energy.shape), float(mu),
+            temperature if temperature > 0 else None)
 
 
 def _flat_nodes(values, shape) -> np.ndarray:
