@@ -33,6 +33,7 @@ import yaml
 
 from qmdipole import accuracy, analytic, ndd, valleys
 from qmdipole.models import valley_parameters
+from qmdipole.settings import Settings
 
 from checks import config_grid, config_needs, config_tables
 
@@ -193,18 +194,26 @@ def metallic_sets(count=6, seed=7):
     return sets
 
 
-def metal_avg_qmd_errors(valley_list, eta, mu, temperature):
+def metal_avg_qmd_errors(valley_list, eta, mu, temperature, refine=False):
     """⟨G⟩ of each valley on the default grid settings against the Pauli-blocked semi-analytic
     route (analytic.avg_qmd on the valley grid's k-window): the estimate must bound the error at
-    every ω; returns each valley's largest error relative to its peak."""
+    every ω; returns each valley's largest error relative to its peak. ``refine``: as the
+    pipeline reports it, the grid refined until the estimates meet the default tolerances
+    (accuracy.refined_until_met)."""
     config = make_config(valley_list, eta, mu, n=(120, 4, 240), points_per_eta=1.5, num=161)
     config["ndd"]["temperature"] = temperature
     omega = np.linspace(**config["ndd"]["omega"])
+    defaults = Settings().ndd
+    rtol = accuracy.ndd_tolerances({"rtol_delta_n": defaults.rtol_delta_n,
+                                    "rtol_avg_qmd": defaults.rtol_avg_qmd})
     errors = []
     for valley, (model, grid, table) in enumerate(config_tables(config)):
-        ds = ndd.spectrum_from_table(table, model, omega=omega, eta=eta, mu=mu,
-                                     temperature=temperature, kubo=False,
-                                     dq=config["ndd"]["kubo_dq"], transition_cutoff="auto")
+        reduce = functools.partial(ndd.spectrum_from_table, model=model, omega=omega, eta=eta,
+                                   mu=mu, temperature=temperature, kubo=False,
+                                   dq=config["ndd"]["kubo_dq"], transition_cutoff="auto")
+        ds = reduce(table) if not refine else accuracy.refined_until_met(
+            reduce, table, model, "valley", config_grid(config), config_needs(config), rtol,
+            f"valley {valley}")[0]
         params = valley_parameters(config["model"], valley)
         window = (grid.axes[0][-1], grid.axes[2][0], grid.axes[2][-1])
         reference = analytic.avg_qmd(omega, **params, mu=mu, temperature=temperature, window=window)
@@ -226,6 +235,19 @@ def test_metals_on_the_default_size_grid(index):
     valley_list, eta, mu, temperature = metallic_sets()[index]
     errors = metal_avg_qmd_errors(valley_list, eta, mu, temperature)
     assert max(errors) <= (2e-3 if temperature == 0 else 5e-3), (index, errors)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(12))
+def test_metals_as_the_pipeline_reports_them(index):
+    """μ in a band, T = 0 and T > 0 (12 seeded sets): with the grid refined until the estimates
+    meet the default tolerances, as the pipeline does, ⟨G⟩ of each valley is within 0.2 % of the
+    valley's peak (measured up to 0.16 %; set 4's insulating valley, 0.25 % on the default grid,
+    0.11 % after two rounds; 0.203 % when the refinement left the cells at the onsets at
+    1/√points_per_eta, qmdipole.kgrid.CURVATURE_RESOLUTION)."""
+    valley_list, eta, mu, temperature = metallic_sets(count=12)[index]
+    errors = metal_avg_qmd_errors(valley_list, eta, mu, temperature, refine=True)
+    assert max(errors) <= 2e-3, (index, errors)
 
 
 @pytest.mark.slow

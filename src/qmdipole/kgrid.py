@@ -270,10 +270,12 @@ def half_density_table(ds: xr.Dataset, block_points: int = 2**18) -> xr.Dataset:
 
 # The curvature criterion of the η refinement (:func:`_refine`): near a minimum of the transition
 # energy X along an axis (an absorption onset), its linear interpolation errs by at most
-# η/(points_per_eta · 128) within a cell. Default config (Eq. 14, two valleys), measured against
-# the closed form: the error of ⟨G⟩ at the onsets falls from 0.31 % to 0.10 % of the valley sum's
-# peak for 1.5 % more k-points (the lattice kind's default zone: 7 % more).
-CURVATURE_RESOLUTION = 128
+# η/(CURVATURE_RESOLUTION · points_per_eta²) within a cell (η/192 at the default points_per_eta =
+# 1.5). Default config (Eq. 14, two valleys), measured against the closed form: the error of ⟨G⟩
+# at the onsets falls from 0.31 % to 0.10 % of the valley sum's peak for 1.5 % more k-points (the
+# lattice kind's default zone: 7 % more). The square makes the cells there scale as 1/points_per_eta
+# like the others, so that a grid refined by s (qmdipole.accuracy) errs s² times less at the onsets.
+CURVATURE_RESOLUTION = 256 / 3
 
 
 def trapezoid_weights(nodes: np.ndarray, period: float | None = None) -> np.ndarray:
@@ -395,7 +397,7 @@ def _refine(model, kind, basis, bounds, periods, n, omega_range, eta, points_per
     """Axes whose node density resolves the transition energies X in the window finer than η:
     between neighbours X changes by at most η/points_per_eta (slope |∂X/∂u|), and its linear
     interpolation across a cell, which the tetrahedra use, errs by at most
-    η/(points_per_eta · CURVATURE_RESOLUTION) (curvature h²|∂²X/∂u²|/8) near the minima of X
+    η/(CURVATURE_RESOLUTION · points_per_eta²) (curvature h²|∂²X/∂u²|/8) near the minima of X
     along an axis (the absorption onsets), where the slope vanishes: the onset of ⟨G⟩(ω),
     ∝ √(ω − ω₀) and not broadened, is sampled just above ω₀."""
     probe_axes = [
@@ -429,8 +431,8 @@ def _refine(model, kind, basis, bounds, periods, n, omega_range, eta, points_per
     axes = []
     for a, ((lo_a, hi_a), count, p) in enumerate(zip(bounds, n, periods)):
         other = tuple(b for b in range(3) if b != a)
-        demand = np.maximum(slope[a].max(axis=other) * points_per_eta / eta, np.sqrt(
-            curvature[a].max(axis=other) * points_per_eta * CURVATURE_RESOLUTION / (8 * eta)))
+        demand = points_per_eta * np.maximum(slope[a].max(axis=other) / eta, np.sqrt(
+            curvature[a].max(axis=other) * CURVATURE_RESOLUTION / (8 * eta)))
         # spread each probe value over its neighbours so the refined band covers the whole cell
         demand = np.maximum.reduce([demand, np.roll(demand, 1), np.roll(demand, -1)])
         nodes = probe_axes[a]
