@@ -281,6 +281,29 @@ def test_metal_delta_n_at_zero_temperature_converges_within_its_estimate():
         assert np.all(change <= coarse[f"{part}_delta_n_error"].values), part
 
 
+@pytest.mark.slow
+def test_cold_metal_delta_n_converges_within_its_estimate():
+    """T = 0.0118 (set 11 of ``metallic_sets(12)``, two metallic valleys: the cells span ~10-50 T
+    at the Fermi surface): Δn of each valley on the default grid settings agrees with a grid
+    twice as fine within the coarse one's estimate at every ω. With f' sampled at the nodes
+    (qmdipole.fermi) the change was 1.4 % (Re) and 2.2 % (Im) of valley 1's peak, 1.6 and 1.4
+    times its estimate; with the thermal average of the T = 0 tetrahedron weights 0.19 %, 0.24 %
+    (0.4 times)."""
+    valley_list, eta, mu, temperature = metallic_sets(count=12)[11]
+    assert 0 < temperature < 0.02
+    found = []
+    for n, points_per_eta in (((120, 4, 240), 1.5), ((240, 4, 480), 3.0)):
+        config = make_config(valley_list, eta, mu, n=n, points_per_eta=points_per_eta, num=161)
+        config["ndd"]["temperature"] = temperature
+        _, per_valley, _ = valley_spectra(config, temperature=temperature)
+        found.append(per_valley)
+    for valley, (coarse, fine) in enumerate(zip(*found)):
+        for part in ("re", "im"):
+            change = np.abs(fine[f"{part}_delta_n"].values - coarse[f"{part}_delta_n"].values)
+            assert np.all(change <= coarse[f"{part}_delta_n_error"].values), (valley, part)
+            assert change.max() <= 5e-3 * np.abs(coarse[f"{part}_delta_n"].values).max()
+
+
 def test_spectral_bin_term_bounds_the_bin_error():
     """The spectral nodes are common to every grid: the estimate carries BIN_ERROR (s/η)^(3/2)
     max|Δn| for the trapezoid rule on them. Δn with 8 and with 32 nodes per η on one table

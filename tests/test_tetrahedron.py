@@ -466,6 +466,24 @@ def test_node_weights_match_integral(symmetric, mirror):
     assert np.all(fermi_surface_node_weights(energy, axes, top, periods, mirror=mirror) == 0)
 
 
+def test_node_weights_of_several_levels_are_their_weighted_sum():
+    """Node weights with level_weights c_l (a thermal average) equal Σ_l c_l × the node weights
+    of each level alone, periodic axes and a mirror included; mismatched factors are refused."""
+    rng = np.random.default_rng(9)
+    energy, axes, periods = random_smooth_grid(rng, symmetric=False)
+    levels = np.sort(rng.uniform(np.quantile(energy, 0.1), np.quantile(energy, 0.9), 7))
+    factors = rng.uniform(0.1, 1.0, levels.size)
+    mirror = (0.3, 1.0, -0.2)
+    together = fermi_surface_node_weights(energy, axes, levels, periods, mirror=mirror,
+                                          level_weights=factors)
+    alone = sum(c * fermi_surface_node_weights(energy, axes, level, periods, mirror=mirror)
+                for c, level in zip(factors, levels))
+    assert np.abs(alone).max() > 0
+    np.testing.assert_allclose(together, alone, rtol=1e-12, atol=1e-14 * np.abs(alone).max())
+    with pytest.raises(ValueError, match="level_weights must match"):
+        fermi_surface_node_weights(energy, axes, levels, periods, level_weights=factors[1:])
+
+
 @pytest.mark.parametrize("symmetric, n1", [(False, 11), (True, 11), (True, 10)],
                          ids=["random nodes", "symmetric, node on the mirror",
                               "symmetric, cell across the mirror"])

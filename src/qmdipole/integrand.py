@@ -8,7 +8,7 @@ which a model is evaluated) and gives, per band m and node, as arrays ``(nb, …
 * the quantum metric dipole G_ijk,m = v_i,m g_jk,m (:meth:`BandSlab.dipole`, the one place it
   is formed), with i, j, k Cartesian indices or directions (v_d = d·v, g_ab = a·g·b);
 * Fermi-surface node weights W_m with Σ_nodes W_m F ≈ ∫ d³k F f′(ε_m) (:meth:`BandSlab.fermi_weights`;
-  T = 0: tetrahedron δ-weights of the whole grid, T > 0: quadrature weight × f′), summed over
+  T = 0: tetrahedron δ-weights of the whole grid, T > 0: their thermal average), summed over
   the nodes the slab owns (:meth:`BandSlab.own`);
 * δ-function integrals ∫ d³k h δ(ε − λ) over the slab's cells at many levels λ at once
   (:meth:`BandSlab.fermi_surface`: linear tetrahedra, Jacobian included, O(h²), no smearing);

@@ -10,7 +10,8 @@ energies e1 <= e2 <= e3 <= e4; it adds the exact corner weights of ∫_tet h δ(
 
 * ``out[l, v] += Σ_c w_c · node_values[v, node_c] · node_weight[node_c]`` (the integrals of the
   integrands times a per-node factor, e.g. the Jacobian of the grid's coordinates), or
-* ``out[node_c, 0] += w_c`` (node weights at one level; ``node_values`` has no rows).
+* ``out[node_c, 0] += node_weight[l] · w_c`` (node weights, e.g. of a thermal average over
+  levels; ``node_values`` has no rows).
 
 With a clip (``clip_low``, ``clip_high`` at the nodes and ``clip_level`` μ), the integrals are
 over the part of each section where clip_low < μ < clip_high, both interpolated linearly too: the
@@ -65,9 +66,9 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
         last cell joins the last node to the first).
     levels : (nl,) float64, sorted.
     node_values : (nv, n1·n2·n3) float64
-        Integrands; nv = 0 selects node weights (then nl = 1).
-    node_weight : (n1·n2·n3,) float64
-        Factor of every integrand at each node (unused for node weights).
+        Integrands; nv = 0 selects node weights, summed over the levels with a factor each.
+    node_weight : (n1·n2·n3,) float64, or (nl,) for node weights
+        Factor of every integrand at each node; for node weights, the factor of each level.
     out : (nl, nv) float64, or (n1·n2·n3, 1) float64 if nv = 0.
     clip_low, clip_high : (n1·n2·n3,) float64, or both None (no clip)
     clip_level : float; clip_temperature : float > 0, or None for T = 0
@@ -82,7 +83,8 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
     complete once the cells on both sides are done), each node over the window of levels of its
     cells; a completed plane adds out[l, :] += S[n, l] · node_values[:, n] · node_weight[n].
     That costs n_v multiply-adds per (node, level) instead of 4 n_v per (tetrahedron, level): a
-    node is a corner of up to 24 tetrahedra.
+    node is a corner of up to 24 tetrahedra. Node weights add out[n, 0] += Σ_l S[n, l] ·
+    node_weight[l] instead.
     """
     n_nodes = energy.size
     plane = energy.shape[1] * energy.shape[2]
@@ -97,24 +99,20 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
     by_node = node_values.shape[0] == 0
     # S[n, l] lives at sums[base[n] + l]; the planes take turns in 3 slots of `row` entries
     # (plane 0 of a periodic axis keeps slot 2 until the last cells are done)
-    if by_node:
-        sums = out.reshape(n_nodes)
-        base = np.arange(n_nodes)
-    else:
-        first, stop = _level_windows(k_flat, node0, node1, node2)
-        base = np.empty(n_nodes, dtype=np.int64)
-        row = 0
-        for p in range(n_planes):
-            used = 0
-            for n in range(p * plane, (p + 1) * plane):
-                base[n] = used - first[n]
-                used += stop[n] - first[n]
-            row = max(row, used)
-        for p in range(n_planes):
-            slot = 2 if (periodic and p == 0) else p % 2
-            for n in range(p * plane, (p + 1) * plane):
-                base[n] += slot * row
-        sums = np.zeros(3 * row)
+    first, stop = _level_windows(k_flat, node0, node1, node2)
+    base = np.empty(n_nodes, dtype=np.int64)
+    row = 0
+    for p in range(n_planes):
+        used = 0
+        for n in range(p * plane, (p + 1) * plane):
+            base[n] = used - first[n]
+            used += stop[n] - first[n]
+        row = max(row, used)
+    for p in range(n_planes):
+        slot = 2 if (periodic and p == 0) else p % 2
+        for n in range(p * plane, (p + 1) * plane):
+            base[n] += slot * row
+    sums = np.zeros(3 * row)
     # flat node of the cell corner with bits d0 d1 d2; unsigned, as every index into the node
     # arrays (see _tetrahedron)
     corner = np.empty(8, dtype=np.uint64)
@@ -175,11 +173,11 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
                         else:  # none (1), compiled without the multiplications
                             _tetrahedron(e_flat, k_flat, t0, t1, t2, t3, vol, levels, sums, base,
                                          None)
-        if not by_node and not (periodic and i == 0):  # plane i is complete
-            _add_plane(i, plane, first, stop, base, sums, node_values, node_weight, out)
-    if not by_node:  # the last plane to complete: n1 − 1 (open axis) or 0 (periodic)
-        _add_plane(0 if periodic else n_planes - 1, plane, first, stop, base, sums, node_values,
-                   node_weight, out)
+        if not (periodic and i == 0):  # plane i is complete
+            _add_plane(i, plane, first, stop, base, sums, node_values, node_weight, out, by_node)
+    # the last plane to complete: n1 − 1 (open axis) or 0 (periodic)
+    _add_plane(0 if periodic else n_planes - 1, plane, first, stop, base, sums, node_values,
+               node_weight, out, by_node)
 
 
 @njit(cache=True)
@@ -219,12 +217,20 @@ def _level_windows(k_flat, node0, node1, node2):
 
 
 @njit(cache=True)
-def _add_plane(p, plane, first, stop, base, sums, node_values, node_weight, out):
-    """out[l, :] += S[n, l] · node_values[:, n] · node_weight[n] for the nodes n of plane p;
-    clear their S."""
+def _add_plane(p, plane, first, stop, base, sums, node_values, node_weight, out, by_node):
+    """out[l, :] += S[n, l] · node_values[:, n] · node_weight[n] for the nodes n of plane p
+    (``by_node``: out[n, 0] += Σ_l S[n, l] · node_weight[l]); clear their S."""
     h = np.empty(node_values.shape[0])  # the node's integrands, contiguous
     for n in range(p * plane, (p + 1) * plane):
         if stop[n] == first[n]:
+            continue
+        if by_node:
+            total = 0.0
+            for level in range(first[n], stop[n]):
+                at = np.uint64(base[n] + level)
+                total += sums[at] * node_weight[np.uint64(level)]
+                sums[at] = 0.0
+            out[n, 0] += total
             continue
         for v in range(h.size):
             h[v] = node_values[v, n] * node_weight[n]

@@ -181,12 +181,14 @@ class TetrahedronGrid:
 def fermi_surface_node_weights(
     energy: np.ndarray,
     axes: Sequence[np.ndarray],
-    level: float,
+    level,
     periods: Sequence[float | None] = (None, None, None),
     *,
     mirror: Sequence | None = None,
+    level_weights: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Node weights w of the δ-function at one level.
+    """Node weights w of the δ-function at one level, or of Σ_l level_weights[l] δ(ε − level[l])
+    (sorted levels, e.g. a thermal average over them).
 
     ``np.sum(w * h) == ∫ d³u h(u) δ(energy(u) − level)`` for any node values h (interpolated
     linearly on each tetrahedron). Parameters (``mirror`` included) as in
@@ -195,17 +197,23 @@ def fermi_surface_node_weights(
     Returns
     -------
     (n1, n2, n3) ndarray
-        The weights (non-negative; zero away from the level set).
+        The weights (zero away from the level set; non-negative for non-negative
+        ``level_weights``).
     """
     energy, axes, periods = _check_grid(energy, axes, periods)
     orientation = _orientations(mirror, axes, periods)
     levels = _check_levels(np.atleast_1d(np.asarray(level, dtype=float)))
-    if levels.size != 1:
-        raise ValueError(f"level must be a single number, got shape {np.shape(level)}")
+    if level_weights is None and levels.size != 1:
+        raise ValueError(f"level must be a single number (or come with level_weights), got "
+                         f"shape {np.shape(level)}")
+    factors = np.ones(1) if level_weights is None else np.asarray(level_weights, dtype=float)
+    if factors.shape != levels.shape:
+        raise ValueError(f"level_weights must match the levels, shape {levels.shape}, "
+                         f"got {np.shape(level_weights)}")
     out = np.zeros((energy.size, 1))
     fermi_surface_sum(energy, np.searchsorted(levels, energy, side="left"),
                       *_cell_widths(axes, periods, orientation), levels, np.empty((0, 0)),
-                      np.empty(0), out, *_clip(None, energy))
+                      factors, out, *_clip(None, energy))
     return out.reshape(energy.shape)
 
 
