@@ -53,13 +53,14 @@ def fermi_surface_weights(grid: KGrid, energy: np.ndarray, mu: float, temperatur
     40 x 4 x 80 nodes 59 %, thermal average 0.06 %), which the grid/subgrid estimates cannot
     follow.
     """
+    reach = THERMAL_REACH * temperature
+    if not (energy.min() < mu + reach and mu - reach < energy.max()):  # no Fermi surface
+        return np.zeros_like(energy)
     if temperature > 0:
         u = np.arange(-THERMAL_REACH, THERMAL_REACH + THERMAL_STEP / 2, THERMAL_STEP)
         levels, level_weights = mu + temperature * u, THERMAL_STEP / (4 * np.cosh(u / 2) ** 2)
-    elif energy.min() < mu < energy.max():
-        levels, level_weights = np.array([mu]), np.ones(1)
     else:
-        return np.zeros_like(energy)
+        levels, level_weights = np.array([mu]), np.ones(1)
     weights = fermi_surface_node_weights(energy, grid.axes, levels, grid.periods,
                                          mirror=grid_mirror(grid), level_weights=level_weights)
     return -weights * grid.jacobian()

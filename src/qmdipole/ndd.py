@@ -69,7 +69,8 @@ and its subgrid (BIN_ERROR below). The Fermi-surface terms f′X′M are weights
 (tetrahedron δ-weights of the Fermi surface, a 2-D set; at T > 0 their thermal average,
 :func:`qmdipole.fermi.fermi_surface_weights`): they stay point deposits, spread on the x_j
 with 4-point Lagrange weights (error ~ (spacing/η)⁴), and, unlike the densities, need the grid
-to resolve η in x on the Fermi surface (metals only; a warning says when it does not). Cost O(N_k · (1 + Δx_cell/spacing) + N_ω N_x) per route.
+to resolve η in x on the Fermi surface (metals only; a warning says when it does not).
+Cost O(N_k · (1 + Δx_cell/spacing) + N_ω N_x) per route.
 
 **Richardson extrapolation and error estimates.** The reduction runs on the table, on its
 half-density subgrid and on that one's (:func:`qmdipole.kgrid.half_density_table`; spacings h, 2h,
