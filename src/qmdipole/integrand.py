@@ -168,7 +168,7 @@ class BandSlab:
                              "with table_slabs")
         return self._weights(mu, temperature)
 
-    def fermi_surface(self, values, levels, energy=None, between=None) -> np.ndarray:
+    def fermi_surface(self, values, levels, energy=None, between=None, hat=False) -> np.ndarray:
         """I[n, v, l] = ∫ d³k values[n, v](k) δ(energy[n](k) − levels[l]) over the block's
         cells (linear tetrahedra, Jacobian included; zero for a block of one node).
 
@@ -176,7 +176,10 @@ class BandSlab:
         ``levels`` sorted; ``between``: None, or per n None or ``(low, high, mu, T)`` (each
         low, high of shape S): times the occupation factor f(low) − f(high) of a band pair at
         μ and T, integrated on each section (T = 0: only where low < mu < high;
-        :meth:`qmdipole.tetrahedron.TetrahedronGrid.integrals`). Returns (n, nv, nl)."""
+        :meth:`qmdipole.tetrahedron.TetrahedronGrid.integrals`). ``hat``: the integrals against
+        the hat functions of the levels instead of δ(energy − level) (a spectral density's
+        weights for the linear interpolation of a kernel on the levels; ditto). Returns
+        (n, nv, nl)."""
         grid = self._grid("a Fermi-surface integral")
         energy = self.energy if energy is None else energy
         values = np.asarray(values)
@@ -187,7 +190,7 @@ class BandSlab:
             clip = None if between is None else between[n]
             if not v.any() or (clip is not None and occupation_vanishes(*clip)):
                 continue  # zero on the whole slab: its integrals are zero
-            out[n] = self._cells.integrals(e, v, levels, clip, weight=self.jacobian)
+            out[n] = self._cells.integrals(e, v, levels, clip, weight=self.jacobian, hat=hat)
         return out
 
     def pair_derivatives(self, q_hat, e_hat) -> PairDerivatives:

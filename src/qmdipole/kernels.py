@@ -30,6 +30,13 @@ triangles from its first vertex; a triangle of area a in a section of area A and
 vertices, summed)/3 (areas in the tetrahedron's barycentric coordinates: the section is planar,
 so their ratio is the true one).
 
+In hat mode (``hat``, the spectral densities of :mod:`qmdipole.ndd`) the sums are the integrals
+``∫ h φ_l(ε)`` against the hat functions φ_l of the levels instead of δ(ε − λ_l): from the
+closed-form integrals R_c(λ) = ∫_tet β_c (λ − ε)_+ of each tetrahedron (the part ε < λ of a
+tetrahedron is a tetrahedron, a prism of three, or the whole less one), φ_l being a combination
+of three ramps (λ_j − ε)_+, so that a tetrahedron deposits its whole integral on the hats it meets
+however narrow its range of ε (δ-function samples at the levels would miss or overweight it).
+
 At T > 0 (``clip_temperature``) the occupation factor is f_m − f_n = F(y0) + F(y1) − 1, with
 F(y) = 1/(1 + e^(−y/T)), y0 = μ − clip_low and y1 = clip_high − μ (linear on each tetrahedron).
 Where the tetrahedron resolves F (the bound spread(y)² max|F''| / 8 of the error of F's linear
@@ -54,7 +61,8 @@ __all__ = ["compile_kernels", "fermi_surface_sum", "pole_sums", "squared_matrix_
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, node_values,
-                      node_weight, out, clip_low, clip_high, clip_level, clip_temperature):
+                      node_weight, out, clip_low, clip_high, clip_level, clip_temperature,
+                      hat):
     """Add the tetrahedron sums of a grid to ``out`` (in place).
 
     energy, level_index : (n1, n2, n3) float64, int64
@@ -77,6 +85,12 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
         clip_low < clip_level < clip_high; module docstring). Without a clip (or at T = 0), its
         code (the T > 0 code) is left out of the compiled function (Numba prunes ``is None``
         branches).
+    hat : bool
+        False: δ-functions at the levels (the weights of ∫ h δ(ε − λ_l)). True: the integrals
+        ∫ h φ_l(ε) of the hat functions φ_l of the levels (the piecewise-linear interpolation
+        basis on them, strictly increasing; the last one cut off above its level: ε > λ_(nl−1)
+        is left out), exact on each tetrahedron the clip does not cut (:func:`_hat_tetrahedron`),
+        by Gauss–Legendre in λ on those it cuts (:func:`_cut_tetrahedron`).
 
     Integrals: the weights are first summed per (node, level), S[n, l] = Σ_tetrahedra w_c, for the
     nodes of two planes n1 = i, i + 1 at a time (the cells between them deposit there; a plane is
@@ -99,7 +113,11 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
     by_node = node_values.shape[0] == 0
     # S[n, l] lives at sums[base[n] + l]; the planes take turns in 3 slots of `row` entries
     # (plane 0 of a periodic axis keeps slot 2 until the last cells are done)
-    first, stop = _level_windows(k_flat, node0, node1, node2)
+    n_levels = levels.size
+    inverse_gaps = np.empty(n_levels - 1 if hat else 0)
+    for level in range(inverse_gaps.size):
+        inverse_gaps[level] = 1.0 / (levels[level + 1] - levels[level])
+    first, stop = _level_windows(k_flat, node0, node1, node2, n_levels if hat else -1)
     base = np.empty(n_nodes, dtype=np.int64)
     row = 0
     for p in range(n_planes):
@@ -129,7 +147,8 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
     for i in range(widths0.shape[1]):
         for j in range(widths1.shape[1]):
             for k in range(widths2.shape[1]):
-                if not _cell_corners(corner, i, j, k, node0, node1, node2, k_flat):
+                if not _cell_corners(corner, i, j, k, node0, node1, node2, k_flat,
+                                     n_levels if hat else -1):
                     continue
                 for r in range(8):  # orientation bits r0 r1 r2, 1 = reflected along that axis
                     vol = widths0[r >> 2, i] * widths1[(r >> 1) & 1, j] * widths2[r & 1, k] / 6.0
@@ -144,9 +163,12 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
                         t0, t2 = _ordered(e_flat, t0, t2)
                         t1, t3 = _ordered(e_flat, t1, t3)
                         t1, t2 = _ordered(e_flat, t1, t2)
-                        if clip_low is not None:  # pruned when compiled without a clip
-                            if k_flat[t0] == k_flat[t3]:  # no level in this tetrahedron
+                        if hat:
+                            if k_flat[t0] == n_levels:  # above the last level
                                 continue
+                        elif k_flat[t0] == k_flat[t3]:  # no level in this tetrahedron
+                            continue
+                        if clip_low is not None:  # pruned when compiled without a clip
                             if clip_temperature is not None:
                                 inside = _thermal_clip_values(factor, clip, fermi, clip_low,
                                                               clip_high, clip_level,
@@ -159,18 +181,21 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
                             if inside < 0:
                                 sorted_corners[0], sorted_corners[1] = t0, t1
                                 sorted_corners[2], sorted_corners[3] = t2, t3
-                                if clip_temperature is not None:
-                                    _thermal_tetrahedron(e_flat, k_flat, sorted_corners, vol,
-                                                         levels, sums, base, clip, polygon,
-                                                         clip_temperature)
-                                else:
-                                    _clipped_tetrahedron(e_flat, k_flat, sorted_corners, vol,
-                                                         levels, sums, base, clip, polygon)
+                                _cut_tetrahedron(e_flat, k_flat, sorted_corners, vol, levels,
+                                                 sums, base, clip, polygon, clip_temperature,
+                                                 hat)
                                 continue
                         if clip_temperature is not None:  # the occupation factor at the corners
-                            _tetrahedron(e_flat, k_flat, t0, t1, t2, t3, vol, levels, sums, base,
-                                         factor)
-                        else:  # none (1), compiled without the multiplications
+                            if hat:
+                                _hat_tetrahedron(e_flat, k_flat, t0, t1, t2, t3, vol, levels,
+                                                 inverse_gaps, sums, base, factor)
+                            else:
+                                _tetrahedron(e_flat, k_flat, t0, t1, t2, t3, vol, levels, sums,
+                                             base, factor)
+                        elif hat:  # no factor (1), compiled without the multiplications
+                            _hat_tetrahedron(e_flat, k_flat, t0, t1, t2, t3, vol, levels,
+                                             inverse_gaps, sums, base, None)
+                        else:
                             _tetrahedron(e_flat, k_flat, t0, t1, t2, t3, vol, levels, sums, base,
                                          None)
         if not (periodic and i == 0):  # plane i is complete
@@ -181,32 +206,37 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
 
 
 @njit(cache=True)
-def _cell_corners(corner, i, j, k, node0, node1, node2, k_flat):
+def _cell_corners(corner, i, j, k, node0, node1, node2, k_flat, hat_levels):
     """Fill ``corner`` (8,) with the flat nodes of cell (i, j, k), corner bits d0 d1 d2 as
-    d0·4 + d1·2 + d2; whether a level lies in the cell's energy range."""
+    d0·4 + d1·2 + d2; whether the cell deposits: a level lies in its energy range (δ mode,
+    ``hat_levels`` < 0) or its energies are not all above the last of ``hat_levels`` levels (hat
+    mode: the hats of the levels either side of a cell reach into it)."""
     for c in range(8):
         corner[c] = node0[c >> 2, i] + node1[(c >> 1) & 1, j] + node2[c & 1, k]
-    for c in range(1, 8):
-        if k_flat[corner[c]] != k_flat[corner[0]]:
+    for c in range(8):
+        if k_flat[corner[c]] != k_flat[corner[0]] or k_flat[corner[c]] < hat_levels:
             return True
     return False
 
 
 @njit(cache=True)
-def _level_windows(k_flat, node0, node1, node2):
-    """Per node, the range [first, stop) of the levels of the cells it is a corner of."""
+def _level_windows(k_flat, node0, node1, node2, hat_levels):
+    """Per node, the range [first, stop) of the levels of the cells it is a corner of (hat
+    mode, ``hat_levels`` >= 0 levels: one more either side, within them)."""
     first = np.full(k_flat.size, np.iinfo(np.int64).max)
     stop = np.zeros(k_flat.size, dtype=np.int64)
     corner = np.empty(8, dtype=np.uint64)
     for i in range(node0.shape[1]):
         for j in range(node1.shape[1]):
             for k in range(node2.shape[1]):
-                if not _cell_corners(corner, i, j, k, node0, node1, node2, k_flat):
+                if not _cell_corners(corner, i, j, k, node0, node1, node2, k_flat, hat_levels):
                     continue
                 lo_cell, hi_cell = k_flat[corner[0]], k_flat[corner[7]]
                 for c in range(8):
                     lo_cell = min(lo_cell, k_flat[corner[c]])
                     hi_cell = max(hi_cell, k_flat[corner[c]])
+                if hat_levels >= 0:
+                    lo_cell, hi_cell = max(lo_cell - 1, 0), min(hi_cell + 1, hat_levels)
                 for c in range(8):
                     first[corner[c]] = min(first[corner[c]], lo_cell)
                     stop[corner[c]] = max(stop[corner[c]], hi_cell)
@@ -309,6 +339,113 @@ def _tetrahedron(e, k, t0, t1, t2, t3, vol, levels, sums, base, factor):
         sums[np.uint64(b3 + level)] += c * (3.0 - f1 - f2 - f3) * p3
 
 
+@njit(cache=True, error_model="numpy")
+def _hat_tetrahedron(e, k, t0, t1, t2, t3, vol, levels, inverse_gaps, sums, base, factor):
+    """Add ∫_tet β_c φ_l(ε) d³u (β_c the corners' barycentric coordinates, φ_l the hats of the
+    levels, the last cut off above its level) for the levels l whose hats reach into the
+    tetrahedron (nodes t0..t3 sorted by energy e), times ``factor`` (4,) at the corner (None: 1),
+    to sums[base[t_c] + l]; ``inverse_gaps[l]`` = 1/(λ_(l+1) − λ_l).
+
+    With R_c(λ) = ∫_tet β_c (λ − ε)_+ (:func:`_below`) and g_l = λ_(l+1) − λ_l, the hat
+    φ_l(ε) = (λ_(l+1) − ε)_+/g_l − (λ_l − ε)_+ (1/g_l + 1/g_(l−1)) + (λ_(l−1) − ε)_+/g_(l−1), so
+    its integral is the second divided difference of R at the levels (the first level's hat has
+    no left part: transitions are >= λ_0 = 0; the last level's is (λ_(l−1) − ε)_+/g_(l−1)
+    − (λ_l − ε)_+/g_(l−1) + Θ(λ_l − ε)). R is 0 below e1 and linear above e4, so only the
+    levels l with k[t0] − 1 <= l <= k[t3] get weight: a tetrahedron between two levels splits its
+    integral between their hats, however narrow its energy range.
+    """
+    n = levels.size
+    p0, p1, p2, p3 = (1.0, 1.0, 1.0, 1.0) if factor is None else (
+        factor[0], factor[1], factor[2], factor[3])
+    e1 = e[t0]
+    d2, d3, d4 = e[t1] - e1, e[t2] - e1, e[t3] - e1
+    # the reciprocals each branch of _below divides by (infinite only where its branch is empty)
+    shape = (d2, d3, d4, 1.0 / d2, 1.0 / d3, 1.0 / d4, 1.0 / (d3 - d2), 1.0 / (d4 - d2),
+             1.0 / (d4 - d3), k[t0], k[t1], k[t2], k[t3], vol)
+    first, last = max(k[t0] - 1, 0), min(k[t3], n - 1)
+    b0, b1, b2, b3 = base[t0], base[t1], base[t2], base[t3]
+    r0, r1, r2, r3 = 0.0, 0.0, 0.0, 0.0  # R at the level below the current one (0 below e1)
+    s0, s1, s2, s3 = _below(shape, first, levels[np.uint64(first)] - e1, True)
+    for level in range(first, last + 1):
+        at = np.uint64(level)  # >= 0: unsigned indices skip numba's wrap-around test
+        w0, w1, w2, w3 = 0.0, 0.0, 0.0, 0.0
+        if level > 0:  # the left part: −(R_l − R_(l−1))/g_(l−1)
+            g = inverse_gaps[np.uint64(level - 1)]
+            w0, w1, w2, w3 = (r0 - s0) * g, (r1 - s1) * g, (r2 - s2) * g, (r3 - s3) * g
+        if level < n - 1:  # the right part: (R_(l+1) − R_l)/g_l
+            n0, n1, n2, n3 = _below(shape, level + 1, levels[at + np.uint64(1)] - e1, True)
+            g = inverse_gaps[at]
+            w0, w1 = w0 + (n0 - s0) * g, w1 + (n1 - s1) * g
+            w2, w3 = w2 + (n2 - s2) * g, w3 + (n3 - s3) * g
+        else:  # the last level: + ∫ β_c Θ(λ_l − ε)
+            n0, n1, n2, n3 = _below(shape, level, levels[at] - e1, False)
+            w0, w1, w2, w3 = w0 + n0, w1 + n1, w2 + n2, w3 + n3
+        sums[np.uint64(b0 + level)] += w0 * p0
+        sums[np.uint64(b1 + level)] += w1 * p1
+        sums[np.uint64(b2 + level)] += w2 * p2
+        sums[np.uint64(b3 + level)] += w3 * p3
+        r0, r1, r2, r3, s0, s1, s2, s3 = s0, s1, s2, s3, n0, n1, n2, n3
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _below(shape, level, u, ramp):
+    """∫_tet β_c (λ − ε)_+ d³u (``ramp``) or ∫_tet β_c Θ(λ − ε) d³u at the level ``level``,
+    u = λ − e1, for the corners c sorted by energy; ``shape`` = (d2, d3, d4, 1/d2, 1/d3, 1/d4,
+    1/(d3 − d2), 1/(d4 − d2), 1/(d4 − d3), k1, k2, k3, k4, volume), d_c = e_c − e1 and k_c the
+    corners' level indices (the branches of :func:`_tetrahedron`).
+
+    The part ε < λ of the tetrahedron is, for e1 <= λ < e2, the tetrahedron of corner 1 and the
+    points P_1j where ε = λ on its edges; for e2 <= λ < e3, the prism of corners 1, 2 and P13,
+    P14, P23, P24, in three tetrahedra; for e3 <= λ < e4, the whole minus the tetrahedron of
+    corner 4 and P_j4. On a tetrahedron of volume V with vertex values a (of λ − ε) and b (of
+    β_c), ∫ b = V Σb/4 and ∫ ab = V (Σab + Σa Σb)/20. Each branch uses only the reciprocals of
+    its own denominators, positive there.
+    """
+    d2, d3, d4, i2, i3, i4, i32, i42, i43, k1, k2, k3, k4, vol = shape
+    if level < k1:
+        return 0.0, 0.0, 0.0, 0.0
+    if level >= k3:  # the whole, less the corner-4 tetrahedron where λ < e4
+        if ramp:  # ∫ β_c (λ − ε) over the whole tetrahedron
+            total = 5.0 * u - d2 - d3 - d4
+            b0, b1, b2, b3 = total, total - d2, total - d3, total - d4
+        else:
+            b0, b1, b2, b3 = 5.0, 5.0, 5.0, 5.0
+        scale = vol / 20.0
+        b0, b1, b2, b3 = b0 * scale, b1 * scale, b2 * scale, b3 * scale
+        if level < k4:
+            y = d4 - u  # e4 − λ
+            g1, g2, g3 = y * i4, y * i42, y * i43
+            cut = vol * g1 * g2 * g3 * (y / 20.0 if ramp else -0.25)
+            rest = 4.0 - g1 - g2 - g3
+            b0, b1, b2 = b0 + cut * g1, b1 + cut * g2, b2 + cut * g3
+            b3 = b3 + cut * (rest + 1.0 if ramp else rest)
+        return b0, b1, b2, b3
+    if level < k2:  # the corner-1 tetrahedron: a = u at corner 1
+        f2, f3, f4 = u * i2, u * i3, u * i4
+        part = vol * f2 * f3 * f4 * (u / 20.0 if ramp else 0.25)
+        rest = 4.0 - f2 - f3 - f4
+        return part * (rest + 1.0 if ramp else rest), part * f2, part * f3, part * f4
+    # the prism: (1, P13, P14, P24), (1, P13, P23, P24), (1, 2, P23, P24)
+    v = u - d2  # λ − e2
+    a13, a14, a23, a24 = u * i3, u * i4, v * i32, v * i42
+    if ramp:  # a = u at corner 1, v at corner 2
+        q1 = vol * a13 * a14 * (1.0 - a24) * u / 20.0
+        q2 = vol * a13 * (1.0 - a23) * a24 * u / 20.0
+        q3 = vol * a23 * a24 / 20.0
+        w = u + v
+        return (q1 * (4.0 - a13 - a14) + q2 * (3.0 - a13) + q3 * (u + w),
+                q1 * (1.0 - a24) + q2 * (2.0 - a23 - a24) + q3 * (v + w * (3.0 - a23 - a24)),
+                q1 * a13 + q2 * (a13 + a23) + q3 * w * a23,
+                q1 * (a14 + a24) + q2 * a24 + q3 * w * a24)
+    q1 = vol * a13 * a14 * (1.0 - a24) / 4.0
+    q2 = vol * a13 * (1.0 - a23) * a24 / 4.0
+    q3 = vol * a23 * a24 / 4.0
+    return (q1 * (3.0 - a13 - a14) + q2 * (2.0 - a13) + q3,
+            q1 * (1.0 - a24) + q2 * (2.0 - a23 - a24) + q3 * (3.0 - a23 - a24),
+            q1 * a13 + q2 * (a13 + a23) + q3 * a23,
+            q1 * (a14 + a24) + q2 * a24 + q3 * a24)
+
+
 @njit(cache=True)
 def _clip_values(clip, clip_low, clip_high, clip_level, t0, t1, t2, t3):
     """Fill ``clip`` (2, 4) with y0 = μ − low and y1 = high − μ at the sorted corners; at T = 0,
@@ -364,22 +501,23 @@ def _thermal_clip_values(factor, clip, fermi, clip_low, clip_high, clip_level, t
 
 
 @njit(cache=True, error_model="numpy")
-def _section_polygon(e, k, t, vol, level, lam, section):
+def _section_polygon(e, t, vol, branch, lam, section):
     """Fill ``section`` (8, 4) with the vertices (barycentric coordinates of the corners ``t``,
-    sorted by energy ``e``) of the tetrahedron's section ε = lam at ``level`` (the branches of
-    :func:`_tetrahedron`); returns (vertex count, the section's total weight D = 3 · Σ_c w_c of
-    the unclipped corner weights)."""
+    sorted by energy ``e``) of the tetrahedron's section ε = lam on ``branch`` 0, 1, 2
+    (e1 <= lam < e2, e2 <= lam < e3, e3 <= lam < e4: those of :func:`_tetrahedron`); returns
+    (vertex count, the section's total weight D = 3 · Σ_c w_c of the unclipped corner
+    weights)."""
     e1, e2, e3, e4 = e[t[0]], e[t[1]], e[t[2]], e[t[3]]
     for v in range(4):
         for c in range(4):
             section[v, c] = 0.0
-    if level < k[t[1]]:  # triangle on edges 1-2, 1-3, 1-4
+    if branch == 0:  # triangle on edges 1-2, 1-3, 1-4
         f2, f3, f4 = (lam - e1) / (e2 - e1), (lam - e1) / (e3 - e1), (lam - e1) / (e4 - e1)
         section[0, 0], section[0, 1] = 1.0 - f2, f2
         section[1, 0], section[1, 2] = 1.0 - f3, f3
         section[2, 0], section[2, 3] = 1.0 - f4, f4
         return 3, 3.0 * vol * f2 * f3 / (e4 - e1)
-    if level < k[t[2]]:  # quadrilateral P13 P14 P24 P23
+    if branch == 1:  # quadrilateral P13 P14 P24 P23
         a13, a14 = (lam - e1) / (e3 - e1), (lam - e1) / (e4 - e1)
         a23, a24 = (lam - e2) / (e3 - e2), (lam - e2) / (e4 - e2)
         section[0, 0], section[0, 2] = 1.0 - a13, a13
@@ -396,58 +534,89 @@ def _section_polygon(e, k, t, vol, level, lam, section):
 
 
 @njit(cache=True, error_model="numpy")
-def _clipped_tetrahedron(e, k, t, vol, levels, sums, base, clip, polygon):
-    """:func:`_tetrahedron` for a tetrahedron the clip cuts at T = 0 (corners ``t`` sorted by
-    energy, ``clip`` from :func:`_clip_values`): each level's section polygon, clipped (module
-    docstring). ``polygon`` (2, 8, 4) is work space."""
-    for level in range(k[t[0]], k[t[3]]):
-        count, total = _section_polygon(e, k, t, vol, level, levels[level], polygon[0])
-        side = _section_side(polygon[0], count, clip) if total > 0.0 else 0
-        if side == 0:  # no weight, or the clip excludes this section
-            continue
-        full = _polygon_area(polygon[0], count)
-        if full <= 0.0:
-            continue
-        if side < 0:  # the clip cuts the section (else it holds on all of it)
-            count = _clip_polygon(polygon, count, clip[0])
-            count = _clip_polygon(polygon, count, clip[1])
-        kept = polygon[0]
-        for v in range(1, count - 1):  # the fan of triangles (0, v, v + 1)
-            share = total * _triangle_area(kept[0], kept[v], kept[v + 1]) / (3.0 * full)
-            for c in range(4):
-                sums[base[t[c]] + level] += share * (kept[0, c] + kept[v, c] + kept[v + 1, c])
+def _cut_tetrahedron(e, k, t, vol, levels, sums, base, clip, polygon, temperature, hat):
+    """:func:`_tetrahedron` (δ mode) or :func:`_hat_tetrahedron` (``hat``) for a tetrahedron
+    the clip cuts (corners ``t`` sorted by energy, ``clip`` (2, 4): y0, y1 at them): the
+    corner weights of each section ε = λ are those of :func:`_cut_section` (T = 0: the
+    clipped section; ``temperature`` > 0: times the occupation factor). δ mode takes them at
+    the levels; hat mode integrates them against the hats by Gauss–Legendre (_HAT_NODES) on
+    each piece of [e1, e4] between the levels and the corner energies (exact where the clip
+    leaves the section whole: there they are cubic in λ; the part above the last level left
+    out). ``polygon`` (2, 8, 4) is work space."""
+    weights = np.empty(4)
+    moments = np.empty(3)
+    values = np.empty((2, 3))
+    if not hat:
+        for level in range(k[t[0]], k[t[3]]):
+            branch = 0 if level < k[t[1]] else 1 if level < k[t[2]] else 2
+            if _cut_section(e, t, vol, branch, levels[level], clip, polygon, temperature,
+                            weights, moments, values):
+                for c in range(4):
+                    sums[base[t[c]] + level] += weights[c]
+        return
+    e1, e2, e3, e4 = e[t[0]], e[t[1]], e[t[2]], e[t[3]]
+    for j in range(max(k[t[0]] - 1, 0), min(k[t[3]], levels.size - 1)):
+        left, right = levels[j], levels[j + 1]  # the interval between the hats j and j + 1
+        start = max(left, e1)
+        for piece in range(3):  # up to e2, up to e3, up to e4, within the interval
+            stop = min(e2 if piece == 0 else e3 if piece == 1 else e4, right)
+            if stop <= start:
+                continue
+            for g in range(_HAT_NODES.size):
+                lam = start + (stop - start) * _HAT_NODES[g]
+                if not _cut_section(e, t, vol, piece, lam, clip, polygon, temperature, weights,
+                                    moments, values):
+                    continue
+                weight = (stop - start) * _HAT_WEIGHTS[g]
+                upper = weight * (lam - left) / (right - left)  # φ_(j+1)(λ) of the weight
+                for c in range(4):
+                    sums[base[t[c]] + j] += weights[c] * (weight - upper)
+                    sums[base[t[c]] + j + 1] += weights[c] * upper
+            start = stop
 
 
 @njit(cache=True, error_model="numpy")
-def _thermal_tetrahedron(e, k, t, vol, levels, sums, base, clip, polygon, temperature):
-    """:func:`_tetrahedron` times the occupation factor F(y0) + F(y1) − 1 at T > 0 (module
-    docstring), integrated exactly over each level's section, for a tetrahedron where it is not
-    constant (corners ``t`` sorted by energy; ``clip`` (2, 4): y0, y1 at them). ``polygon``
-    (2, 8, 4) is work space."""
-    moments = np.empty(3)
-    values = np.empty((2, 3))  # y0, y1 at the three vertices of a triangle of the section
-    for level in range(k[t[0]], k[t[3]]):
-        count, total = _section_polygon(e, k, t, vol, level, levels[level], polygon[0])
-        if not total > 0.0:
-            continue
-        section = polygon[0]
-        full = _polygon_area(section, count)
-        if full <= 0.0:
-            continue
+def _cut_section(e, t, vol, branch, lam, clip, polygon, temperature, weights, moments, values):
+    """Fill ``weights`` (4,) with the corner weights of ∫_tet h δ(ε − lam) over the section on
+    ``branch`` (:func:`_section_polygon`) clipped to y0, y1 > 0 (``temperature`` None), or times
+    the occupation factor F(y0) + F(y1) − 1 at T > 0, integrated exactly over it (module
+    docstring); whether any is non-zero. ``moments`` (3,), ``values`` (2, 3) are work space."""
+    count, total = _section_polygon(e, t, vol, branch, lam, polygon[0])
+    if not total > 0.0:
+        return False
+    section = polygon[0]
+    if temperature is None:
+        side = _section_side(section, count, clip)
+        if side == 0:  # the clip excludes this section
+            return False
+    full = _polygon_area(section, count)
+    if full <= 0.0:
+        return False
+    for c in range(4):
+        weights[c] = 0.0
+    if temperature is None:
+        if side < 0:  # the clip cuts the section (else it holds on all of it)
+            count = _clip_polygon(polygon, count, clip[0])
+            count = _clip_polygon(polygon, count, clip[1])
         for v in range(1, count - 1):  # the fan of triangles (0, v, v + 1)
-            for side in range(2):
-                for i in range(3):
-                    vertex = 0 if i == 0 else v + i - 1
-                    values[side, i] = (section[vertex, 0] * clip[side, 0]
-                                       + section[vertex, 1] * clip[side, 1]
-                                       + section[vertex, 2] * clip[side, 2]
-                                       + section[vertex, 3] * clip[side, 3])
-            _occupation_moments(values, temperature, moments)
-            share = total * _triangle_area(section[0], section[v], section[v + 1]) / full
+            share = total * _triangle_area(section[0], section[v], section[v + 1]) / (3.0 * full)
             for c in range(4):
-                sums[base[t[c]] + level] += share * (moments[0] * section[0, c]
-                                                     + moments[1] * section[v, c]
-                                                     + moments[2] * section[v + 1, c])
+                weights[c] += share * (section[0, c] + section[v, c] + section[v + 1, c])
+        return True
+    for v in range(1, count - 1):  # the fan of triangles (0, v, v + 1)
+        for side in range(2):
+            for i in range(3):
+                vertex = 0 if i == 0 else v + i - 1
+                values[side, i] = (section[vertex, 0] * clip[side, 0]
+                                   + section[vertex, 1] * clip[side, 1]
+                                   + section[vertex, 2] * clip[side, 2]
+                                   + section[vertex, 3] * clip[side, 3])
+        _occupation_moments(values, temperature, moments)
+        share = total * _triangle_area(section[0], section[v], section[v + 1]) / full
+        for c in range(4):
+            weights[c] += share * (moments[0] * section[0, c] + moments[1] * section[v, c]
+                                   + moments[2] * section[v + 1, c])
+    return True
 
 
 @njit(cache=True, error_model="numpy")
@@ -694,7 +863,7 @@ def compile_kernels() -> None:
     levels = np.array([3.5])
     out = np.zeros((1, 1))
     fermi_surface_sum(energy, np.searchsorted(levels, energy), widths, widths, widths, levels,
-                      energy.reshape(1, 8), energy.ravel(), out, None, None, 0.0, None)
+                      energy.reshape(1, 8), energy.ravel(), out, None, None, 0.0, None, False)
     pole_sums(levels, out, out, levels, 1.0, np.zeros((1, 1), complex))
     states = np.ones((2, 2, 1), complex)
     squared_matrix_elements(states, np.ones((1, 2, 2), complex), states, np.empty((2, 2, 1)))
@@ -729,3 +898,7 @@ _CURVATURE = 1.0 / (6.0 * np.sqrt(3.0))  # max |F''| T²
 _THERMAL_PANELS = np.array([-20.0, -13.0, -8.0, -4.0, -1.5, 0.0, 1.5, 4.0, 8.0, 13.0, 20.0])
 _GAUSS_NODES, _GAUSS_WEIGHTS = np.polynomial.legendre.leggauss(5)
 _GAUSS_NODES, _GAUSS_WEIGHTS = 0.5 * (_GAUSS_NODES + 1.0), 0.5 * _GAUSS_WEIGHTS  # on [0, 1]
+# Gauss–Legendre nodes of the hat integrals of cut sections, on [0, 1]: exact for the cubic
+# weights of a whole section times a hat
+_HAT_NODES, _HAT_WEIGHTS = np.polynomial.legendre.leggauss(3)
+_HAT_NODES, _HAT_WEIGHTS = 0.5 * (_HAT_NODES + 1.0), 0.5 * _HAT_WEIGHTS

@@ -54,43 +54,43 @@ f_v − f_c = 1 exactly) adds −8π ∫ dx (1 − w) x ⟨G⟩(x)/(x² − z²)
 Δf = −1, G^C_c + G^C_v = 0. A number X is a hard cut-off instead (transitions x > X left out).
 
 **Spectral densities (both routes).** Each band pair's interband parts are spectral densities
-S(x_j) = ∫ d³k s(k) δ(X(k) − x_j) on transition energies x_j spaced η/``bins_per_eta`` from 0 to
-ω_max + TAIL_REACH η and COARSE_LEVELS times wider above it, up to the highest transition kept
-(the kernels are smooth there), s the ``single`` and ``double`` parts of :func:`pair_deposits`,
-integrated by the linear tetrahedron method like ⟨G⟩ (exact for X and s linear on each
-tetrahedron, O(h²) in the k-spacing h, whether or not h resolves η); then
+S(x) = ∫ d³k s(k) δ(X(k) − x), s the ``single`` and ``double`` parts of :func:`pair_deposits`,
+integrated against the kernels as
 
     Δn/α = 4π/(8π³) ∫ dx w(x) [S₁(x)/(x² − z²) + S₂(x)/(x² − z²)²]
 
-by the trapezoid rule on the x_j (w the taper of the high-energy split, else 1). The trapezoid rule
-is exponentially accurate where S is smooth (the kernels are analytic within η of the real axis);
-at a band edge S ~ √(x − x₀) and its error is ~ (spacing/η)^(3/2) of the peak, common to the grid
-and its subgrid (BIN_ERROR below). The Fermi-surface terms f′X′M are weights at the nodes near μ
-(tetrahedron δ-weights of the Fermi surface, a 2-D set; at T > 0 their thermal average,
-:func:`qmdipole.fermi.fermi_surface_weights`): they stay point deposits, spread on the x_j
-with 4-point Lagrange weights (error ~ (spacing/η)⁴), and, unlike the densities, need the grid
-to resolve η in x on the Fermi surface (metals only; a warning says when it does not).
-Cost O(N_k · (1 + Δx_cell/spacing) + N_ω N_x) per route.
+(w the taper of the high-energy split, else 1) with the kernel w K interpolated linearly between
+spectral levels x_j spaced η/``bins_per_eta`` (BINS_PER_ETA) from 0 to ω_max + TAIL_REACH η and
+COARSE_LEVELS times wider above it, up to the highest transition kept: Σ_j w(x_j) K(x_j) W_j
+with W_j = ∫ d³k s(k) φ_j(X(k)), φ_j the hat functions of the levels. The linear tetrahedron
+method gives W_j exactly for X and s linear on each tetrahedron (O(h²) in the k-spacing h,
+whether or not h resolves η; :meth:`qmdipole.tetrahedron.TetrahedronGrid.integrals` with
+``hat``): a tetrahedron deposits its whole integral on the hats it meets, however narrow its
+range of X. (Sampling S at the x_j instead, by the δ-function integrals of each tetrahedron at
+the levels, aliased near the absorption onsets, where the cells around a minimum of X span
+energy ranges far below the spacing: an error that was not a smooth function of the spacing,
+0.14 % of the peak at 32 levels per η in a flat valley, 0.13 % at 16, and that the
+grid-vs-subgrid comparison cannot see.) The interpolation error of the kernel, ∝ spacing² and
+smooth, is common to every grid; :func:`spectral_error` estimates it from the same weights on
+the hats of every other level (measured: ~0.055 (spacing/η)² of the peak on seeded Eq. 14 sets,
+insulators and metals; 2e-4 at the default 16 per η). The Fermi-surface terms f′X′M are weights
+at the nodes near μ (tetrahedron δ-weights of the Fermi surface, a 2-D set; at T > 0 their
+thermal average, :func:`qmdipole.fermi.fermi_surface_weights`): they stay point deposits,
+spread on the uniform nodes with 4-point Lagrange weights (error ~ (spacing/η)⁴), and, unlike
+the densities, need the grid to resolve η in x on the Fermi surface (metals only; a warning
+says when it does not). Cost O(N_k · (1 + Δx_cell/spacing) + N_ω N_x) per route.
 
 **Richardson extrapolation and error estimates.** The reduction runs on the table, on its
 half-density subgrid and on that one's (:func:`qmdipole.kgrid.half_density_table`; spacings h, 2h,
-4h; the same spectral nodes, taper and exact tail, which thus add no error). Δn (both routes, each
-pair) is the Richardson extrapolation E_h = Δn_h + (Δn_h − Δn_2h)/3 of the tetrahedron method's
-O(h²) error (:func:`qmdipole.errors.extrapolate`; on the default configuration 0.2 % of the peak
-where Δn_h alone errs by ~1.8 %, mostly within η of the band edges). Every curve NAME (each pair's
-too) has NAME_error (absolute, same units), from :func:`qmdipole.errors.estimate`: for Δn,
-|E_h − E_2h|/(2^DN_ORDER − 1) (E_2h the extrapolation of 2h and 4h; the extrapolations were
-observed to converge with order 3-3.5) with safety DN_SAFETY, spread over max(w, DN_WINDOW η),
-plus the trapezoid error of the x-integral, common to every grid and so invisible to Richardson,
-BIN_ERROR (spacing/η)^(3/2) max|Δn| of the grid's share. Near a band edge the grid's density has
-narrow features (cells around the minimum of X span tiny energy ranges) that the x_j sample
-irregularly: this aliasing error is not a smooth function of the spacing (default configuration,
-one valley: 0.3 %, 0.5 % and 0.2 % of the peak at 8, 16 and 32 nodes per η, before the grid was
-refined at the onsets). The finer the grid's cells at an onset
-(:data:`qmdipole.kgrid.CURVATURE_RESOLUTION`), the smaller the k-grid's error there and the
-larger the aliasing on coarse spectral nodes (one valley, η = 0.05, 40 x 4 x 80 refined: 0.68 %
-at 8 nodes per η, 0.08 % at 32); BIN_ERROR covers it (the change from 8 to 32 nodes per η is
-0.14 (1/8)^(3/2) of the peak there).
+4h; the same spectral levels, taper and exact tail, which thus add no error). Δn (both routes,
+each pair) is the Richardson extrapolation E_h = Δn_h + (Δn_h − Δn_2h)/3 of the tetrahedron
+method's O(h²) error (:func:`qmdipole.errors.extrapolate`; on the default configuration 0.2 % of
+the peak where Δn_h alone errs by ~1.8 %, mostly within η of the band edges). Every curve NAME
+(each pair's too) has NAME_error (absolute, same units), from :func:`qmdipole.errors.estimate`:
+for Δn, |E_h − E_2h|/(2^DN_ORDER − 1) (E_2h the extrapolation of 2h and 4h; the extrapolations
+were observed to converge with order 3-3.5) with safety DN_SAFETY, spread over
+max(w, DN_WINDOW η), plus the spectral term of :func:`spectral_error` (of the grid h), invisible
+to Richardson in k.
 
 **Occupations.** The factor f_m − f_n of each pair is a step across the Fermi surface at T = 0
 and one of width ~T at T > 0; its node values interpolated on the tetrahedra converge only as
@@ -130,20 +130,32 @@ PERPENDICULAR_TOL = 1e-6  # |cos| of the angle between polarisation and q accept
 
 # Error estimates (module docstring, "Error estimates"); calibrated against qmdipole.analytic on
 # Eq. 14 (the paper's and random insulating parameter sets, η in [0.02, 0.1], kgrid.n = [60, 4,
-# 120] and the default [120, 4, 240], points_per_eta 1.5, 32 spectral nodes per η): the worst
+# 120] and the default [120, 4, 240], points_per_eta 1.5, 32 spectral levels per η): the worst
 # true error / estimate was 0.54 for Δn (extrapolated) and up to 5 for ⟨G⟩ before its safety
 # factor, with these windows. Not covered: ω within ~1e-4 of a band edge (the √ onset of ⟨G⟩ lies below both grids'
 # lowest transition there, so neither sees it)
 AVG_WINDOW = 4  # ⟨G⟩: spread over |ω′ − ω| <= AVG_WINDOW w, w the subgrid's transition-energy step
 DN_WINDOW = 4  # Δn: spread over |ω′ − ω| <= max(w, DN_WINDOW η): the kernels spread its error
 DN_ORDER = 3  # Δn: order of the extrapolation's error (observed 3-3.5 between the 2h and h ones)
+# ... in a metal (a band within 20 T of μ): the Fermi surface's kinks in the densities leave the
+# extrapolation O(h²) (T = 0 metal, set 5 of the tests' metallic_sets: a grid twice as fine moved
+# Δn by 1.2x the order-3 estimate at the Pauli-blocking edge)
+DN_ORDER_METAL = 2
+# ... never below DN_FLOOR of the curve's peak: where Δn is tiny (below an onset, ~1e-7 of its
+# peak) the grids' changes are not O(h^p) (one such metal: 2x the estimate there)
+DN_FLOOR = 1e-5
 DN_SAFETY = 1.3
-# Spectral levels above ω_max + TAIL_REACH η are every COARSE_LEVELS-th node (η/4 apart at 32 per
-# η): the kernels vary there on the scale x − ω >= 20 η, and the trapezoid on them stays exact to
-# ~1e-5 (default config: Re/Im Δn within 1.0e-5 of the peak of the all-node result, estimates
-# ~2e-3), while the tetrahedra deposit on 8x fewer levels there (valley 1's NDD: 15.2 -> 9.3 s)
+# Spectral levels above ω_max + TAIL_REACH η are every COARSE_LEVELS-th node (η/2 apart at 16 per
+# η): the kernels vary there on the scale x − ω >= 20 η, where their linear interpolation moves Δn
+# by < 1e-4 of its peak (measured 4.6e-5; spectral_error covers it), while the tetrahedra deposit
+# on 8x fewer levels there
 TAIL_REACH, COARSE_LEVELS = 20.0, 8
-BIN_ERROR = 0.2  # trapezoid term: BIN_ERROR (spacing/η)^(3/2) max|Δn| (8 → 32 per η: up to 0.14)
+# Spectral levels per η: the kernels' linear interpolation errs by ~0.055 (1/16)² = 2e-4 of the
+# peak (8 per η: 9e-4, 32: 5e-5; seeded Eq. 14 sets), while the cost of the densities grows with it
+BINS_PER_ETA = 16
+# spectral_error: its safety factor on |Δn_s − Δn_2s|/3 (a single narrow deposit half-way between
+# two levels errs by 1.5x that; spread deposits average to 1x)
+SPECTRAL_SAFETY = 2.0
 AVG_ERROR = (
     f"Richardson: {errors.SAFETY:g} x max over |omega' - omega| <= {AVG_WINDOW} error_window of "
     f"|G_h - G_2h| / (2^{errors.ORDER} - 1), G_2h on the half-density subgrid of the same table "
@@ -155,9 +167,12 @@ DN_ERROR = (
     "half-density subgrid of the same table (every other node of each axis but the azimuth of a "
     "cylindrical grid; the same spectral nodes and high-energy tail); its error "
     f"{DN_SAFETY:g} x max over |omega' - omega| <= max(error_window, {DN_WINDOW} eta) of "
-    f"|E_h - E_2h| / (2^{DN_ORDER} - 1), E_2h the same extrapolation of the subgrid and its own "
-    "half-density subgrid, plus the trapezoid error of the x-integral "
-    f"{BIN_ERROR:g} (spectral_bin_width/eta)^(3/2) max|Dn| of the k-grid's share"
+    f"|E_h - E_2h| / (2^p - 1) (p = {DN_ORDER}, in a metal {DN_ORDER_METAL}), E_2h the same "
+    "extrapolation of the subgrid and its own "
+    "half-density subgrid, plus the error of the kernels' linear interpolation between the "
+    f"spectral levels (spectral_bin_width apart), {SPECTRAL_SAFETY:g} x |Dn_s - Dn_2s| / 3 of the "
+    "grid h, Dn_2s with the kernels interpolated on every other level, plus "
+    f"{DN_FLOOR:g} max|Dn|"
 )
 
 
@@ -170,15 +185,18 @@ class SpectralAccumulator:
     (``nodes``; two guard nodes either side for the spreading), in ``channels`` separate sums
     (one per band pair) of the kernels 1/(x² − z²) (``single``) and 1/(x² − z²)² (``double``).
 
-    :meth:`add_density` takes spectral densities S(x) = ∫ d³k s(k) δ(X(k) − x) at ``levels``
-    with their trapezoid weights; :meth:`add` spreads point deposits at energies x with cubic
-    Lagrange weights (transitions above ``top`` left out). With ``taper = (start, end)``
+    :meth:`add_density` takes the weights W_j = ∫ dx S(x) φ_j(x) of spectral densities
+    S(x) = ∫ d³k s(k) δ(X(k) − x) on the hat functions φ_j of the ``levels`` (so that
+    Σ_j W_j K(x_j) = ∫ S K_lin, K_lin the linear interpolant of the kernel K on the levels, the
+    part x > top left out); :meth:`add` spreads point deposits at energies x with cubic Lagrange
+    weights on the nodes (transitions above ``top`` left out). With ``taper = (start, end)``
     (end ≤ top) both are multiplied by :func:`partition_of_unity` w(x), the k-grid's share of x.
     The levels are every node up to ``dense_up_to`` (None: all of them) and every
     COARSE_LEVELS-th node above it, and the last: beyond ω_max + TAIL_REACH η the kernels are
-    smooth on the scale of the gap to the nearest ω, where a coarser trapezoid is as exact and
-    the tetrahedra deposit on fewer levels. The levels are the same for every ``top`` (a hard
-    cut-off between two levels ends the trapezoid at the last level below it).
+    smooth on the scale of the gap to the nearest ω, where coarser hats are as exact and the
+    tetrahedra deposit on fewer levels. The levels are the same for every ``top``.
+    :meth:`node_weights` also gives the densities' weights on the hats of every other level
+    (and the last), for the error of the linear interpolation (:func:`spectral_error`).
     """
 
     def __init__(self, top: float, spacing: float, taper=None, channels: int = 1,
@@ -190,20 +208,41 @@ class SpectralAccumulator:
         self._index = np.unique(np.concatenate(
             [np.arange(dense), np.arange(dense, count, COARSE_LEVELS), [count - 1]]))
         self.levels = self.nodes[2 + self._index]
-        gaps = np.diff(self.levels)
-        trapezoid = np.concatenate([[0.0], gaps]) / 2 + np.concatenate([gaps, [0.0]]) / 2
-        if count == 1:
-            trapezoid = np.array([0.5 * spacing])  # one node (top < spacing): a half bin
-        self.quadrature = trapezoid * self._share(self.levels)
+        self.level_share = self._share(self.levels)
         self.sums = {name: np.zeros((channels, len(self.nodes))) for name in ("single", "double")}
+        self.densities = {name: np.zeros((channels, len(self.levels))) for name in self.sums}
+        # the hats of every other level (and the last) as sums of the levels' hats
+        coarse = np.unique(np.append(np.arange(0, len(self.levels), 2), len(self.levels) - 1))
+        right = np.minimum(np.searchsorted(coarse, np.arange(len(self.levels))), len(coarse) - 1)
+        left = np.maximum(right - 1, 0)
+        x, span = self.levels, self.levels[coarse[right]] - self.levels[coarse[left]]
+        upper = np.divide(x - x[coarse[left]], span, out=np.ones_like(x), where=span > 0)
+        self._coarsening = (coarse[left], coarse[right], upper)
 
     def _share(self, x):
         return 1.0 if self.taper is None else partition_of_unity(x, *self.taper)
 
     def add_density(self, channel: int = 0, **densities):
-        """Add Σ_j (trapezoid weight × w)(x_j) S(x_j) for each ``name=S`` (S at ``levels``)."""
+        """Add w(x_j) W_j for each ``name=W``, W_j = ∫ dx S(x) φ_j(x) the weights of a spectral
+        density S on the hat functions φ_j of the ``levels`` (:meth:`TetrahedronGrid.integrals
+        <qmdipole.tetrahedron.TetrahedronGrid.integrals>` with ``hat``)."""
         for name, density in densities.items():
-            self.sums[name][channel, 2 + self._index] += self.quadrature * density
+            self.densities[name][channel] += self.level_share * density
+
+    def node_weights(self, name: str, coarse: bool = False) -> np.ndarray:
+        """The weights (channels, nodes) of the kernel ``name`` at the nodes: the point deposits
+        and the densities' weights on the levels' hats, or (``coarse``) on the hats of every
+        other level and the last (φ_J = Σ_j φ_J(x_j) φ_j: the same densities, the kernel
+        interpolated on twice the spacing)."""
+        out = self.sums[name].copy()
+        density = self.densities[name]
+        if not coarse:
+            out[:, 2 + self._index] += density
+            return out
+        left, right, upper = self._coarsening
+        for at, share in ((left, 1.0 - upper), (right, upper)):
+            np.add.at(out, (slice(None), 2 + self._index[at]), density * share)
+        return out
 
     def add(self, x, channel: int = 0, **values):
         """Deposit ``values`` at transition energies ``x`` (times w(x) if tapered) in ``channel``."""
@@ -260,13 +299,28 @@ def tail_delta_n(tail, omega, eta, nodes=64):
     return -8 * np.pi * ((w * x * tail.avg_qmd(x))[None, :] / (x**2 - z2) ** 2).sum(axis=1)
 
 
-def apply_kernels(acc: SpectralAccumulator, omega, eta):
+def apply_kernels(acc: SpectralAccumulator, omega, eta, coarse: bool = False):
     """Δn/α per channel (channel, ω) from the deposited single- and double-pole weights:
-    DN_PREFACTOR Σ_j [single_j/(x_j² − z²) + double_j/(x_j² − z²)²], z = ω + iη (compiled)."""
+    DN_PREFACTOR Σ_j [single_j/(x_j² − z²) + double_j/(x_j² − z²)²], z = ω + iη (compiled);
+    ``coarse``: the densities on the hats of every other level (:meth:`~SpectralAccumulator.node_weights`)."""
     out = np.zeros((len(acc.sums["single"]), len(omega)), complex)
-    pole_sums(acc.nodes**2, np.ascontiguousarray(acc.sums["single"]),
-              np.ascontiguousarray(acc.sums["double"]), np.asarray(omega, float), float(eta), out)
+    pole_sums(acc.nodes**2, acc.node_weights("single", coarse), acc.node_weights("double", coarse),
+              np.asarray(omega, float), float(eta), out)
     return DN_PREFACTOR * out
+
+
+def spectral_error(acc: SpectralAccumulator, omega, eta, fine=None):
+    """Estimated error (channel, ω; complex: that of Re Δn in the real part, of Im Δn in the
+    imaginary part) of the kernels' linear interpolation on the levels' hats: SPECTRAL_SAFETY
+    × max over |ω′ − ω| <= DN_WINDOW η of |Δn_s − Δn_2s|/(2² − 1) per part, Δn_2s on the hats of
+    every other level (the same densities), for an error ∝ spacing² (the window: where the
+    difference of the two changes sign, the error need not). ``fine``: :func:`apply_kernels` of
+    ``acc``, if known."""
+    fine = apply_kernels(acc, omega, eta) if fine is None else fine
+    difference = (fine - apply_kernels(acc, omega, eta, coarse=True)) * (SPECTRAL_SAFETY / 3)
+    real, imag = (errors.window_max(omega, np.abs(part), omega, DN_WINDOW * eta)
+                  for part in (difference.real, difference.imag))
+    return real + 1j * imag
 
 
 def light_geometry(q_direction=Q_DIRECTION, polarization=POLARIZATION, transverse=True):
@@ -494,7 +548,7 @@ def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spa
         surfaces = [slab.own(deposits["surface"]) for deposits in found]
         densities = slab.fermi_surface(
             np.stack([d[name] for d in found for name in ("single", "double")], axis=1),
-            levels, energy=x, between=clips)
+            levels, energy=x, between=clips, hat=True)
         return (intraband, avg, slab.own(x), surfaces,
                 densities.reshape(n_pairs, -1, 2, len(levels)))
 
@@ -515,7 +569,7 @@ def deposit(ds: xr.Dataset, model, *, omega, mu, temperature, kubo, dq, top, spa
 
 
 def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, kubo=True,
-                        dq=1e-4, transition_cutoff="auto", bins_per_eta=32,
+                        dq=1e-4, transition_cutoff="auto", bins_per_eta=BINS_PER_ETA,
                         slab_points=2**18, q_direction=Q_DIRECTION,
                         polarization=POLARIZATION, transverse=True, threads=1) -> xr.Dataset:
     """Δn(ω) (Eq. 12 generalised, and Eq. 11 if ``kubo``) for light along ``q_direction``
@@ -544,6 +598,9 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
     grid = KGrid.from_dataset(ds)
     energy = ds["energy"].values
     n_bands = energy.shape[0]
+    reach = THERMAL_REACH * temperature
+    fermi_surface = any(e.min() <= mu + reach and e.max() >= mu - reach for e in energy)
+    order = DN_ORDER_METAL if fermi_surface else DN_ORDER
     top, tail, label = resolve_cutoff(grid, model, transition_cutoff, mu=mu, temperature=temperature,
                                       omega_max=omega.max(), eta=eta)
     default_geometry = np.array_equal(q_hat, Q_DIRECTION) and np.array_equal(e_hat, POLARIZATION)
@@ -571,7 +628,7 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
     high = 0.0 if tail is None else tail_delta_n(tail, omega, eta)
     step = errors.subgrid_resolution(grid, x_all[None], omega.min() - 5 * eta,
                                      omega.max() + 5 * eta)
-    width, bins = max(step, DN_WINDOW * eta), (spacing / eta) ** 1.5
+    width = max(step, DN_WINDOW * eta)
     avg_pairs = [(AVG_PREFACTOR * value, AVG_PREFACTOR * errors.estimate(
         omega, value, omega, coarse, AVG_WINDOW * step)) for value, coarse in zip(avg, grids[1][0])]
     axes = "" if default_geometry else " (z = q_direction, x = polarization)"
@@ -590,13 +647,15 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
         fine, coarse, coarser = (apply_kernels(g[route], omega, eta) for g in grids)
         value, previous = errors.extrapolate(fine, coarse), errors.extrapolate(coarse, coarser)
         delta_n[suffix] = value.sum(axis=0) + high
-        errors_of = delta_n_error(value.sum(axis=0), previous.sum(axis=0), omega, width, bins)
+        spectral = spectral_error(grids[0][route], omega, eta, fine)
+        errors_of = delta_n_error(value.sum(axis=0), previous.sum(axis=0), omega, width,
+                                  spectral.sum(axis=0), order)
         for part, take in (("re", np.real), ("im", np.imag)):
             curves[f"{part}_delta_n{suffix}"] = (take(delta_n[suffix]), errors_of[part], units.ALPHA,
                                                  f"{part.capitalize()} Delta n, {what}", DN_ERROR)
         if suffix == "":
-            pairs = {part: (take(value), [delta_n_error(v, p, omega, width, bins)[part]
-                                          for v, p in zip(value, previous)])
+            pairs = {part: (take(value), [delta_n_error(v, p, omega, width, b, order)[part]
+                                          for v, p, b in zip(value, previous, spectral)])
                      for part, take in (("re", np.real), ("im", np.imag))}
     drude = DN_PREFACTOR * intraband / z**2
     variables = {name: ("omega", value, {**quantity.attrs(), "long_name": long_name})
@@ -657,8 +716,6 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
         out.attrs["kubo_max_relative_difference"] = float(
             np.abs(delta_n[""] - delta_n["_kubo"]).max() / scale) if scale else 0.0
     ratio = out.attrs["transition_step_over_eta"]
-    reach = 20 * temperature
-    fermi_surface = any(e.min() <= mu + reach and e.max() >= mu - reach for e in energy)
     if fermi_surface and ratio > 1.0:  # the point deposits of the f′ terms need it
         warnings.warn(f"the k-grid resolves transition energies only to {ratio:.2g} eta in the "
                       "spectral window, which the Fermi-surface terms of a metal need; raise "
@@ -714,14 +771,15 @@ def tensor_from_table(table, model, **options) -> xr.Dataset:
         attrs={"eta": options["eta"]})
 
 
-def delta_n_error(value, previous, omega, width, bins) -> dict:
+def delta_n_error(value, previous, omega, width, spectral, order=DN_ORDER) -> dict:
     """Absolute errors ``{"re": …, "im": …}`` of the k-grid's share ``value`` of Δn (the
     extrapolation of the grid and its subgrid), from ``previous`` (that of the subgrid and its
-    subgrid; same spectral nodes) with order DN_ORDER, spread over |ω′ − ω| <= ``width``;
-    ``bins`` = (spacing/η)^(3/2) scales the trapezoid term, common to every grid."""
-    binned = BIN_ERROR * bins * np.abs(value).max(initial=0.0)
+    subgrid; same spectral nodes) with ``order`` (DN_ORDER, in a metal DN_ORDER_METAL), spread over
+    |ω′ − ω| <= ``width``, plus the ``spectral`` term (:func:`spectral_error`, common to every
+    grid), at least DN_FLOOR of the peak of ``value``."""
     return {part: errors.estimate(omega, take(value), omega, take(previous), width,
-                                  safety=DN_SAFETY, order=DN_ORDER) + binned
+                                  safety=DN_SAFETY, order=order) + take(spectral)
+            + DN_FLOOR * np.abs(take(value)).max(initial=0.0)
             for part, take in (("re", np.real), ("im", np.imag))}
 
 

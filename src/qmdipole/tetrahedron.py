@@ -151,9 +151,16 @@ class TetrahedronGrid:
         self.widths = _cell_widths(self.axes, self.periods,
                                    _orientations(mirror, self.axes, self.periods))
 
-    def integrals(self, energy, values, levels, between=None, weight=None) -> np.ndarray:
+    def integrals(self, energy, values, levels, between=None, weight=None,
+                  hat=False) -> np.ndarray:
         """``I[v, l] = ∫ d³u weight(u) values[v](u) δ(energy(u) − levels[l])``, (nv, nl): see
-        :func:`fermi_surface_integral`. ``between = (low, high, mu)``: only where
+        :func:`fermi_surface_integral`. ``hat``: ∫ d³u weight values[v] φ_l(energy) instead,
+        φ_l the hat functions of the (strictly increasing) levels, the piecewise-linear
+        interpolation basis on them (the first taken as 1 below its level, the last as 0 above
+        it): Σ_l I[v, l] K(levels[l]) is then ∫ values[v] K_lin(energy) for K_lin the linear
+        interpolant of any K, exact on every tetrahedron however narrow its energy range (a
+        spectral density's integral against a smooth kernel, without sampling it at the levels);
+        sections that ``between`` cuts are integrated against the hats by Gauss–Legendre. ``between = (low, high, mu)``: only where
         low(u) < mu < high(u) (``low``, ``high`` node arrays like ``energy``, interpolated
         linearly; the T = 0 occupation factor of a band pair, :mod:`qmdipole.kernels`);
         ``(low, high, mu, T)`` with T > 0: times f(low(u)) − f(high(u)), f the Fermi–Dirac
@@ -164,6 +171,8 @@ class TetrahedronGrid:
         without a weighted copy of ``values``."""
         energy, *_ = _check_grid(energy, self.axes, self.periods)
         levels = _check_levels(levels)
+        if hat and (levels.size < 2 or not np.all(np.diff(levels) > 0)):
+            raise ValueError("hat functions need at least 2 strictly increasing levels")
         values = np.asarray(values, dtype=float)
         if values.ndim != 4 or values.shape[1:] != energy.shape:
             expected = ", ".join(map(str, energy.shape))
@@ -174,7 +183,7 @@ class TetrahedronGrid:
         if values.shape[0]:
             fermi_surface_sum(energy, np.searchsorted(levels, energy, side="left"),
                               *self.widths, levels, node_values, node_weight, out,
-                              *_clip(between, energy))
+                              *_clip(between, energy), bool(hat))
         return out.T
 
 
@@ -213,7 +222,7 @@ def fermi_surface_node_weights(
     out = np.zeros((energy.size, 1))
     fermi_surface_sum(energy, np.searchsorted(levels, energy, side="left"),
                       *_cell_widths(axes, periods, orientation), levels, np.empty((0, 0)),
-                      factors, out, *_clip(None, energy))
+                      factors, out, *_clip(None, energy), False)
     return out.reshape(energy.shape)
 
 
