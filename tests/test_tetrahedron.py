@@ -337,18 +337,25 @@ def test_hat_integrals_against_the_densities(case):
         np.testing.assert_allclose(found.sum(axis=1), whole, rtol=1e-12)
 
 
-def test_hat_integrals_leave_out_the_part_above_the_last_level():
+def test_hat_integrals_at_the_ends_of_the_levels():
     """The last level's hat is cut off above it: a tetrahedron wholly above it deposits nothing,
-    one straddling it only its part below (a linear ε along one axis: ∫_0^λ (λ_last-weighted)
-    in closed form)."""
-    axes = [np.linspace(0.0, 1.0, 2)] * 3
+    one straddling it only its part below (ε = u0 on the unit cube: ∫ φ_l(u0) du0 over
+    [0, 0.5] in closed form). The first level's hat is 1 below it: energies below every level
+    deposit their whole integral there, whether the occupation clip cuts their sections
+    (Gauss–Legendre in λ) or not."""
+    axes = [np.linspace(0.0, 1.0, 3)] * 3
     grid = TetrahedronGrid(axes)
     u = np.meshgrid(*axes, indexing="ij")
-    energy, ones = u[0], np.ones((1, 2, 2, 2))
+    energy, ones = u[0], np.ones((1, 3, 3, 3))
     assert not grid.integrals(energy + 2.0, ones, [0.0, 0.5, 1.0], hat=True).any()
     found = grid.integrals(energy, ones, [0.0, 0.25, 0.5], hat=True)[0]
-    # ε = u0 on the unit cube: ∫ φ_l(u0) du0 over [0, 0.5] with hats at 0, 0.25, 0.5
     np.testing.assert_allclose(found, [0.125, 0.25, 0.125], rtol=1e-12)
+    values = np.stack([ones[0], np.cos(3.0 * u[1])])
+    for between in (None, (u[1] - 0.5, u[2] + 0.2, 0.0), (u[1] - 0.5, u[2] + 0.2, 0.0, 0.05)):
+        below = grid.integrals(energy, values, [1.5, 1.6, 1.7], between=between, hat=True)
+        whole = grid.integrals(energy, values, [-1.0, 2.0], between=between, hat=True).sum(axis=1)
+        np.testing.assert_allclose(below[:, 0], whole, rtol=2e-3 if between else 1e-12)
+        assert not below[:, 1:].any()
 
 
 def test_free_electron_dos_second_order():

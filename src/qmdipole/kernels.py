@@ -88,9 +88,10 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
     hat : bool
         False: δ-functions at the levels (the weights of ∫ h δ(ε − λ_l)). True: the integrals
         ∫ h φ_l(ε) of the hat functions φ_l of the levels (the piecewise-linear interpolation
-        basis on them, strictly increasing; the last one cut off above its level: ε > λ_(nl−1)
-        is left out), exact on each tetrahedron the clip does not cut (:func:`_hat_tetrahedron`),
-        by Gauss–Legendre in λ on those it cuts (:func:`_cut_tetrahedron`).
+        basis on them, strictly increasing; the first one 1 below its level, the last one cut
+        off above its level: ε > λ_(nl−1) is left out), exact on each tetrahedron the clip does
+        not cut (:func:`_hat_tetrahedron`), by Gauss–Legendre in λ on those it cuts
+        (:func:`_cut_tetrahedron`).
 
     Integrals: the weights are first summed per (node, level), S[n, l] = Σ_tetrahedra w_c, for the
     nodes of two planes n1 = i, i + 1 at a time (the cells between them deposit there; a plane is
@@ -342,14 +343,14 @@ def _tetrahedron(e, k, t0, t1, t2, t3, vol, levels, sums, base, factor):
 @njit(cache=True, error_model="numpy")
 def _hat_tetrahedron(e, k, t0, t1, t2, t3, vol, levels, inverse_gaps, sums, base, factor):
     """Add ∫_tet β_c φ_l(ε) d³u (β_c the corners' barycentric coordinates, φ_l the hats of the
-    levels, the last cut off above its level) for the levels l whose hats reach into the
+    levels, the first 1 below its level, the last cut off above it) for the levels l whose hats reach into the
     tetrahedron (nodes t0..t3 sorted by energy e), times ``factor`` (4,) at the corner (None: 1),
     to sums[base[t_c] + l]; ``inverse_gaps[l]`` = 1/(λ_(l+1) − λ_l).
 
     With R_c(λ) = ∫_tet β_c (λ − ε)_+ (:func:`_below`) and g_l = λ_(l+1) − λ_l, the hat
     φ_l(ε) = (λ_(l+1) − ε)_+/g_l − (λ_l − ε)_+ (1/g_l + 1/g_(l−1)) + (λ_(l−1) − ε)_+/g_(l−1), so
     its integral is the second divided difference of R at the levels (the first level's hat has
-    no left part: transitions are >= λ_0 = 0; the last level's is (λ_(l−1) − ε)_+/g_(l−1)
+    no left part, so that it is 1 below λ_0; the last level's is (λ_(l−1) − ε)_+/g_(l−1)
     − (λ_l − ε)_+/g_(l−1) + Θ(λ_l − ε)). R is 0 below e1 and linear above e4, so only the
     levels l with k[t0] − 1 <= l <= k[t3] get weight: a tetrahedron between two levels splits its
     integral between their hats, however narrow its energy range.
@@ -555,8 +556,10 @@ def _cut_tetrahedron(e, k, t, vol, levels, sums, base, clip, polygon, temperatur
                     sums[base[t[c]] + level] += weights[c]
         return
     e1, e2, e3, e4 = e[t[0]], e[t[1]], e[t[2]], e[t[3]]
-    for j in range(max(k[t[0]] - 1, 0), min(k[t[3]], levels.size - 1)):
-        left, right = levels[j], levels[j + 1]  # the interval between the hats j and j + 1
+    # the intervals j between the levels j and j + 1 that meet [e1, e4]; j = −1: below level 0,
+    # where its hat is 1
+    for j in range(k[t[0]] - 1, min(k[t[3]], levels.size - 1)):
+        left, right = (levels[j], levels[j + 1]) if j >= 0 else (e1, levels[0])
         start = max(left, e1)
         for piece in range(3):  # up to e2, up to e3, up to e4, within the interval
             stop = min(e2 if piece == 0 else e3 if piece == 1 else e4, right)
@@ -568,9 +571,11 @@ def _cut_tetrahedron(e, k, t, vol, levels, sums, base, clip, polygon, temperatur
                                     moments, values):
                     continue
                 weight = (stop - start) * _HAT_WEIGHTS[g]
-                upper = weight * (lam - left) / (right - left)  # φ_(j+1)(λ) of the weight
+                # the weight's share φ_(j+1)(λ) (all of it below level 0)
+                upper = weight * (lam - left) / (right - left) if j >= 0 else weight
                 for c in range(4):
-                    sums[base[t[c]] + j] += weights[c] * (weight - upper)
+                    if j >= 0:
+                        sums[base[t[c]] + j] += weights[c] * (weight - upper)
                     sums[base[t[c]] + j + 1] += weights[c] * upper
             start = stop
 

@@ -87,10 +87,11 @@ each pair) is the Richardson extrapolation E_h = Δn_h + (Δn_h − Δn_2h)/3 of
 method's O(h²) error (:func:`qmdipole.errors.extrapolate`; on the default configuration 0.2 % of
 the peak where Δn_h alone errs by ~1.8 %, mostly within η of the band edges). Every curve NAME
 (each pair's too) has NAME_error (absolute, same units), from :func:`qmdipole.errors.estimate`:
-for Δn, |E_h − E_2h|/(2^DN_ORDER − 1) (E_2h the extrapolation of 2h and 4h; the extrapolations
-were observed to converge with order 3-3.5) with safety DN_SAFETY, spread over
+for Δn, |E_h − E_2h|/(2^p − 1) (E_2h the extrapolation of 2h and 4h; the extrapolations were
+observed to converge with order p = DN_ORDER = 3-3.5, and with DN_ORDER_METAL in a metal, whose
+Fermi surface puts kinks in the densities) with safety DN_SAFETY, spread over
 max(w, DN_WINDOW η), plus the spectral term of :func:`spectral_error` (of the grid h), invisible
-to Richardson in k.
+to Richardson in k, and at least DN_FLOOR of the curve's peak.
 
 **Occupations.** The factor f_m − f_n of each pair is a step across the Fermi surface at T = 0
 and one of width ~T at T > 0; its node values interpolated on the tetrahedra converge only as

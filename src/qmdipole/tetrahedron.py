@@ -160,8 +160,8 @@ class TetrahedronGrid:
         it): Σ_l I[v, l] K(levels[l]) is then ∫ values[v] K_lin(energy) for K_lin the linear
         interpolant of any K, exact on every tetrahedron however narrow its energy range (a
         spectral density's integral against a smooth kernel, without sampling it at the levels);
-        sections that ``between`` cuts are integrated against the hats by Gauss–Legendre. ``between = (low, high, mu)``: only where
-        low(u) < mu < high(u) (``low``, ``high`` node arrays like ``energy``, interpolated
+        sections that ``between`` cuts are integrated against the hats by Gauss–Legendre.
+        ``between = (low, high, mu)``: only where low(u) < mu < high(u) (``low``, ``high`` node arrays like ``energy``, interpolated
         linearly; the T = 0 occupation factor of a band pair, :mod:`qmdipole.kernels`);
         ``(low, high, mu, T)`` with T > 0: times f(low(u)) − f(high(u)), f the Fermi–Dirac
         function at mu and T, integrated on each section where the cells do not resolve T
