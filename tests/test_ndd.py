@@ -374,8 +374,8 @@ def test_coarse_levels_above_the_omega_range_keep_the_spectrum(monkeypatch):
     """Above ω_max + TAIL_REACH η the densities are taken on every COARSE_LEVELS-th spectral
     node: against every node (COARSE_LEVELS = 1), each Δn curve (both routes, per pair) agrees to
     1e-4 of its peak (measured 4.6e-5: the kernels interpolated linearly on η/2 at >= 20 η from
-    every ω; an estimate is ~2e-3) and ⟨G⟩ exactly (an insulator, and a metal at T > 0 whose Fermi-surface
-    terms are point deposits). The hats of every other level (spectral_error) are sums of the
+    every ω; an estimate is ~2e-3) and ⟨G⟩ exactly (an insulator, and a metal at T > 0 whose
+    Fermi-surface terms are point deposits). The hats of every other level (spectral_error) are sums of the
     levels' hats: the same weights reproduce 1 and x, at the nodes of every other level."""
     acc = ndd.SpectralAccumulator(top=3.0, spacing=0.01, taper=None, dense_up_to=1.234)
     steps = np.diff(acc.levels)

@@ -314,7 +314,8 @@ def spectra_with_spectral_terms(monkeypatch, config, bins_per_eta, temperature=0
         return terms[-1]
 
     monkeypatch.setattr(ndd, "spectral_error", spy)
-    omega, per_valley, _ = valley_spectra(config, bins_per_eta=bins_per_eta, temperature=temperature)
+    omega, per_valley, _ = valley_spectra(config, bins_per_eta=bins_per_eta,
+                                          temperature=temperature)
     monkeypatch.undo()
     return omega, [(ds["re_delta_n"].values + 1j * ds["im_delta_n"].values, term)
                    for ds, term in zip(per_valley, terms)]

@@ -343,9 +343,9 @@ def _tetrahedron(e, k, t0, t1, t2, t3, vol, levels, sums, base, factor):
 @njit(cache=True, error_model="numpy")
 def _hat_tetrahedron(e, k, t0, t1, t2, t3, vol, levels, inverse_gaps, sums, base, factor):
     """Add ∫_tet β_c φ_l(ε) d³u (β_c the corners' barycentric coordinates, φ_l the hats of the
-    levels, the first 1 below its level, the last cut off above it) for the levels l whose hats reach into the
-    tetrahedron (nodes t0..t3 sorted by energy e), times ``factor`` (4,) at the corner (None: 1),
-    to sums[base[t_c] + l]; ``inverse_gaps[l]`` = 1/(λ_(l+1) − λ_l).
+    levels, the first 1 below its level, the last cut off above it) for the levels l whose hats
+    reach into the tetrahedron (nodes t0..t3 sorted by energy e), times ``factor`` (4,) at the
+    corner (None: 1), to sums[base[t_c] + l]; ``inverse_gaps[l]`` = 1/(λ_(l+1) − λ_l).
 
     With R_c(λ) = ∫_tet β_c (λ − ε)_+ (:func:`_below`) and g_l = λ_(l+1) − λ_l, the hat
     φ_l(ε) = (λ_(l+1) − ε)_+/g_l − (λ_l − ε)_+ (1/g_l + 1/g_(l−1)) + (λ_(l−1) − ε)_+/g_(l−1), so
@@ -541,9 +541,9 @@ def _cut_tetrahedron(e, k, t, vol, levels, sums, base, clip, polygon, temperatur
     corner weights of each section ε = λ are those of :func:`_cut_section` (T = 0: the
     clipped section; ``temperature`` > 0: times the occupation factor). δ mode takes them at
     the levels; hat mode integrates them against the hats by Gauss–Legendre (_HAT_NODES) on
-    each piece of [e1, e4] between the levels and the corner energies (exact where the clip
-    leaves the section whole: there they are cubic in λ; the part above the last level left
-    out). ``polygon`` (2, 8, 4) is work space."""
+    each piece of [e1, e4] between the levels and :func:`_section_breaks` (exact at T = 0, where
+    the weights are cubic in λ on each piece; the part above the last level left out).
+    ``polygon`` (2, 8, 4) is work space."""
     weights = np.empty(4)
     moments = np.empty(3)
     values = np.empty((2, 3))
@@ -556,18 +556,23 @@ def _cut_tetrahedron(e, k, t, vol, levels, sums, base, clip, polygon, temperatur
                     sums[base[t[c]] + level] += weights[c]
         return
     e1, e2, e3, e4 = e[t[0]], e[t[1]], e[t[2]], e[t[3]]
+    breaks = _section_breaks(e, t, clip, temperature is None)
     # the intervals j between the levels j and j + 1 that meet [e1, e4]; j = −1: below level 0,
     # where its hat is 1
     for j in range(k[t[0]] - 1, min(k[t[3]], levels.size - 1)):
         left, right = (levels[j], levels[j + 1]) if j >= 0 else (e1, levels[0])
-        start = max(left, e1)
-        for piece in range(3):  # up to e2, up to e3, up to e4, within the interval
-            stop = min(e2 if piece == 0 else e3 if piece == 1 else e4, right)
+        start, end = max(left, e1), min(right, e4)
+        for b in range(breaks.size + 1):  # the pieces between the breaks, within the interval
+            stop = min(breaks[b], end) if b < breaks.size else end
             if stop <= start:
                 continue
+            # e2 and e3 are breaks: the piece lies within [e1, e2], [e2, e3] or [e3, e4], whose
+            # branch has positive denominators (a midpoint test would fail on a piece one
+            # rounding wide at coinciding energies)
+            branch = 0 if stop <= e2 else 1 if stop <= e3 else 2
             for g in range(_HAT_NODES.size):
                 lam = start + (stop - start) * _HAT_NODES[g]
-                if not _cut_section(e, t, vol, piece, lam, clip, polygon, temperature, weights,
+                if not _cut_section(e, t, vol, branch, lam, clip, polygon, temperature, weights,
                                     moments, values):
                     continue
                 weight = (stop - start) * _HAT_WEIGHTS[g]
@@ -578,6 +583,46 @@ def _cut_tetrahedron(e, k, t, vol, levels, sums, base, clip, polygon, temperatur
                         sums[base[t[c]] + j] += weights[c] * (weight - upper)
                     sums[base[t[c]] + j + 1] += weights[c] * upper
             start = stop
+
+
+@njit(cache=True, error_model="numpy")
+def _section_breaks(e, t, clip, clipped):
+    """The energies, sorted, where the corner weights of :func:`_cut_section` change form: the
+    corner energies e2, e3 (the section's shape) and, for a T = 0 clip (``clipped``), where a
+    clip plane y = 0 crosses an edge of the tetrahedron (a section vertex crosses it) and where
+    the line y0 = y1 = 0 pierces a face (the clipped polygon gains or loses its corner there).
+    Between them the clipped section's vertices move linearly in λ, so the weights are cubic."""
+    out = np.empty(2 + (18 if clipped else 0))
+    out[0], out[1] = e[t[1]], e[t[2]]
+    n = 2
+    if clipped:
+        for a in range(4):
+            for b in range(a + 1, 4):
+                for side in range(2):
+                    ya, yb = clip[side, a], clip[side, b]
+                    if ya * yb < 0.0:
+                        out[n] = e[t[a]] + (e[t[b]] - e[t[a]]) * ya / (ya - yb)
+                        n += 1
+        for face in range(4):  # β_face = 0: Σ β = 1, Σ β y0 = 0, Σ β y1 = 0 on the other three
+            p, q, r = (face + 1) % 4, (face + 2) % 4, (face + 3) % 4
+            det = _det3(1.0, 1.0, 1.0, clip[0, p], clip[0, q], clip[0, r],
+                        clip[1, p], clip[1, q], clip[1, r])
+            if det == 0.0:
+                continue
+            bp = _det3(1.0, 1.0, 1.0, 0.0, clip[0, q], clip[0, r], 0.0, clip[1, q], clip[1, r])
+            bq = _det3(1.0, 1.0, 1.0, clip[0, p], 0.0, clip[0, r], clip[1, p], 0.0, clip[1, r])
+            bp, bq = bp / det, bq / det
+            br = 1.0 - bp - bq
+            if bp >= 0.0 and bq >= 0.0 and br >= 0.0:
+                out[n] = bp * e[t[p]] + bq * e[t[q]] + br * e[t[r]]
+                n += 1
+    return np.sort(out[:n])
+
+
+@njit(cache=True)
+def _det3(a, b, c, d, f, g, h, i, j):
+    """The determinant of the rows (a, b, c), (d, f, g), (h, i, j)."""
+    return a * (f * j - g * i) - b * (d * j - g * h) + c * (d * i - f * h)
 
 
 @njit(cache=True, error_model="numpy")

@@ -303,7 +303,8 @@ def tail_delta_n(tail, omega, eta, nodes=64):
 def apply_kernels(acc: SpectralAccumulator, omega, eta, coarse: bool = False):
     """Δn/α per channel (channel, ω) from the deposited single- and double-pole weights:
     DN_PREFACTOR Σ_j [single_j/(x_j² − z²) + double_j/(x_j² − z²)²], z = ω + iη (compiled);
-    ``coarse``: the densities on the hats of every other level (:meth:`~SpectralAccumulator.node_weights`)."""
+    ``coarse``: the densities on the hats of every other level
+    (:meth:`~SpectralAccumulator.node_weights`)."""
     out = np.zeros((len(acc.sums["single"]), len(omega)), complex)
     pole_sums(acc.nodes**2, acc.node_weights("single", coarse), acc.node_weights("double", coarse),
               np.asarray(omega, float), float(eta), out)

@@ -161,8 +161,9 @@ class TetrahedronGrid:
         interpolant of any K, exact on every tetrahedron however narrow its energy range (a
         spectral density's integral against a smooth kernel, without sampling it at the levels);
         sections that ``between`` cuts are integrated against the hats by Gauss–Legendre.
-        ``between = (low, high, mu)``: only where low(u) < mu < high(u) (``low``, ``high`` node arrays like ``energy``, interpolated
-        linearly; the T = 0 occupation factor of a band pair, :mod:`qmdipole.kernels`);
+        ``between = (low, high, mu)``: only where low(u) < mu < high(u) (``low``, ``high``
+        node arrays like ``energy``, interpolated linearly; the T = 0 occupation factor of a
+        band pair, :mod:`qmdipole.kernels`);
         ``(low, high, mu, T)`` with T > 0: times f(low(u)) − f(high(u)), f the Fermi–Dirac
         function at mu and T, integrated on each section where the cells do not resolve T
         (interpolated from the nodes where they do; :mod:`qmdipole.kernels`).
