@@ -139,6 +139,9 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
     clip = np.empty((2, 4))  # clip_level − clip_low, clip_high − clip_level at the sorted corners
     polygon = np.empty((2, 8, 4))  # section polygons (barycentric vertices) of the clipping
     factor = np.empty(4)  # the occupation factor at the sorted corners (T > 0)
+    # work space of _cut_tetrahedron: corner weights, occupation moments, y at a triangle's
+    # vertices, breaks
+    scratch = (np.empty(4), np.empty(3), np.empty((2, 3)), np.empty(_MAX_BREAKS))
     fermi = np.empty((2, 0))  # F(y0), F(y1) at the nodes (T > 0)
     if clip_temperature is not None:
         fermi = np.empty((2, n_nodes))
@@ -184,7 +187,7 @@ def fermi_surface_sum(energy, level_index, widths0, widths1, widths2, levels, no
                                 sorted_corners[2], sorted_corners[3] = t2, t3
                                 _cut_tetrahedron(e_flat, k_flat, sorted_corners, vol, levels,
                                                  sums, base, clip, polygon, clip_temperature,
-                                                 hat)
+                                                 hat, scratch)
                                 continue
                         if clip_temperature is not None:  # the occupation factor at the corners
                             if hat:
@@ -535,7 +538,8 @@ def _section_polygon(e, t, vol, branch, lam, section):
 
 
 @njit(cache=True, error_model="numpy")
-def _cut_tetrahedron(e, k, t, vol, levels, sums, base, clip, polygon, temperature, hat):
+def _cut_tetrahedron(e, k, t, vol, levels, sums, base, clip, polygon, temperature, hat,
+                     scratch):
     """:func:`_tetrahedron` (δ mode) or :func:`_hat_tetrahedron` (``hat``) for a tetrahedron
     the clip cuts (corners ``t`` sorted by energy, ``clip`` (2, 4): y0, y1 at them): the
     corner weights of each section ε = λ are those of :func:`_cut_section` (T = 0: the
@@ -543,10 +547,9 @@ def _cut_tetrahedron(e, k, t, vol, levels, sums, base, clip, polygon, temperatur
     the levels; hat mode integrates them against the hats by Gauss–Legendre (_HAT_NODES) on
     each piece of [e1, e4] between the levels and :func:`_section_breaks` (exact at T = 0, where
     the weights are cubic in λ on each piece; the part above the last level left out).
-    ``polygon`` (2, 8, 4) is work space."""
-    weights = np.empty(4)
-    moments = np.empty(3)
-    values = np.empty((2, 3))
+    ``polygon`` (2, 8, 4) and ``scratch`` (weights (4,), moments (3,), values (2, 3), breaks
+    (_MAX_BREAKS,)) are work space."""
+    weights, moments, values, breaks = scratch
     if not hat:
         for level in range(k[t[0]], k[t[3]]):
             branch = 0 if level < k[t[1]] else 1 if level < k[t[2]] else 2
@@ -556,14 +559,14 @@ def _cut_tetrahedron(e, k, t, vol, levels, sums, base, clip, polygon, temperatur
                     sums[base[t[c]] + level] += weights[c]
         return
     e1, e2, e3, e4 = e[t[0]], e[t[1]], e[t[2]], e[t[3]]
-    breaks = _section_breaks(e, t, clip, temperature is None)
+    n_breaks = _section_breaks(e, t, clip, temperature is None, breaks)
     # the intervals j between the levels j and j + 1 that meet [e1, e4]; j = −1: below level 0,
     # where its hat is 1
     for j in range(k[t[0]] - 1, min(k[t[3]], levels.size - 1)):
         left, right = (levels[j], levels[j + 1]) if j >= 0 else (e1, levels[0])
         start, end = max(left, e1), min(right, e4)
-        for b in range(breaks.size + 1):  # the pieces between the breaks, within the interval
-            stop = min(breaks[b], end) if b < breaks.size else end
+        for b in range(n_breaks + 1):  # the pieces between the breaks, within the interval
+            stop = min(breaks[b], end) if b < n_breaks else end
             if stop <= start:
                 continue
             # e2 and e3 are breaks: the piece lies within [e1, e2], [e2, e3] or [e3, e4], whose
@@ -586,13 +589,13 @@ def _cut_tetrahedron(e, k, t, vol, levels, sums, base, clip, polygon, temperatur
 
 
 @njit(cache=True, error_model="numpy")
-def _section_breaks(e, t, clip, clipped):
-    """The energies, sorted, where the corner weights of :func:`_cut_section` change form: the
-    corner energies e2, e3 (the section's shape) and, for a T = 0 clip (``clipped``), where a
-    clip plane y = 0 crosses an edge of the tetrahedron (a section vertex crosses it) and where
-    the line y0 = y1 = 0 pierces a face (the clipped polygon gains or loses its corner there).
-    Between them the clipped section's vertices move linearly in λ, so the weights are cubic."""
-    out = np.empty(2 + (18 if clipped else 0))
+def _section_breaks(e, t, clip, clipped, out):
+    """Fill ``out`` with the energies, sorted, where the corner weights of :func:`_cut_section`
+    change form, and return their count: the corner energies e2, e3 (the section's shape) and,
+    for a T = 0 clip (``clipped``), where a clip plane y = 0 crosses an edge of the tetrahedron
+    (a section vertex crosses it) and where the line y0 = y1 = 0 pierces a face (the clipped
+    polygon gains or loses its corner there). Between them the clipped section's vertices move
+    linearly in λ, so the weights are cubic."""
     out[0], out[1] = e[t[1]], e[t[2]]
     n = 2
     if clipped:
@@ -616,7 +619,8 @@ def _section_breaks(e, t, clip, clipped):
             if bp >= 0.0 and bq >= 0.0 and br >= 0.0:
                 out[n] = bp * e[t[p]] + bq * e[t[q]] + br * e[t[r]]
                 n += 1
-    return np.sort(out[:n])
+    out[:n].sort()
+    return n
 
 
 @njit(cache=True)
@@ -952,3 +956,4 @@ _GAUSS_NODES, _GAUSS_WEIGHTS = 0.5 * (_GAUSS_NODES + 1.0), 0.5 * _GAUSS_WEIGHTS 
 # weights of a whole section times a hat
 _HAT_NODES, _HAT_WEIGHTS = np.polynomial.legendre.leggauss(3)
 _HAT_NODES, _HAT_WEIGHTS = 0.5 * (_HAT_NODES + 1.0), 0.5 * _HAT_WEIGHTS
+_MAX_BREAKS = 2 + 12 + 4  # e2, e3; 6 edges x 2 clip planes; 4 faces
