@@ -60,6 +60,31 @@ def test_slabs_reassemble_the_table_and_dipole_is_v_times_g():
     np.testing.assert_array_equal(np.concatenate(owned["kx"], axis=0), table["kx"].values)
 
 
+def test_an_axis_aligned_direction_reads_only_its_components():
+    """v_d and a·g·b read the components of d, a, b's non-zero entries alone (a table's
+    hyperslabs), the same numbers as the whole quantity's contraction; once the whole quantity is
+    held, its components are views of it, read no more."""
+    table = lattice_table((4, 3, 5))
+    calls = []
+
+    def read(name, index=()):
+        calls.append((name, index))
+        return table[name].values[(slice(None),) + index]
+
+    slab = integrand.BandSlab(read)
+    x, z, tilted = np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0]), np.array([0.6, 0.0, 0.8])
+    g, v = table["quantum_metric"].values, table["velocity"].values
+    np.testing.assert_array_equal(slab.metric_along(x, z), g[:, 0, 2])
+    np.testing.assert_array_equal(slab.velocity_along(z), v[:, 2])
+    assert calls == [("quantum_metric", (0, 2)), ("velocity", (2,))]
+    expected = 0.6 * (0.6 * g[:, 0, 0] + 0.8 * g[:, 2, 0]) + 0.8 * (0.6 * g[:, 0, 2] + 0.8 * g[:, 2, 2])
+    np.testing.assert_array_equal(slab.metric_along(tilted, tilted), expected)
+    assert len(calls) == 2 + 3  # (0, 2) is kept
+    assert slab.metric.shape == g.shape  # the whole, read once
+    np.testing.assert_array_equal(slab.metric_along(1, 1), g[:, 1, 1])
+    assert calls[-1] == ("quantum_metric", ()) and len(calls) == 6
+
+
 def test_fermi_surface_of_the_velocity_vanishes_on_the_brillouin_zone():
     """Σ_m ∫ v_i δ(ε_m − μ) = 0 at every μ: v_x, v_y to round-off (odd under the grid's mirrors),
     v_z (no symmetry: v' tilts the bands) as O(h²), relative to Σ_m ∫ |v_i| δ(ε_m − μ)."""

@@ -60,7 +60,6 @@ import math
 import warnings
 
 import numpy as np
-from scipy import integrate, special
 
 __all__ = [
     "band_edges",
@@ -103,6 +102,8 @@ def _quad(f, a, b, points=()):
     """quad on [a, b] with interior breakpoints (sorted, clipped, deduplicated)."""
     if not b > a:
         return 0.0
+    from scipy import integrate  # here: defining a model's tail (workflow parsing) needs no SciPy
+
     pts = sorted({p for p in points if a < p < b})
     edges = [a, *pts, b]
     total = 0.0
@@ -118,6 +119,8 @@ def _quad(f, a, b, points=()):
 def _fermi(eps, mu, temperature):
     if temperature == 0.0:
         return np.where(eps < mu, 1.0, np.where(eps > mu, 0.0, 0.5))
+    from scipy import special
+
     return special.expit(-(eps - mu) / temperature)
 
 

@@ -54,7 +54,6 @@ from typing import NamedTuple
 import numpy as np
 import xarray as xr
 
-from .band_pairs import along
 from .band_pairs import pair_derivatives as model_pair_derivatives
 from .fermi import fermi_surface_weights, grid_mirror
 from .geometry import band_geometry
@@ -63,6 +62,9 @@ from .tetrahedron import TetrahedronGrid, occupation_vanishes
 
 #: the band quantities a slab reads, and the k-point coordinates
 QUANTITIES = ("energy", "velocity", "quantum_metric", "berry_curvature", "kx", "ky", "kz")
+#: the BandSlab property holding each band quantity once read whole
+_PROPERTIES = {"energy": "energy", "velocity": "velocity", "quantum_metric": "metric",
+               "berry_curvature": "berry_curvature"}
 
 
 class PairDerivatives(NamedTuple):
@@ -75,18 +77,30 @@ class PairDerivatives(NamedTuple):
     m_prime: np.ndarray
 
 
-def _along(array, direction, axis):
-    """Component of ``array`` along ``axis``: a Cartesian index, or d·array for a direction d."""
+def _terms(direction) -> list[tuple[int, float]]:
+    """(Cartesian index a, d_a) of the non-zero components of a direction d (an index: (a, 1))."""
     if isinstance(direction, (int, np.integer)):
-        return array[(slice(None),) * axis + (direction,)]  # a view, not a copy
-    return along(array, direction, axis)
+        return [(int(direction), 1.0)]
+    return [(a, direction[a]) for a in range(3) if direction[a] != 0]
+
+
+def _combined(terms, component):
+    """Σ_a d_a · component(a) over ``terms`` (:func:`_terms`); a lone unit term is the component
+    itself (no copy)."""
+    (a, d), rest = terms[0], terms[1:]
+    total = component(a) if d == 1.0 and not rest else d * component(a)
+    for a, d in rest:
+        total = total + d * component(a)
+    return total
 
 
 class BandSlab:
     """Band-resolved quantities of one block of k-points of shape S (see the module docstring).
 
-    ``read(name)`` gives a quantity of :data:`QUANTITIES` as an array ``(nb, …, *S)`` (k-point
-    coordinates ``S``). ``grid``: the block as a k-grid of its own (its cells are the block's
+    ``read(name, index)`` gives a quantity of :data:`QUANTITIES` as an array ``(nb, …, *S)``
+    (k-point coordinates ``S``), or with ``index`` (a tuple of Cartesian indices) its component
+    ``[:, *index]`` alone: the ``*_along`` methods read only the components a direction needs
+    (a hyperslab of a table: one ninth of the metric for an axis-aligned light geometry). ``grid``: the block as a k-grid of its own (its cells are the block's
     cells; None: scattered k-points, no δ-integrals), ``mirror`` the tetrahedron split of the
     whole grid (:func:`qmdipole.fermi.grid_mirror`), ``owned`` the slice of the first k-axis
     whose nodes the block owns for point sums, ``model`` the model for quantities a table does
@@ -99,6 +113,7 @@ class BandSlab:
                  weights: Callable[[float, float], np.ndarray] | None = None):
         self._read, self.grid, self.mirror, self.owned = read, grid, mirror, owned
         self.model, self._weights = model, weights
+        self._components = {}  # (name, index) → a component read alone
 
     @cached_property
     def energy(self) -> np.ndarray:
@@ -141,13 +156,27 @@ class BandSlab:
                              "(a model evaluated at given k): build it with table_slabs")
         return self.grid
 
+    def _component(self, name: str, index: tuple) -> np.ndarray:
+        """quantity[:, *index] (nb, *S): a view of the whole quantity if it is held (read by its
+        property), else read alone and kept."""
+        whole = self.__dict__.get(_PROPERTIES[name])
+        if whole is not None:
+            return whole[(slice(None),) + index]
+        key = (name, index)
+        if key not in self._components:
+            self._components[key] = self._read(name, index)
+        return self._components[key]
+
     def velocity_along(self, d) -> np.ndarray:
-        """v_d,m (nb, *S); ``d`` a Cartesian index or a direction."""
-        return _along(self.velocity, d, 1)
+        """v_d,m = Σ_a d_a v_a,m (nb, *S); ``d`` a Cartesian index or a direction."""
+        return _combined(_terms(d), lambda i: self._component("velocity", (i,)))
 
     def metric_along(self, a, b) -> np.ndarray:
-        """g_ab,m = a·g_m·b (nb, *S); ``a``, ``b`` Cartesian indices or directions."""
-        return _along(_along(self.metric, a, 1), b, 1)
+        """g_ab,m = Σ_j b_j Σ_i a_i g_ij,m (nb, *S); ``a``, ``b`` Cartesian indices or
+        directions."""
+        rows = _terms(a)
+        return _combined(_terms(b), lambda j: _combined(
+            rows, lambda i: self._component("quantum_metric", (i, j))))
 
     def dipole(self, i, j, k, out=None) -> np.ndarray:
         """Quantum metric dipole G_ijk,m = v_i,m g_jk,m (nb, *S); i, j, k Cartesian indices or
@@ -238,11 +267,11 @@ def table_slabs(ds: xr.Dataset, slab_points: int = 2**18, model=None) -> Iterato
     for index, sub, owned in slabs(grid, points_per_slab(slab_points, ds.sizes["band"])):
         part = ds.isel(k1=index)
 
-        def read(name, part=part):
+        def read(name, index=(), part=part):
             if name not in part.variables:
                 raise KeyError(f"the geometry table has no variable {name!r} "
                                f"(it has {', '.join(sorted(map(str, part.data_vars)))})")
-            return part[name].values
+            return part[name][(slice(None),) + index].values
 
         def slab_weights(mu, temperature, index=index):
             return whole_grid_weights(mu, temperature)[:, index]
@@ -265,12 +294,12 @@ def model_slabs(model, kx, ky, kz, slab_points: int = 2**18) -> Iterator[tuple[s
         shape = k["kx"].shape
         geometry = {}
 
-        def read(name, k=k, shape=shape, geometry=geometry):
+        def read(name, index=(), k=k, shape=shape, geometry=geometry):
             if name in k:
                 return k[name]
             if not geometry:
                 geometry.update(band_geometry(model, *(c.ravel() for c in k.values())))
-            value = geometry[name]
+            value = geometry[name][(slice(None),) + index]
             return value.reshape(value.shape[:-1] + shape)
 
         yield rows, BandSlab(read, model=model)

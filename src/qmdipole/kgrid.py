@@ -249,7 +249,8 @@ def half_density_table(ds: xr.Dataset, block_points: int = 2**18) -> xr.Dataset:
     Every variable is taken at the kept nodes of :meth:`KGrid.half_density`; the 1-D weights
     ``weight1..3`` and, if present, the 3-D quadrature ``weight`` are those the grid builder
     gives the subgrid. A table in a file, not yet chunked, is read lazily in blocks of whole rows
-    along k1 (:func:`points_per_slab` of ``block_points`` for its bands) and thinned in memory,
+    along k1 (:func:`points_per_slab` of ``block_points`` for its bands), one Cartesian component
+    at a time, and thinned in memory,
     since strided reads of a NetCDF file are orders of magnitude slower than contiguous ones; a
     table in memory is thinned at once (a copy of 1/8 of it: Dask would copy all of it).
     """
@@ -258,7 +259,9 @@ def half_density_table(ds: xr.Dataset, block_points: int = 2**18) -> xr.Dataset:
     loaded = all(getattr(var, "_in_memory", False) for var in ds.variables.values())
     if not loaded and not any(var.chunks for var in ds.variables.values()):
         block = points_per_slab(block_points, ds.sizes.get("band", 2))
-        ds = ds.chunk({"k1": max(block // (grid.shape[1] * grid.shape[2]), 1)})
+        # one chunk per Cartesian component, so that a component is read alone (BandSlab)
+        ds = ds.chunk({"k1": max(block // (grid.shape[1] * grid.shape[2]), 1),
+                       **{dim: 1 for dim in ("dir", "dir_i", "dir_j") if dim in ds.dims}})
     out = ds.isel(k1=index[0], k2=index[1], k3=index[2])
     for a, weights in enumerate(sub.axis_weights, start=1):
         out[f"weight{a}"] = (f"k{a}", weights, ds[f"weight{a}"].attrs)

@@ -38,6 +38,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from . import analytic
+
 
 PAULI = np.array(
     [[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]], dtype=complex
@@ -223,8 +225,6 @@ class ValleyModel(TwoBandModel):
         disc = b * b - 4 * (self.delta - c)
         s_plus = 0.5 * (b + math.sqrt(disc)) if disc > 0 else 0.0
         start = max(2 * (self.delta + s_plus**2), omega_max + 20 * eta)
-        from . import analytic  # scipy.integrate only where a tail is used (job start-up time)
-
         gbar = functools.partial(analytic.avg_qmd_insulator, delta=self.delta,
                                  vprime=self.vprime, mass=self.mass, v=self.v)
         return TransitionTail(start, 1.5 * start, gbar)
