@@ -529,3 +529,18 @@ def test_geometry_does_not_depend_on_the_block_size(method):
         assert blocks[name].shape == whole[name].shape, name
         np.testing.assert_allclose(blocks[name], whole[name], rtol=0,
                                    atol=1e-14 * np.abs(whole[name]).max(), err_msg=name)
+
+
+@pytest.mark.parametrize("method", ["closed_form", "sum_over_states"])
+def test_geometry_fills_given_arrays(method):
+    """``out``: the arrays are filled in place, block by block, every entry (NaN-filled before),
+    with the numbers of a call that makes its own; a table's slab is filled this way."""
+    model = ValleyModel(delta=1.0, vprime=1.0, mass=1.9)
+    k = np.random.default_rng(3).uniform(-2, 2, (3, 23))
+    whole = band_geometry(model, *k, method=method)
+    out = {name: np.full_like(whole[name], np.nan) for name in FIELDS}
+    filled = band_geometry(model, *k, method=method, block_elements=4 * 5, out=out)
+    assert filled["n_degenerate"] == whole["n_degenerate"]
+    for name in FIELDS:
+        assert filled[name] is out[name], name
+        np.testing.assert_array_equal(out[name], whole[name], err_msg=name)

@@ -28,33 +28,37 @@ DEFAULT_DEGENERACY_TOL = 1e-9
 
 # (component of the Berry-curvature vector) -> (i, j) of Ω^{ij}
 _CURL_PAIRS = ((1, 2), (2, 0), (0, 1))
+#: the geometry fields and the Cartesian shape each has per band and k-point
+FIELD_SHAPES = {"energy": (), "velocity": (3,), "quantum_metric": (3, 3), "berry_curvature": (3,)}
+
+
+def empty_geometry(n_bands: int, n: int) -> dict[str, np.ndarray]:
+    """Uninitialised arrays ``(n_bands, *shape, n)`` of every field of :data:`FIELD_SHAPES`."""
+    return {name: np.empty((n_bands, *shape, n)) for name, shape in FIELD_SHAPES.items()}
 
 
 def two_band_geometry(e0, d, grad_e0, grad_d, degeneracy_tol=DEFAULT_DEGENERACY_TOL,
-                      block=8192):
+                      block=8192, out=None, offset=0):
     """Closed-form geometry of H = e₀ + d·σ for N k-points.
 
     Shapes: ``e0 (N,)``, ``d (3, N)``, ``grad_e0 (3, N)``, ``grad_d (3, 3, N)`` with
     ``grad_d[i, a] = ∂d_a/∂k_i``. Returns a dict of ``energy (2, N)``, ``velocity (2, 3, N)``,
     ``quantum_metric (2, 3, 3, N)``, ``berry_curvature (2, 3, N)`` (band 0 = lower) and
-    ``n_degenerate``. Works block by block (``block`` points) so that temporaries stay in cache.
+    ``n_degenerate``; ``out``: those arrays to fill from k-index ``offset`` on (e.g. a table's
+    slab), else new ones. Works block by block (``block`` points) so that temporaries stay in
+    cache.
     """
     n = np.shape(e0)[-1]
-    out = {
-        "energy": np.empty((2, n)),
-        "velocity": np.empty((2, 3, n)),
-        "quantum_metric": np.empty((2, 3, 3, n)),
-        "berry_curvature": np.empty((2, 3, n)),
-    }
+    out = empty_geometry(2, n) if out is None else out
     n_degenerate = 0
     for start in range(0, n, block):
         part = slice(start, min(start + block, n))
+        at = slice(offset + part.start, offset + part.stop)
         n_degenerate += _two_band_block(
             e0[part], d[:, part], grad_e0[:, part], grad_d[:, :, part], degeneracy_tol,
-            *(array[..., part] for array in out.values()),
+            *(out[name][..., at] for name in FIELD_SHAPES),
         )
-    out["n_degenerate"] = n_degenerate
-    return out
+    return {**out, "n_degenerate": n_degenerate}
 
 
 def _two_band_block(e0, d, grad_e0, grad_d, tol, energy, velocity, metric, curvature):
@@ -249,7 +253,7 @@ def _sum_over_states(energy, u, gradient, tol, velocity, metric, curvature, dege
 
 
 def band_geometry(model, kx, ky, kz, method="auto", degeneracy_tol=DEFAULT_DEGENERACY_TOL,
-                  block_elements=2**18):
+                  block_elements=2**18, out=None):
     """Geometry of ``model`` at the flat k-point arrays ``kx, ky, kz`` (each of shape ``(N,)``).
 
     ``method``: ``closed_form`` (two-band d·σ models), ``sum_over_states`` (any model), or
@@ -257,20 +261,24 @@ def band_geometry(model, kx, ky, kz, method="auto", degeneracy_tol=DEFAULT_DEGEN
     every k-point (:func:`check_model_values`): shapes, finite values, Hermitian H and ∂H/∂k.
     The k-points are worked on in blocks of ``block_elements`` / nb² (H and ∂H of a block take
     ~64 nb² bytes per k-point); the results do not depend on it (every k-point on its own).
+    Returns the dict of :func:`two_band_geometry` (nb bands); ``out``: its arrays to fill
+    (:func:`empty_geometry`), else new ones.
     """
     method = resolve_method(model, method)
-    step = max(block_elements // int(model.n_bands) ** 2, 1)
-    if len(kx) <= step:
-        return _band_geometry(model, kx, ky, kz, method, degeneracy_tol)
-    blocks = [_band_geometry(model, kx[start:start + step], ky[start:start + step],
-                             kz[start:start + step], method, degeneracy_tol)
-              for start in range(0, len(kx), step)]
-    return {name: sum(b[name] for b in blocks) if name == "n_degenerate" else
-            np.concatenate([b[name] for b in blocks], axis=-1) for name in blocks[0]}
+    n_bands, n = int(model.n_bands), len(kx)
+    out = empty_geometry(n_bands, n) if out is None else out
+    step = max(block_elements // n_bands**2, 1)
+    n_degenerate = 0
+    for start in range(0, n, step):
+        part = slice(start, min(start + step, n))
+        n_degenerate += _band_geometry(model, kx[part], ky[part], kz[part], method,
+                                       degeneracy_tol, out, start)
+    return {**out, "n_degenerate": n_degenerate}
 
 
-def _band_geometry(model, kx, ky, kz, method, degeneracy_tol):
-    """:func:`band_geometry` of one block, ``method`` resolved."""
+def _band_geometry(model, kx, ky, kz, method, degeneracy_tol, out, offset) -> int:
+    """:func:`band_geometry` of one block into ``out`` from k-index ``offset`` on, ``method``
+    resolved; its number of degenerate k-points."""
     k = (kx, ky, kz)
     if method == "closed_form":
         e0, d = model.d_vector(kx, ky, kz)
@@ -278,8 +286,12 @@ def _band_geometry(model, kx, ky, kz, method, degeneracy_tol):
         check_model_values(model, k, {"e0(k)": (e0, (None,)), "d(k)": (d, (3, None)),
                                       "grad e0(k)": (grad_e0, (3, None)),
                                       "grad d(k)": (grad_d, (3, 3, None))})
-        return two_band_geometry(e0, d, grad_e0, grad_d, degeneracy_tol)
-    return sum_over_states_geometry(*model_matrices(model, kx, ky, kz), degeneracy_tol)
+        return two_band_geometry(e0, d, grad_e0, grad_d, degeneracy_tol, out=out,
+                                 offset=offset)["n_degenerate"]
+    found = sum_over_states_geometry(*model_matrices(model, kx, ky, kz), degeneracy_tol)
+    for name, array in out.items():
+        array[..., offset:offset + len(kx)] = found[name]
+    return found["n_degenerate"]
 
 
 def model_matrices(model, kx, ky, kz) -> tuple[np.ndarray, np.ndarray]:

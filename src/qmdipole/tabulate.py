@@ -19,7 +19,8 @@ import numpy as np
 import xarray as xr
 
 from . import units
-from .geometry import DEFAULT_DEGENERACY_TOL, band_geometry, model_label, resolve_method
+from .geometry import (DEFAULT_DEGENERACY_TOL, FIELD_SHAPES, band_geometry, model_label,
+                       resolve_method)
 from .io import DataError, check_made_for, json_attribute, open_dataset, write_netcdf
 from .kgrid import AXIS_LONG_NAMES, KGrid, grid_for, points_per_slab
 from .models import ModelError
@@ -28,12 +29,12 @@ log = logging.getLogger(__name__)
 
 DIRS = ["x", "y", "z"]
 # (variable name, shape after band, quantity, long name)
-FIELDS = (
-    ("energy", (), units.ENERGY, "band energy epsilon_m"),
-    ("velocity", (3,), units.VELOCITY, "band velocity v_i,m = d epsilon_m / d k_i"),
-    ("quantum_metric", (3, 3), units.AREA, "quantum metric g_ij,m (Fubini-Study, Eq. 7)"),
-    ("berry_curvature", (3,), units.AREA, "Berry curvature Omega_m = curl A_m"),
-)
+FIELDS = tuple((name, FIELD_SHAPES[name], quantity, long_name) for name, quantity, long_name in (
+    ("energy", units.ENERGY, "band energy epsilon_m"),
+    ("velocity", units.VELOCITY, "band velocity v_i,m = d epsilon_m / d k_i"),
+    ("quantum_metric", units.AREA, "quantum metric g_ij,m (Fubini-Study, Eq. 7)"),
+    ("berry_curvature", units.AREA, "Berry curvature Omega_m = curl A_m"),
+))
 FIELD_DIMS = {
     "energy": ("band",),
     "velocity": ("band", "dir"),
@@ -50,20 +51,26 @@ def _slab_points(grid: KGrid, block_info=None):
 
 
 def _slab(grid: KGrid, model, method, degeneracy_tol, block_info=None):
-    """All fields of one slab, stacked on a leading axis (band-major, as in FIELDS)."""
+    """All fields of one slab, stacked on a leading axis (band-major, as in FIELDS): the
+    geometry is computed into the stacked array's rows."""
     start, stop = block_info[None]["array-location"][1]
     kx, ky, kz = grid.cartesian(slice(start, stop))
-    geometry = band_geometry(model, kx.ravel(), ky.ravel(), kz.ravel(), method, degeneracy_tol)
-    for name, *_ in FIELDS:
-        if not np.isfinite(geometry[name]).all():
-            bad = ~np.isfinite(geometry[name]).reshape(-1, kx.size).any(axis=0)
+    n_bands = int(model.n_bands)
+    rows = [n_bands * int(np.prod(shape)) for _, shape, *_ in FIELDS]
+    stacked = np.empty((sum(rows), stop - start, *grid.shape[1:]))
+    flat = stacked.reshape(len(stacked), -1)
+    ends = np.cumsum(rows)
+    out = {name: flat[end - size:end].reshape(n_bands, *shape, -1)
+           for (name, shape, *_), size, end in zip(FIELDS, rows, ends)}
+    band_geometry(model, kx.ravel(), ky.ravel(), kz.ravel(), method, degeneracy_tol, out=out)
+    for name, values in out.items():
+        if not np.isfinite(values).all():
+            bad = ~np.isfinite(values).reshape(-1, kx.size).any(axis=0)
             i = int(np.argmax(bad))
             raise ModelError(
                 f"model {model_label(model)}: the {name} is not finite at {int(bad.sum())} "
                 f"k-points, the first at k = ({kx.flat[i]:.6g}, {ky.flat[i]:.6g}, {kz.flat[i]:.6g})")
-    return np.concatenate(
-        [geometry[name].reshape(-1, stop - start, *grid.shape[1:]) for name, *_ in FIELDS]
-    )
+    return stacked
 
 
 def tabulate(model, grid: KGrid, *, method="auto", slab_points=2**18,
