@@ -268,7 +268,8 @@ def draw_band_structure(ds: xr.Dataset):
     zoom = fig.add_subplot(grid[1, :])
 
     # energy window of the top panels: all extrema and both band edges at k_z = 0, with margin
-    e_at_zero = energy.interp(kz=0.0)
+    e_at_zero = xr.apply_ufunc(np.interp, 0.0, kz, energy, input_core_dims=[[], ["kz"], ["kz"]],
+                               vectorize=True)  # linear, as xarray's interp (no SciPy import)
     span = float(max(abs(e_at_zero).max(), abs(ds["valence_max"]).max(), abs(ds["conduction_min"]).max()))
     e_lim = 1.6 * span
     kz_lim = (float(kz.min()), float(kz.max()))
