@@ -8,6 +8,7 @@ the complex NumPy formula."""
 from __future__ import annotations
 
 import itertools
+import os
 
 import numpy as np
 import pytest
@@ -224,3 +225,24 @@ def test_squared_matrix_elements_match_numpy(bands):
     squared_matrix_elements(left, operator, right, out)
     expected = np.abs(np.einsum("amk,kab,bnk->mnk", np.conj(left), operator, right)) ** 2
     np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-13 * expected.max())
+
+
+def test_background_compilation_holds_its_lock_until_done(tmp_path, monkeypatch):
+    """compile_in_background (the pipeline's onstart): the compiling process holds the lock that
+    the environment names for the jobs it starts; waiting for it returns once that process has
+    ended, successfully; a lock file that is gone is nothing to wait for."""
+    import fcntl
+
+    from qmdipole import kernels
+
+    monkeypatch.delenv(kernels.COMPILING, raising=False)
+    process = kernels.compile_in_background(tmp_path / "compile")
+    lock_path = tmp_path / "compile" / "compiling.lock"
+    assert os.environ[kernels.COMPILING] == str(lock_path.resolve())
+    monkeypatch.setenv(kernels.COMPILING, str(lock_path.resolve()))  # restored after the test
+    with open(lock_path) as lock, pytest.raises(BlockingIOError):
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while it compiles
+    kernels._await_background_compilation()
+    assert process.wait(timeout=30) == 0
+    monkeypatch.setenv(kernels.COMPILING, str(tmp_path / "gone.lock"))
+    kernels._await_background_compilation()  # returns at once

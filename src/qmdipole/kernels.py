@@ -53,10 +53,21 @@ is taken as such. The sums are serial, in a fixed order: results are determinist
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 from numba import njit
 
-__all__ = ["compile_kernels", "fermi_surface_sum", "pole_sums", "squared_matrix_elements"]
+__all__ = ["compile_in_background", "compile_kernels", "fermi_surface_sum", "pole_sums",
+           "squared_matrix_elements"]
+
+#: environment variable naming the file a background compilation holds locked
+#: (:func:`compile_in_background`); a process importing this module waits for it
+COMPILING = "QMDIPOLE_KERNELS_COMPILING"
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -903,13 +914,66 @@ def squared_matrix_elements(left, operator, right, out):
                 out[m, n, k] = s.real * s.real + s.imag * s.imag
 
 
+def compile_in_background(directory) -> subprocess.Popen | None:
+    """Run :func:`compile_kernels` in a process of its own, which holds the file
+    ``directory/compiling.lock`` locked until it is done (its output in ``compiling.log``), and
+    name that file in the environment variable :data:`COMPILING` of this process, so that the
+    processes it starts wait for the compilation when they import this module (instead of each
+    compiling the kernels). Returns the process, or None where files cannot be locked (no
+    ``fcntl``): then the kernels are compiled here, before it returns.
+
+    The pipeline's ``onstart`` calls it: the k-grids and tables, which run no kernel, are made
+    meanwhile."""
+    try:
+        import fcntl
+    except ImportError:
+        compile_kernels()
+        return None
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    lock_path = directory / "compiling.lock"
+    with open(lock_path, "w") as lock, open(directory / "compiling.log", "w") as log:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        environment = {key: value for key, value in os.environ.items() if key != COMPILING}
+        process = subprocess.Popen(  # the lock is the child's (its copy of the file) until it ends
+            [sys.executable, "-c", "import qmdipole.kernels; qmdipole.kernels.compile_kernels()"],
+            stdout=log, stderr=subprocess.STDOUT, pass_fds=(lock.fileno(),), env=environment)
+    os.environ[COMPILING] = str(lock_path.resolve())
+    return process
+
+
+def _await_background_compilation(timeout: float = 600.0) -> None:
+    """Wait (at most ``timeout`` s) until the compilation that :data:`COMPILING` names, if any,
+    has ended; then numba loads the kernels from its cache (or, if that compilation failed,
+    compiles them here)."""
+    path = os.environ.get(COMPILING)
+    if not path:
+        return
+    try:
+        import fcntl
+
+        with open(path) as lock:
+            end = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    return
+                except BlockingIOError:
+                    if time.monotonic() > end:
+                        return
+                    time.sleep(0.05)
+    except (ImportError, OSError):  # no lock (removed, another machine): nothing to wait for
+        return
+
+
 def compile_kernels() -> None:
     """Compile the kernels for the argument types the reductions pass (or load them from numba's
     cache), on a tiny grid.
 
     Numba compiles a kernel in the first process that calls it and caches it on disk; processes
-    started at the same time on a fresh cache would each compile it (~6 s each). The pipeline
-    calls this once before its jobs start (the Snakefile's ``onstart``), so they load it instead.
+    started at the same time on a fresh cache would each compile it (~8 s each). The pipeline
+    runs this once, beside its first jobs (:func:`compile_in_background`), so that the jobs that
+    run kernels load them instead.
     The clipped variant of :func:`fermi_surface_sum` (T = 0 metals only) compiles when first
     needed."""
     energy = np.arange(8.0).reshape(2, 2, 2)
@@ -957,3 +1021,6 @@ _GAUSS_NODES, _GAUSS_WEIGHTS = 0.5 * (_GAUSS_NODES + 1.0), 0.5 * _GAUSS_WEIGHTS 
 _HAT_NODES, _HAT_WEIGHTS = np.polynomial.legendre.leggauss(3)
 _HAT_NODES, _HAT_WEIGHTS = 0.5 * (_HAT_NODES + 1.0), 0.5 * _HAT_WEIGHTS
 _MAX_BREAKS = 2 + 12 + 4  # e2, e3; 6 edges x 2 clip planes; 4 faces
+
+# a process started beside a background compilation waits for it before it runs a kernel
+_await_background_compilation()
