@@ -193,7 +193,7 @@ def test_pole_sums_match_numpy():
 def test_compile_kernels_covers_the_reductions():
     """After compile_kernels (the pipeline's onstart), γ and the NDD spectrum of an insulator
     compile nothing more: the jobs then load every kernel they run from numba's cache."""
-    from qmdipole import kernels, quadrupolar, tabulate
+    from qmdipole import geometry, kernels, quadrupolar, tabulate
     from qmdipole.kgrid import build_kgrid
     from qmdipole.models import LatticeValleyModel
 
@@ -201,11 +201,14 @@ def test_compile_kernels_covers_the_reductions():
     table = tabulate.tabulate(model, build_kgrid(model, "brillouin_zone", (10, 10, 10),
                                                  None)).compute()
     kernels.compile_kernels()
-    compiled = {f: len(f.signatures) for f in (kernels.fermi_surface_sum, kernels.pole_sums)}
+    watched = (kernels.fermi_surface_sum, kernels.pole_sums, kernels.squared_matrix_elements,
+               geometry._eigh_2x2)
+    compiled = {f: len(f.signatures) for f in watched}
+    assert all(compiled.values())
     quadrupolar.gamma_from_table(table, mu=np.linspace(-3, 3, 61), temperatures=[0.1])
     ndd.spectrum_from_table(table, model, omega=np.linspace(0.5, 4, 36), eta=0.2, mu=0.0,
                             kubo=True)
-    assert {f: len(f.signatures) for f in compiled} == compiled
+    assert {f: len(f.signatures) for f in watched} == compiled
 
 
 @pytest.mark.parametrize("bands", [1, 2, 3, 5])

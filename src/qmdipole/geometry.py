@@ -125,28 +125,41 @@ def _cross_component(u, v, a, like):
 def hermitian_eigh(matrices):
     """Eigenvalues (nb, N) ascending and eigenvectors (nb, nb, N) of Hermitian (N, nb, nb).
 
-    2×2 matrices are diagonalised in closed form (vectorised, stable branch choice), larger ones
-    by LAPACK; either way the result is stored k-index last.
+    2×2 matrices are diagonalised in closed form (:func:`_eigh_2x2`, compiled), larger ones by
+    LAPACK; either way the result is stored k-index last.
     """
     if matrices.shape[-1] != 2:
         energy, vectors = np.linalg.eigh(matrices)
         return np.ascontiguousarray(energy.T), np.ascontiguousarray(np.moveaxis(vectors, 0, -1))
-    a, d, b = matrices[:, 0, 0].real, matrices[:, 1, 1].real, matrices[:, 0, 1]
-    centre, half = 0.5 * (a + d), 0.5 * (a - d)
-    radius = np.sqrt(half * half + b.real * b.real + b.imag * b.imag)
-    # upper eigenvector (r + z, b*) for z >= 0, else (b, r − z): never a cancellation
-    upper = half >= 0
-    first = np.where(upper, radius + half, b)
-    second = np.where(upper, np.conj(b), radius - half)
-    norm = np.sqrt(np.abs(first) ** 2 + np.abs(second) ** 2)
-    flat = norm == 0  # exactly degenerate: any basis
-    norm[flat] = 1.0
-    first = np.where(flat, 1.0, first / norm)
-    second = np.where(flat, 0.0, second / norm)
-    vectors = np.empty((2, 2, len(a)), complex)
-    vectors[0, 1], vectors[1, 1] = first, second  # state 1 (upper)
-    vectors[0, 0], vectors[1, 0] = -np.conj(second), np.conj(first)  # state 0, orthogonal
-    return np.stack([centre - radius, centre + radius]), vectors
+    energy = np.empty((2, len(matrices)))
+    vectors = np.empty((2, 2, len(matrices)), complex)
+    _eigh_2x2(np.ascontiguousarray(matrices, dtype=complex), energy, vectors)
+    return energy, vectors
+
+
+@njit(cache=True, nogil=True)
+def _eigh_2x2(matrices, energy, vectors):
+    """ε = c ∓ r and the eigenvectors of each Hermitian [[c + z, b], [b*, c − z]] of
+    ``matrices`` (N, 2, 2), r = sqrt(z² + |b|²), into ``energy`` (2, N) and ``vectors``
+    (2, 2, N): the upper state (r + z, b*) for z >= 0, else (b, r − z) (never a cancellation),
+    normalised, the lower one orthogonal to it; an exactly degenerate matrix (r = 0) gets the
+    unit vectors."""
+    for k in range(matrices.shape[0]):
+        a, d, b = matrices[k, 0, 0].real, matrices[k, 1, 1].real, matrices[k, 0, 1]
+        centre, half = 0.5 * (a + d), 0.5 * (a - d)
+        radius = np.sqrt(half * half + b.real * b.real + b.imag * b.imag)
+        if half >= 0:
+            first, second = complex(radius + half, 0.0), b.conjugate()
+        else:
+            first, second = b, complex(radius - half, 0.0)
+        norm = np.sqrt(abs(first) ** 2 + abs(second) ** 2)
+        if norm == 0:
+            first, second = complex(1.0, 0.0), complex(0.0, 0.0)
+        else:
+            first, second = first / norm, second / norm
+        vectors[0, 1, k], vectors[1, 1, k] = first, second  # state 1 (upper)
+        vectors[0, 0, k], vectors[1, 0, k] = -second.conjugate(), first.conjugate()
+        energy[0, k], energy[1, k] = centre - radius, centre + radius
 
 
 def eigh_by_point(hamiltonian):
