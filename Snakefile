@@ -51,25 +51,13 @@ PRIORITY_NDD, PRIORITY_GAMMA = 10, 5
 
 # Compile the numba kernels once, in a process of their own beside the first jobs (the k-grids and
 # tables run no kernel); a job that imports them waits for it, rather than compiling them too
-# (~8 s each on a fresh cache). With a warm cache this only loads them.
-COMPILATION = []
-
-
+# (~8 s each on a fresh cache). With a warm cache this only loads them. A workflow that fails
+# stops it (stop_compilation in workflow/rules/common.smk; the one onsuccess handler, in
+# workflow/rules/summary.smk, calls it too).
 onstart:
-    import qmdipole.kernels
-
-    COMPILATION.append(qmdipole.kernels.compile_in_background(".snakemake/qmdipole"))
+    start_compilation()
 
 
-def stop_compilation():
-    """Stop the kernels' compilation if it still runs (a workflow that failed early)."""
-    for process in COMPILATION:
-        if process is not None and process.poll() is None:
-            process.terminate()
-            process.wait()
-
-
-# (the workflow's one onsuccess handler, in workflow/rules/summary.smk, calls it too)
 onerror:
     stop_compilation()
 

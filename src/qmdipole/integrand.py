@@ -100,7 +100,8 @@ class BandSlab:
     ``read(name, index)`` gives a quantity of :data:`QUANTITIES` as an array ``(nb, …, *S)``
     (k-point coordinates ``S``), or with ``index`` (a tuple of Cartesian indices) its component
     ``[:, *index]`` alone: the ``*_along`` methods read only the components a direction needs
-    (a hyperslab of a table: one ninth of the metric for an axis-aligned light geometry). ``grid``: the block as a k-grid of its own (its cells are the block's
+    (a hyperslab of a table: one ninth of the metric for an axis-aligned light geometry).
+    ``grid``: the block as a k-grid of its own (its cells are the block's
     cells; None: scattered k-points, no δ-integrals), ``mirror`` the tetrahedron split of the
     whole grid (:func:`qmdipole.fermi.grid_mirror`), ``owned`` the slice of the first k-axis
     whose nodes the block owns for point sums, ``model`` the model for quantities a table does

@@ -250,9 +250,9 @@ def half_density_table(ds: xr.Dataset, block_points: int = 2**18) -> xr.Dataset:
     ``weight1..3`` and, if present, the 3-D quadrature ``weight`` are those the grid builder
     gives the subgrid. A table in a file, not yet chunked, is read lazily in blocks of whole rows
     along k1 (:func:`points_per_slab` of ``block_points`` for its bands), one Cartesian component
-    at a time, and thinned in memory,
-    since strided reads of a NetCDF file are orders of magnitude slower than contiguous ones; a
-    table in memory is thinned at once (a copy of 1/8 of it: Dask would copy all of it).
+    at a time, and thinned in memory, since strided reads of a NetCDF file are orders of magnitude
+    slower than contiguous ones; a table in memory is thinned at once (a copy of 1/8 of it: Dask
+    would copy all of it).
     """
     grid = KGrid.from_dataset(ds)
     sub, index = grid.half_density()

@@ -156,6 +156,24 @@ def valley_model(valley):
     return qmdipole.models.valley_section(config["model"], int(valley) - 1)
 
 
+COMPILATION = []  # the process compiling the kernels (onstart)
+
+
+def start_compilation():
+    """Compile the numba kernels in a process of their own (qmdipole.kernels.compile_in_background)."""
+    import qmdipole.kernels
+
+    COMPILATION.append(qmdipole.kernels.compile_in_background(".snakemake/qmdipole"))
+
+
+def stop_compilation():
+    """Stop the kernels' compilation if it still runs (a workflow that failed early)."""
+    for process in COMPILATION:
+        if process is not None and process.poll() is None:
+            process.terminate()
+            process.wait()
+
+
 def code(*modules, data=()):
     """Content digest of the package modules ``modules`` (with what they import, I/O left out) and
     of package data files: as a rule param it re-runs the rule when, and only when, that code

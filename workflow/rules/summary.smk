@@ -53,7 +53,7 @@ rule summary:
 
 
 onsuccess:
-    stop_compilation()  # the Snakefile's: done by now unless no job ran
+    stop_compilation()  # (common.smk) done by now unless no job ran
     message = qmdipole.summary.console(in_run("results/summary.json"), since=STARTED)
     if message:
         print(message)
