@@ -191,8 +191,9 @@ def test_pole_sums_match_numpy():
 
 
 def test_compile_kernels_covers_the_reductions():
-    """After compile_kernels (the pipeline's onstart), γ and the NDD spectrum of an insulator
-    compile nothing more: the jobs then load every kernel they run from numba's cache."""
+    """After compile_kernels (the pipeline's background compilation), γ and the NDD spectrum of
+    an insulator with the Kubo route compile nothing more: the jobs then load every kernel they
+    run from numba's cache."""
     from qmdipole import geometry, kernels, quadrupolar, tabulate
     from qmdipole.kgrid import build_kgrid
     from qmdipole.models import LatticeValleyModel
