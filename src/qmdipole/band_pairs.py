@@ -40,8 +40,21 @@ def along(array, direction, axis=0):
     so that an axis-aligned direction picks its component exactly."""
     array = np.asarray(array)
     pick = (slice(None),) * (axis % array.ndim)
-    terms = [direction[a] * array[pick + (a,)] for a in range(3) if direction[a] != 0]
-    return sum(terms[1:], terms[0])
+    return combined(direction, lambda a: array[pick + (a,)])
+
+
+def combined(direction, component):
+    """Σ_a d_a · component(a) over the non-zero components of the direction d (a Cartesian index
+    a: component(a) itself), in the order a = 0, 1, 2; ``component`` is called only for those.
+    A lone unit component is returned as it is (no copy)."""
+    if isinstance(direction, (int, np.integer)):
+        return component(int(direction))
+    terms = [(a, direction[a]) for a in range(3) if direction[a] != 0]
+    (a, d), rest = terms[0], terms[1:]
+    total = component(a) if d == 1.0 and not rest else d * component(a)
+    for a, d in rest:
+        total = total + d * component(a)
+    return total
 
 
 def pair_derivatives(model, kx, ky, kz, q_hat, e_hat, degeneracy_tol=DEFAULT_DEGENERACY_TOL,

@@ -54,6 +54,7 @@ from typing import NamedTuple
 import numpy as np
 import xarray as xr
 
+from .band_pairs import combined
 from .band_pairs import pair_derivatives as model_pair_derivatives
 from .fermi import fermi_surface_weights, grid_mirror
 from .geometry import band_geometry
@@ -75,23 +76,6 @@ class PairDerivatives(NamedTuple):
     x_prime: np.ndarray
     m: np.ndarray
     m_prime: np.ndarray
-
-
-def _terms(direction) -> list[tuple[int, float]]:
-    """(Cartesian index a, d_a) of the non-zero components of a direction d (an index: (a, 1))."""
-    if isinstance(direction, (int, np.integer)):
-        return [(int(direction), 1.0)]
-    return [(a, direction[a]) for a in range(3) if direction[a] != 0]
-
-
-def _combined(terms, component):
-    """Σ_a d_a · component(a) over ``terms`` (:func:`_terms`); a lone unit term is the component
-    itself (no copy)."""
-    (a, d), rest = terms[0], terms[1:]
-    total = component(a) if d == 1.0 and not rest else d * component(a)
-    for a, d in rest:
-        total = total + d * component(a)
-    return total
 
 
 class BandSlab:
@@ -170,14 +154,13 @@ class BandSlab:
 
     def velocity_along(self, d) -> np.ndarray:
         """v_d,m = Σ_a d_a v_a,m (nb, *S); ``d`` a Cartesian index or a direction."""
-        return _combined(_terms(d), lambda i: self._component("velocity", (i,)))
+        return combined(d, lambda i: self._component("velocity", (i,)))
 
     def metric_along(self, a, b) -> np.ndarray:
         """g_ab,m = Σ_j b_j Σ_i a_i g_ij,m (nb, *S); ``a``, ``b`` Cartesian indices or
         directions."""
-        rows = _terms(a)
-        return _combined(_terms(b), lambda j: _combined(
-            rows, lambda i: self._component("quantum_metric", (i, j))))
+        return combined(b, lambda j: combined(
+            a, lambda i: self._component("quantum_metric", (i, j))))
 
     def dipole(self, i, j, k, out=None) -> np.ndarray:
         """Quantum metric dipole G_ijk,m = v_i,m g_jk,m (nb, *S); i, j, k Cartesian indices or

@@ -50,18 +50,26 @@ def _slab_points(grid: KGrid, block_info=None):
     return np.stack([*grid.cartesian(part), grid.weight(part)])
 
 
+def _field_rows(n_bands: int):
+    """(name, shape, rows) of each field of FIELDS in the stacked slabs: ``rows`` the slice of
+    its n_bands · prod(shape) rows on the leading axis (band-major)."""
+    start = 0
+    for name, shape, *_ in FIELDS:
+        size = n_bands * int(np.prod(shape))
+        yield name, shape, slice(start, start + size)
+        start += size
+
+
 def _slab(grid: KGrid, model, method, degeneracy_tol, block_info=None):
     """All fields of one slab, stacked on a leading axis (band-major, as in FIELDS): the
     geometry is computed into the stacked array's rows."""
     start, stop = block_info[None]["array-location"][1]
     kx, ky, kz = grid.cartesian(slice(start, stop))
     n_bands = int(model.n_bands)
-    rows = [n_bands * int(np.prod(shape)) for _, shape, *_ in FIELDS]
-    stacked = np.empty((sum(rows), stop - start, *grid.shape[1:]))
+    fields = list(_field_rows(n_bands))
+    stacked = np.empty((fields[-1][2].stop, stop - start, *grid.shape[1:]))
     flat = stacked.reshape(len(stacked), -1)
-    ends = np.cumsum(rows)
-    out = {name: flat[end - size:end].reshape(n_bands, *shape, -1)
-           for (name, shape, *_), size, end in zip(FIELDS, rows, ends)}
+    out = {name: flat[rows].reshape(n_bands, *shape, -1) for name, shape, rows in fields}
     band_geometry(model, kx.ravel(), ky.ravel(), kz.ravel(), method, degeneracy_tol, out=out)
     for name, values in out.items():
         if not np.isfinite(values).all():
@@ -84,7 +92,8 @@ def tabulate(model, grid: KGrid, *, method="auto", slab_points=2**18,
 
     method = resolve_method(model, method)
     n_bands = int(model.n_bands)
-    n_fields = sum(int(np.prod(shape or (1,))) for _, shape, *_ in FIELDS) * n_bands
+    fields = list(_field_rows(n_bands))
+    n_fields = fields[-1][2].stop
     per_slab = max(points_per_slab(slab_points, n_bands) // (grid.shape[1] * grid.shape[2]), 1)
     chunks = ((n_fields,), _chunk_sizes(grid.shape[0], per_slab), (grid.shape[1],), (grid.shape[2],))
     stacked = da.map_blocks(
@@ -92,11 +101,9 @@ def tabulate(model, grid: KGrid, *, method="auto", slab_points=2**18,
         chunks=chunks, dtype=float, meta=np.empty((0, 0, 0, 0)),
     )
 
-    data_vars, offset = {}, 0
-    for name, shape, quantity, long_name in FIELDS:
-        size = int(np.prod(shape or (1,))) * n_bands
-        block = stacked[offset:offset + size].reshape((n_bands,) + shape + grid.shape)
-        offset += size
+    data_vars = {}
+    for (name, shape, rows), (*_, quantity, long_name) in zip(fields, FIELDS):
+        block = stacked[rows].reshape((n_bands,) + shape + grid.shape)
         data_vars[name] = (FIELD_DIMS[name] + ("k1", "k2", "k3"), block,
                            {**quantity.attrs(), "long_name": long_name})
 
