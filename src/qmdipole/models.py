@@ -39,6 +39,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from . import analytic
+from .band_pairs import along
 
 
 PAULI = np.array(
@@ -83,8 +84,7 @@ class Model:
         """d·∂H/∂k = Σ_i d_i ∂H/∂k_i, ``S + (n_bands, n_bands)``, along one Cartesian direction
         ``d`` (3,) (the NDD's vertex ê·∂H); models that form it without the whole gradient
         override it."""
-        return np.tensordot(np.asarray(direction, float), self.hamiltonian_gradient(kx, ky, kz),
-                            axes=(0, 0))
+        return along(self.hamiltonian_gradient(kx, ky, kz), np.asarray(direction, float))
 
     def k_window(self, energy_range: tuple[float, float], transition_max: float):
         """Cylinder ``(rho_max, kz_min, kz_max)`` holding every state the reductions need.
@@ -131,11 +131,11 @@ class TwoBandModel(Model):
         return _pauli_matrix(grad_e0, np.moveaxis(grad_d, 1, 0))
 
     def hamiltonian_derivative(self, kx, ky, kz, direction) -> np.ndarray:
-        """d·∂e₀ + (d·∂d)·σ: one matrix per k-point instead of three."""
+        """d·∂e₀ + (d·∂d)·σ: one matrix per k-point instead of three (sums over the non-zero
+        components of d, :func:`~qmdipole.band_pairs.along`)."""
         grad_e0, grad_d = self.d_gradient(kx, ky, kz)
         d = np.asarray(direction, float)
-        return _pauli_matrix(np.tensordot(d, grad_e0, axes=(0, 0)),
-                             np.tensordot(d, grad_d, axes=(0, 0)))
+        return _pauli_matrix(along(grad_e0, d), along(grad_d, d))
 
 
 def _pauli_matrix(scalar, vector):
