@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray
 import yaml
 
 from qmdipole import analytic, errors, io, quadrupolar, tabulate, valleys
@@ -105,7 +106,7 @@ def test_thinned_table_equals_the_table_of_the_subgrid(refined_grid, tmp_path):
                                 progress=False)
     from_file = io.open_dataset(path, required=quadrupolar.TABLE_VARIABLES, what="table")
     for table in (tabulate.tabulate(VALLEY, refined_grid).compute(), from_file):
-        thinned = half_density_table(table, block_points=200).compute()
+        thinned = half_density_table(table).compute()
         assert thinned.attrs["n_points"] == sub.size
         assert KGrid.from_dataset(thinned).shape == sub.shape
         for name in ("energy", "velocity", "quantum_metric", "berry_curvature", "kx", "ky", "kz",
@@ -113,6 +114,34 @@ def test_thinned_table_equals_the_table_of_the_subgrid(refined_grid, tmp_path):
             np.testing.assert_allclose(thinned[name].values, expected[name].values, rtol=1e-14,
                                        atol=1e-14, err_msg=name)
     from_file.close()
+
+
+def test_lazily_thinned_file_reads_equal_the_thinned_arrays(tmp_path):
+    """io.thinned on a NetCDF file (nodes evenly spaced or not, thinned twice) gives, for every
+    kind of index a slab read uses (ints, slices with steps, index arrays, nothing), the same
+    numbers as thinning the array in memory."""
+    data = np.random.default_rng(5).normal(size=(2, 3, 9, 4, 10))
+    dims = ("band", "dir", "k1", "k2", "k3")
+    xarray.Dataset({"v": (dims, data)}).to_netcdf(tmp_path / "v.nc")
+    keep = {"k1": [0, 2, 4, 6, 8], "k3": [0, 2, 4, 6, 8, 9]}
+    again = {"k1": [0, 2, 4], "k3": [0, 1, 3, 5]}
+
+    def outer(array, key):  # xarray's orthogonal indexing, one axis at a time
+        axis = 0
+        for k in key:
+            array = array[(slice(None),) * axis + (k,)]
+            axis += not isinstance(k, int)
+        return array
+
+    once = outer(data, (slice(None), slice(None), keep["k1"], slice(None), keep["k3"]))
+    twice = outer(once, (slice(None), slice(None), again["k1"], slice(None), again["k3"]))
+    with io.open_dataset(tmp_path / "v.nc") as ds:
+        thinned = io.thinned(ds, keep)
+        for found, want in ((thinned, once), (io.thinned(thinned, again), twice)):
+            for key in ((), (1,), (slice(None), 2), (0, slice(None), slice(1, 3)),
+                        (slice(None), [0, 2], slice(None, None, 2), 1, [0, 2])):
+                np.testing.assert_array_equal(found["v"][key].values, outer(want, key),
+                                              err_msg=str(key))
 
 
 # ------------------------------------------------------------------------- the estimate itself

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from xarray.backends import BackendArray
+from xarray.core.indexing import (IndexingSupport, LazilyIndexedArray,
+                                   explicit_indexing_adapter)
 
 from . import __version__, units
 from .provenance import revision
@@ -252,3 +255,63 @@ def check_made_for(ds: xr.Dataset, path, what: str = "file", **expected) -> None
                 f"{what} {path} was made for {key} = {json_attribute(made[key])}, but this run needs "
                 f"{key} = {json_attribute(value)}: it belongs to another valley or configuration; "
                 "delete it and re-run")
+
+
+def thinned(ds: xr.Dataset, keep: dict) -> xr.Dataset:
+    """``ds`` at the nodes ``keep`` (``{dim: indices}``, increasing) of its dimensions, read
+    lazily: a variable of a file is read, when asked, as the contiguous hyperslab from the first
+    to the last node it needs along each dimension, and thinned in memory (strided reads of a
+    NetCDF file are orders of magnitude slower than contiguous ones). Variables in memory and
+    dimension coordinates are thinned at once."""
+    variables = {}
+    for name, var in ds.variables.items():
+        axes = {axis: np.asarray(keep[dim]) for axis, dim in enumerate(var.dims) if dim in keep}
+        if not axes or name in ds.indexes or getattr(var, "_in_memory", False):
+            variables[name] = var.isel({dim: keep[dim] for dim in var.dims if dim in keep})
+        else:
+            variables[name] = xr.Variable(var.dims, LazilyIndexedArray(_Thinned(var, axes)),
+                                          var.attrs, var.encoding)
+    return xr.Dataset({name: variables[name] for name in ds.data_vars},
+                      coords={name: variables[name] for name in ds.coords}, attrs=ds.attrs)
+
+
+class _Thinned(BackendArray):
+    """A lazily read variable at the nodes ``axes`` (``{axis: indices}``) of its axes
+    (:func:`thinned`)."""
+
+    def __init__(self, variable: xr.Variable, axes: dict):
+        self.variable, self.axes = variable, axes
+        self.shape = tuple(len(axes[a]) if a in axes else n for a, n in enumerate(variable.shape))
+        self.dtype = variable.dtype
+
+    def __getitem__(self, key):
+        return explicit_indexing_adapter(key, self.shape, IndexingSupport.OUTER, self._read)
+
+    def _read(self, key):
+        """The outer indexer ``key`` (per axis an int, slice or index array): the hyperslab of
+        the variable that holds it, then the nodes taken in memory."""
+        hyperslab, picks, squeeze = [], [], []
+        for axis, k in enumerate(key):
+            nodes = np.arange(self.shape[axis])[k]
+            if np.ndim(nodes) == 0:
+                squeeze.append(axis)
+            nodes = np.atleast_1d(self.axes[axis][nodes] if axis in self.axes else nodes)
+            start = int(nodes[0]) if nodes.size else 0
+            stop = int(nodes.max()) + 1 if nodes.size else 0
+            hyperslab.append(slice(start, stop))
+            picks.append(_as_slice(nodes - start))
+        data = self.variable[tuple(hyperslab)].values
+        for axis, pick in enumerate(picks):
+            if not isinstance(pick, slice) or pick != slice(None):
+                data = data[(slice(None),) * axis + (pick,)]
+        return np.squeeze(data, axis=tuple(squeeze)) if squeeze else np.ascontiguousarray(data)
+
+
+def _as_slice(offsets: np.ndarray):
+    """A slice selecting ``offsets`` (increasing, from 0) if they are evenly spaced, else them."""
+    if offsets.size < 2:
+        return slice(None) if offsets.size == 1 else offsets
+    step = offsets[1] - offsets[0]
+    if step > 0 and np.all(np.diff(offsets) == step):
+        return slice(None) if step == 1 else slice(None, None, int(step))
+    return offsets

@@ -33,7 +33,7 @@ import xarray as xr
 
 from . import units
 from .geometry import band_geometry
-from .io import DataError, check_made_for, open_dataset
+from .io import DataError, check_made_for, open_dataset, thinned
 
 KINDS = ("cylindrical", "cartesian", "brillouin_zone")
 AXIS_NAMES = {
@@ -243,26 +243,22 @@ def read_kgrid(path, **made_for) -> KGrid:
             raise DataError(f"k-grid {path}: {err}") from err
 
 
-def half_density_table(ds: xr.Dataset, block_points: int = 2**18) -> xr.Dataset:
+def half_density_table(ds: xr.Dataset) -> xr.Dataset:
     """A table (or any Dataset on the k1, k2, k3 nodes of a grid) on its half-density subgrid.
 
     Every variable is taken at the kept nodes of :meth:`KGrid.half_density`; the 1-D weights
     ``weight1..3`` and, if present, the 3-D quadrature ``weight`` are those the grid builder
-    gives the subgrid. A table in a file, not yet chunked, is read lazily in blocks of whole rows
-    along k1 (:func:`points_per_slab` of ``block_points`` for its bands), one Cartesian component
-    at a time, and thinned in memory, since strided reads of a NetCDF file are orders of magnitude
-    slower than contiguous ones; a table in memory is thinned at once (a copy of 1/8 of it: Dask
-    would copy all of it).
+    gives the subgrid. A table in a file is read lazily, each request as a contiguous hyperslab
+    thinned in memory (:func:`qmdipole.io.thinned`); one in memory is thinned at once (a copy of
+    1/8 of it), a Dask-backed one lazily by Dask.
     """
     grid = KGrid.from_dataset(ds)
     sub, index = grid.half_density()
-    loaded = all(getattr(var, "_in_memory", False) for var in ds.variables.values())
-    if not loaded and not any(var.chunks for var in ds.variables.values()):
-        block = points_per_slab(block_points, ds.sizes.get("band", 2))
-        # one chunk per Cartesian component, so that a component is read alone (BandSlab)
-        ds = ds.chunk({"k1": max(block // (grid.shape[1] * grid.shape[2]), 1),
-                       **{dim: 1 for dim in ("dir", "dir_i", "dir_j") if dim in ds.dims}})
-    out = ds.isel(k1=index[0], k2=index[1], k3=index[2])
+    keep = dict(zip(("k1", "k2", "k3"), index))
+    if any(var.chunks for var in ds.variables.values()):
+        out = ds.isel(keep)
+    else:
+        out = thinned(ds, keep)
     for a, weights in enumerate(sub.axis_weights, start=1):
         out[f"weight{a}"] = (f"k{a}", weights, ds[f"weight{a}"].attrs)
     if "weight" in ds:
