@@ -16,10 +16,10 @@ import pytest
 import xarray as xr
 
 from checks import assert_refused_at_dry_run
-from qmdipole import io, provenance
+from qmdipole import io, ndd, provenance
 from qmdipole.band_structure import band_structure
 from qmdipole.geometry import band_geometry
-from qmdipole.kgrid import build_kgrid, read_kgrid
+from qmdipole.kgrid import build_kgrid, half_density_table, read_kgrid
 from qmdipole.models import PAULI, Model, ModelError, ValleyModel, valley_section
 from qmdipole.tabulate import read_table, write_table
 from qmdipole.valleys import combine_valleys
@@ -243,9 +243,16 @@ def test_nan_in_a_stored_table_is_refused(tmp_path, small_grid):
     ds["quantum_metric"][1, 0, 2, 3, 1, 7] = np.nan
     broken = tmp_path / "broken.nc"
     ds.to_netcdf(broken)
-    with pytest.raises(io.DataError, match=r"broken\.nc: quantum_metric holds non-finite values "
-                                           r"at k1 index 3"):
-        read_table(broken, model=valley_section(MODEL, 0))
+    message = r"broken\.nc: quantum_metric holds non-finite values at k1 index 3 \(rho = "
+    model = ValleyModel(delta=1.0, vprime=1.0, mass=1.9)
+    # the field is refused where it is read: the whole table, its subgrid, a reduction using it
+    with read_table(broken, model=valley_section(MODEL, 0)) as table:
+        for read in (lambda: table.load(), lambda: half_density_table(table)["quantum_metric"].values,
+                     lambda: ndd.spectrum_from_table(table, model, omega=np.linspace(2.5, 3.0, 5),
+                                                     eta=0.1, transition_cutoff=5.0)):
+            with pytest.raises(io.DataError, match=message):
+                read()
+        table["quantum_metric"][:, 0, 0].values  # g_xx: finite, read as ever
 
 
 def test_a_nan_valley_is_never_dropped_from_the_sum(tmp_path):

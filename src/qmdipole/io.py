@@ -269,18 +269,49 @@ def thinned(ds: xr.Dataset, keep: dict) -> xr.Dataset:
         if not axes or name in ds.indexes or getattr(var, "_in_memory", False):
             variables[name] = var.isel({dim: keep[dim] for dim in var.dims if dim in keep})
         else:
-            variables[name] = xr.Variable(var.dims, LazilyIndexedArray(_Thinned(var, axes)),
-                                          var.attrs, var.encoding)
-    return xr.Dataset({name: variables[name] for name in ds.data_vars},
-                      coords={name: variables[name] for name in ds.coords}, attrs=ds.attrs)
+            variables[name] = _lazy(var, axes=axes)
+    return _replaced(ds, variables)
 
 
-class _Thinned(BackendArray):
-    """A lazily read variable at the nodes ``axes`` (``{axis: indices}``) of its axes
-    (:func:`thinned`)."""
+def refusing_non_finite(ds: xr.Dataset, what: str, path, along: str) -> xr.Dataset:
+    """``ds`` (of a file) whose floating-point data variables refuse, when read, any non-finite
+    number: a read that holds one raises :class:`DataError` naming ``what`` at ``path``, the
+    variable, and the first index along the dimension ``along`` where it lies (with the value
+    of that coordinate). The check costs no pass of its own over the file: only what is read is
+    checked, as it is read."""
+    variables = dict(ds.variables)
+    for name, var in ds.data_vars.items():
+        if var.dtype.kind == "f" and along in var.dims and not var.variable._in_memory:
+            coordinate = ds[along]
 
-    def __init__(self, variable: xr.Variable, axes: dict):
-        self.variable, self.axes = variable, axes
+            def refuse(index, name=name, coordinate=coordinate):
+                return DataError(f"{what} {path}: {name} holds non-finite values at {along} index "
+                                 f"{index} ({coordinate.attrs.get('coordinate', along)} = "
+                                 f"{float(coordinate[index]):.6g})")
+
+            variables[name] = _lazy(var.variable, refuse=(var.dims.index(along), refuse))
+    return _replaced(ds, variables)
+
+
+def _lazy(var: xr.Variable, axes=None, refuse=None) -> xr.Variable:
+    return xr.Variable(var.dims, LazilyIndexedArray(_LazyArray(var, axes or {}, refuse)),
+                       var.attrs, var.encoding)
+
+
+def _replaced(ds: xr.Dataset, variables: dict) -> xr.Dataset:
+    out = xr.Dataset({name: variables[name] for name in ds.data_vars},
+                     coords={name: variables[name] for name in ds.coords}, attrs=ds.attrs)
+    out.set_close(ds.close)
+    return out
+
+
+class _LazyArray(BackendArray):
+    """A variable read lazily, at the nodes ``axes`` (``{axis: indices}``) of its axes
+    (:func:`thinned`), refusing non-finite numbers if ``refuse`` = (axis, error of an index along
+    it) (:func:`refusing_non_finite`)."""
+
+    def __init__(self, variable: xr.Variable, axes: dict, refuse=None):
+        self.variable, self.axes, self.refuse = variable, axes, refuse
         self.shape = tuple(len(axes[a]) if a in axes else n for a, n in enumerate(variable.shape))
         self.dtype = variable.dtype
 
@@ -290,7 +321,7 @@ class _Thinned(BackendArray):
     def _read(self, key):
         """The outer indexer ``key`` (per axis an int, slice or index array): the hyperslab of
         the variable that holds it, then the nodes taken in memory."""
-        hyperslab, picks, squeeze = [], [], []
+        hyperslab, picks, squeeze, read = [], [], [], []
         for axis, k in enumerate(key):
             nodes = np.arange(self.shape[axis])[k]
             if np.ndim(nodes) == 0:
@@ -300,10 +331,17 @@ class _Thinned(BackendArray):
             stop = int(nodes.max()) + 1 if nodes.size else 0
             hyperslab.append(slice(start, stop))
             picks.append(_as_slice(nodes - start))
+            read.append(nodes)
         data = self.variable[tuple(hyperslab)].values
         for axis, pick in enumerate(picks):
             if not isinstance(pick, slice) or pick != slice(None):
                 data = data[(slice(None),) * axis + (pick,)]
+        if self.refuse is not None:
+            finite = np.isfinite(data)
+            if not finite.all():
+                axis, error = self.refuse
+                bad = ~np.moveaxis(finite, axis, 0).reshape(finite.shape[axis], -1).all(axis=1)
+                raise error(int(read[axis][np.argmax(bad)]))
         return np.squeeze(data, axis=tuple(squeeze)) if squeeze else np.ascontiguousarray(data)
 
 

@@ -21,7 +21,7 @@ import xarray as xr
 from . import units
 from .geometry import (DEFAULT_DEGENERACY_TOL, FIELD_SHAPES, band_geometry, model_label,
                        resolve_method)
-from .io import DataError, check_made_for, json_attribute, open_dataset, write_netcdf
+from .io import check_made_for, json_attribute, open_dataset, refusing_non_finite, write_netcdf
 from .kgrid import AXIS_LONG_NAMES, KGrid, grid_for, points_per_slab
 from .models import ModelError
 
@@ -153,28 +153,19 @@ def in_memory(table: xr.Dataset, *, threads: int | None = None) -> xr.Dataset:
 TABLE_VARIABLES = tuple(FIELD_DIMS) + ("weight",)
 
 
-def read_table(path, *, what="geometry table", slab_points=2**20, **made_for) -> xr.Dataset:
-    """Open the table at ``path``, refusing one that is incomplete, holds a non-finite number or
-    was made for other settings than ``made_for`` (e.g. ``model=`` the run's model section; see
-    :func:`qmdipole.io.check_made_for`). The data are read slab by slab (bounded memory)."""
+def read_table(path, *, what="geometry table", **made_for) -> xr.Dataset:
+    """Open the table at ``path``, refusing one that is incomplete or was made for other settings
+    than ``made_for`` (e.g. ``model=`` the run's model section; see
+    :func:`qmdipole.io.check_made_for`), and, as they are read, the fields that hold a
+    non-finite number (:func:`qmdipole.io.refusing_non_finite`: the error names the field and
+    the k1 index). The data are read lazily, as the reductions ask for them."""
     ds = open_dataset(path, required=TABLE_VARIABLES, what=what)
     try:
         check_made_for(ds, path, what, **made_for)
-        rows = max(slab_points // max(ds.sizes["k2"] * ds.sizes["k3"], 1), 1)
-        for name in TABLE_VARIABLES:
-            axis = ds[name].get_axis_num("k1")
-            for start in range(0, ds.sizes["k1"], rows):
-                finite = np.isfinite(ds[name].isel(k1=slice(start, start + rows)).values)
-                if not finite.all():
-                    row = start + int(np.argmax(~np.moveaxis(finite, axis, 0).reshape(
-                        finite.shape[axis], -1).all(axis=1)))
-                    raise DataError(f"{what} {path}: {name} holds non-finite values at k1 index "
-                                    f"{row} ({ds['k1'].attrs.get('coordinate', 'k1')} = "
-                                    f"{float(ds['k1'][row]):.6g})")
     except Exception:
         ds.close()
         raise
-    return ds
+    return refusing_non_finite(ds, what, path, along="k1")
 
 
 def valley_tables(models, model_kind: str, settings, needs):
