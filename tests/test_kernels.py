@@ -194,7 +194,7 @@ def test_compile_kernels_covers_the_reductions():
     """After compile_kernels (the pipeline's background compilation), γ and the NDD spectrum of
     an insulator with the Kubo route compile nothing more: the jobs then load every kernel they
     run from numba's cache."""
-    from qmdipole import geometry, kernels, quadrupolar, tabulate
+    from qmdipole import geometry, kernels, models, quadrupolar, tabulate
     from qmdipole.kgrid import build_kgrid
     from qmdipole.models import LatticeValleyModel
 
@@ -203,7 +203,7 @@ def test_compile_kernels_covers_the_reductions():
                                                  None)).compute()
     kernels.compile_kernels()
     watched = (kernels.fermi_surface_sum, kernels.pole_sums, kernels.squared_matrix_elements,
-               geometry._eigh_2x2)
+               geometry._eigh_2x2, models._fill_pauli)
     compiled = {f: len(f.signatures) for f in watched}
     assert all(compiled.values())
     quadrupolar.gamma_from_table(table, mu=np.linspace(-3, 3, 61), temperatures=[0.1])

@@ -63,6 +63,7 @@ import numpy as np
 from numba import njit
 
 from .geometry import hermitian_eigh
+from .models import _pauli_matrix
 
 __all__ = ["compile_in_background", "compile_kernels", "fermi_surface_sum", "pole_sums",
            "squared_matrix_elements"]
@@ -970,8 +971,8 @@ def _await_background_compilation(timeout: float = 600.0) -> None:
 
 def compile_kernels() -> None:
     """Compile the kernels for the argument types the reductions pass, and the Kubo route's 2×2
-    eigensolver (:func:`qmdipole.geometry.hermitian_eigh`), or load them from numba's cache, on
-    a tiny grid.
+    matrices and eigensolver (:func:`qmdipole.geometry.hermitian_eigh`), or load them from
+    numba's cache, on a tiny grid.
 
     Numba compiles a kernel in the first process that calls it and caches it on disk; processes
     started at the same time on a fresh cache would each compile it (~8 s each). The pipeline
@@ -988,7 +989,7 @@ def compile_kernels() -> None:
     pole_sums(levels, out, out, levels, 1.0, np.zeros((1, 1), complex))
     states = np.ones((2, 2, 1), complex)
     squared_matrix_elements(states, np.ones((1, 2, 2), complex), states, np.empty((2, 2, 1)))
-    hermitian_eigh(np.eye(2, dtype=complex)[None])  # the Kubo route's 2×2 eigenstates
+    hermitian_eigh(_pauli_matrix(np.zeros(1), np.ones((3, 1))))  # the Kubo route's 2×2 states
 
 
 def _kuhn_tetrahedra() -> np.ndarray:

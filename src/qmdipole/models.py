@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
+from numba import njit
 
 from . import analytic
 from .band_pairs import along
@@ -139,13 +140,23 @@ class TwoBandModel(Model):
 
 
 def _pauli_matrix(scalar, vector):
-    """scalar·𝟙 + Σ_a vector[a]·σ_a as complex matrices in two new last axes."""
-    out = np.empty(np.shape(scalar) + (2, 2), complex)
-    out[..., 0, 0] = scalar + vector[2]
-    out[..., 1, 1] = scalar - vector[2]
-    out[..., 0, 1] = vector[0] - 1j * vector[1]
-    out[..., 1, 0] = vector[0] + 1j * vector[1]
+    """scalar·𝟙 + Σ_a vector[a]·σ_a as complex matrices in two new last axes (compiled)."""
+    parts = [np.asarray(part, float) for part in (scalar, *vector)]
+    shape = np.broadcast_shapes(*(part.shape for part in parts))
+    out = np.empty(shape + (2, 2), complex)
+    _fill_pauli(*(part.ravel() if part.shape == shape else np.broadcast_to(part, shape).ravel()
+                  for part in parts), out.reshape(-1, 2, 2))
     return out
+
+
+@njit(cache=True, nogil=True)
+def _fill_pauli(scalar, x, y, z, out):
+    """out[i] = scalar[i]·𝟙 + x[i] σ_x + y[i] σ_y + z[i] σ_z, one pass."""
+    for i in range(scalar.size):
+        out[i, 0, 0] = scalar[i] + z[i]
+        out[i, 1, 1] = scalar[i] - z[i]
+        out[i, 0, 1] = complex(x[i], -y[i])
+        out[i, 1, 0] = complex(x[i], y[i])
 
 
 @dataclass
