@@ -3,12 +3,13 @@ subgrids), before (the package of a git revision) and after (this checkout), sid
 
     python benchmarks/ndd.py                    # default config, both valleys, before = main
     python benchmarks/ndd.py --scale 0.5 --before HEAD~3 --repeats 3
+    python benchmarks/ndd.py --no-kubo           # Δn and ⟨G⟩ without the Kubo cross-check
 
 Tabulates each valley of config/config.yaml (kgrid.n times ``--scale`` on the non-azimuthal axes)
 in memory, then times ``ndd.spectrum_from_table`` on it with the config's ω grid (781 ω), η, μ
-and ``kubo_check``, alternating before and after ``--repeats`` times. Prints, per valley, the median
-CPU time of this process (i.e. per core; the machine may be shared: compare the ratio) and wall
-time, the k-points per second per core (N_k of the valley's table / CPU time; the subgrids add
+and ``kubo_check`` (or ``--kubo``/``--no-kubo``), alternating before and after ``--repeats``
+times. Prints, per valley, the median CPU time of this process (i.e. per core; the machine may be
+shared: compare the ratio) and wall time, the k-points per second per core (N_k of the valley's table / CPU time; the subgrids add
 ~31 % of the points), the time of the compiled tetrahedron sums alone (one call on the whole grid
 with the pipeline's spectral nodes) and the largest difference of every curve, relative to its
 peak (target ≤ 1e-12; the ``*_error`` estimates are differences of curves and amplify round-off).
@@ -50,6 +51,8 @@ def main(argv=None) -> None:
     parser.add_argument("--before", default="main", help="git revision of the 'before' column")
     parser.add_argument("--scale", type=float, default=1.0, help="factor on kgrid.n (not phi)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--kubo", action=argparse.BooleanOptionalAction, default=None,
+                        help="the Kubo cross-check on or off (default: the config's kubo_check)")
     args = parser.parse_args(argv)
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     n = config["kgrid"]["n"]
@@ -58,7 +61,8 @@ def main(argv=None) -> None:
     section = config["ndd"]
     options = {"omega": np.linspace(**section["omega"]), "eta": section["eta"],
                "mu": section["mu"], "temperature": section["temperature"],
-               "kubo": section["kubo_check"], "dq": section["kubo_dq"],
+               "kubo": section["kubo_check"] if args.kubo is None else args.kubo,
+               "dq": section["kubo_dq"],
                "transition_cutoff": section["transition_cutoff"]}
     before = package_at(args.before)
     packages = {"before": before, "after": sys.modules["qmdipole"]}
