@@ -321,7 +321,7 @@ class _LazyArray(BackendArray):
     def _read(self, key):
         """The outer indexer ``key`` (per axis an int, slice or index array): the hyperslab of
         the variable that holds it, then the nodes taken in memory."""
-        hyperslab, picks, squeeze, read = [], [], [], []
+        hyperslab, picks, squeeze, absolute = [], [], [], []  # absolute: nodes of the variable
         for axis, k in enumerate(key):
             nodes = np.arange(self.shape[axis])[k]
             if np.ndim(nodes) == 0:
@@ -331,7 +331,7 @@ class _LazyArray(BackendArray):
             stop = int(nodes.max()) + 1 if nodes.size else 0
             hyperslab.append(slice(start, stop))
             picks.append(_as_slice(nodes - start))
-            read.append(nodes)
+            absolute.append(nodes)
         data = self.variable[tuple(hyperslab)].values
         for axis, pick in enumerate(picks):
             if not isinstance(pick, slice) or pick != slice(None):
@@ -341,7 +341,7 @@ class _LazyArray(BackendArray):
             if not finite.all():
                 axis, error = self.refuse
                 bad = ~np.moveaxis(finite, axis, 0).reshape(finite.shape[axis], -1).all(axis=1)
-                raise error(int(read[axis][np.argmax(bad)]))
+                raise error(int(absolute[axis][np.argmax(bad)]))
         return np.squeeze(data, axis=tuple(squeeze)) if squeeze else np.ascontiguousarray(data)
 
 
