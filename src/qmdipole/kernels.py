@@ -63,7 +63,7 @@ import numpy as np
 from numba import njit
 
 from .geometry import hermitian_eigh
-from .models import _pauli_matrix
+from .models import ValleyModel
 
 __all__ = ["compile_in_background", "compile_kernels", "fermi_surface_sum", "pole_sums",
            "squared_matrix_elements"]
@@ -989,7 +989,7 @@ def compile_kernels() -> None:
     pole_sums(levels, out, out, levels, 1.0, np.zeros((1, 1), complex))
     states = np.ones((2, 2, 1), complex)
     squared_matrix_elements(states, np.ones((1, 2, 2), complex), states, np.empty((2, 2, 1)))
-    hermitian_eigh(_pauli_matrix(np.zeros(1), np.ones((3, 1))))  # the Kubo route's 2×2 states
+    hermitian_eigh(ValleyModel(delta=1.0, vprime=0.0).hamiltonian(*np.zeros((3, 1))))  # Kubo
 
 
 def _kuhn_tetrahedra() -> np.ndarray:
