@@ -71,10 +71,12 @@ range of X. (Sampling S at the x_j instead, by the δ-function integrals of each
 the levels, aliased near the absorption onsets, where the cells around a minimum of X span
 energy ranges far below the spacing: an error that was not a smooth function of the spacing,
 0.14 % of the peak at 32 levels per η in a flat valley, 0.13 % at 16, and that the
-grid-vs-subgrid comparison cannot see.) The interpolation error of the kernel, ∝ spacing² and
-smooth, is common to every grid; :func:`spectral_error` estimates it from the same weights on
-the hats of every other level (measured: ~0.055 (spacing/η)² of the peak on seeded Eq. 14 sets,
-insulators and metals; 2e-4 at the default 16 per η). The Fermi-surface terms f′X′M are weights
+grid-vs-subgrid comparison cannot see.) The interpolation error of the kernel, c s² + O(s⁴) in
+the spacing s (~0.055 (s/η)² of the peak on seeded Eq. 14 sets, insulators and metals), is
+common to every grid; :func:`spectral_extrapolation` removes its s² part, from the same weights
+on the hats of every other level (Richardson in s), and estimates the rest from those of every
+fourth: at the default 8 levels per η, 1-4e-5 of the peak (against 128 per η; linear
+interpolation at 16 per η, twice the levels: 1.5-2e-4). The Fermi-surface terms f′X′M are weights
 at the nodes near μ (tetrahedron δ-weights of the Fermi surface, a 2-D set; at T > 0 their
 thermal average, :func:`qmdipole.fermi.fermi_surface_weights`): they stay point deposits,
 spread on the uniform nodes with 4-point Lagrange weights (error ~ (spacing/η)⁴), and, unlike
@@ -91,7 +93,7 @@ the peak where Δn_h alone errs by ~1.8 %, mostly within η of the band edges). 
 for Δn, |E_h − E_2h|/(2^p − 1) (E_2h the extrapolation of 2h and 4h; the extrapolations were
 observed to converge with order p = DN_ORDER = 3-3.5, and with DN_ORDER_METAL in a metal, whose
 Fermi surface puts kinks in the densities) with safety DN_SAFETY, spread over
-max(w, DN_WINDOW η), plus the spectral term of :func:`spectral_error` (of the grid h), invisible
+max(w, DN_WINDOW η), plus the spectral term of :func:`spectral_extrapolation` (grid h), invisible
 to Richardson in k, and at least DN_FLOOR of the curve's peak.
 
 **Occupations.** The factor f_m − f_n of each pair is a step across the Fermi surface at T = 0
@@ -147,25 +149,27 @@ DN_ORDER_METAL = 2
 # peak) the grids' changes are not O(h^p) (one such metal: 2x the estimate there)
 DN_FLOOR = 1e-5
 DN_SAFETY = 1.3
-# Spectral levels above ω_max + TAIL_REACH η are every COARSE_LEVELS-th node (η/2 apart at 16 per
-# η): the kernels vary there on the scale x − ω >= 20 η, where their linear interpolation moves Δn
-# by < 1e-4 of its peak (measured 4.6e-5; spectral_error covers it), while the tetrahedra deposit
-# on 8x fewer levels there
+# Spectral levels above ω_max + TAIL_REACH η are every COARSE_LEVELS-th node (η apart at 8 per η):
+# the kernels vary there on the scale x − ω >= 20 η, where their interpolation, extrapolated in
+# the spacing, moves Δn by < 5e-5 of its peak (spectral_extrapolation covers it), while the
+# tetrahedra deposit on 8x fewer levels there
 TAIL_REACH, COARSE_LEVELS = 20.0, 8
 # ... and, where no high-energy taper needs even levels (a Brillouin zone, a hard cut-off), the
 # gaps then grow with the distance: COARSE_LEVELS + (j − j_0) // FAR_RESOLUTION nodes at node j
 # (j_0 the first coarse one), ~(x − ω_max)/FAR_RESOLUTION far out, where the kernels vary on the
 # scale x − ω_max: the levels up to a transition far above every ω grow only logarithmically in
 # number (lattice kind, 96³, η = 0.01, transitions up to 2.2 ω_max: Δn + ⟨G⟩ 1.5x faster).
-# Measured against even gaps of one node: up to 1.0e-4 of the peak, 0.3 of the estimate. Inside
+# Measured against even gaps of one node: up to 2.3e-5 of the peak, 0.08 of the estimate. Inside
 # a taper, whose curvature the kernels' interpolation must follow too, growing gaps (1/40 of the
 # distance) moved Re Δn by 1.3e-4 of the peak on the default configuration: there they stay even
 FAR_RESOLUTION = 80
-# Spectral levels per η: the kernels' linear interpolation errs by ~0.055 (1/16)² = 2e-4 of the
-# peak (8 per η: 9e-4, 32: 5e-5; seeded Eq. 14 sets), while the cost of the densities grows with it
-BINS_PER_ETA = 16
-# spectral_error: its safety factor on |Δn_s − Δn_2s|/3 (a single narrow deposit half-way between
-# two levels errs by 1.5x that; spread deposits average to 1x)
+# Spectral levels per η: the kernels' linear interpolation, extrapolated in the spacing
+# (spectral_extrapolation), errs by 1-4e-5 of the peak at 8 per η (6 per η: 6-14e-5; against 128
+# per η, seeded Eq. 14 sets, a flat valley's onset included), while the cost of the densities
+# grows with it (linear interpolation alone needed 16 per η for 2e-4: the densities cost 1.7x)
+BINS_PER_ETA = 8
+# spectral_extrapolation: its safety factor on |E_s − E_2s|/15 (measured: 2-8x the error at 8
+# per η; the error exceeds it by at most 2e-6 of the peak, where the difference changes sign)
 SPECTRAL_SAFETY = 2.0
 AVG_ERROR = (
     f"Richardson: {errors.SAFETY:g} x max over |omega' - omega| <= {AVG_WINDOW} error_window of "
@@ -180,9 +184,11 @@ DN_ERROR = (
     f"{DN_SAFETY:g} x max over |omega' - omega| <= max(error_window, {DN_WINDOW} eta) of "
     f"|E_h - E_2h| / (2^p - 1) (p = {DN_ORDER}, in a metal {DN_ORDER_METAL}), E_2h the same "
     "extrapolation of the subgrid and its own "
-    "half-density subgrid, plus the error of the kernels' linear interpolation between the "
-    f"spectral levels (spectral_bin_width apart), {SPECTRAL_SAFETY:g} x |Dn_s - Dn_2s| / 3 of the "
-    "grid h, Dn_2s with the kernels interpolated on every other level, plus "
+    "half-density subgrid, plus the error of the kernels' interpolation between the spectral "
+    "levels (spectral_bin_width apart; extrapolated, E_s = Dn_s + (Dn_s - Dn_2s) / 3, Dn_2s with "
+    f"the kernels interpolated on every other level), {SPECTRAL_SAFETY:g} x max over the same "
+    f"{DN_WINDOW} eta of |E_s - E_2s| / 15 of the grid h, E_2s from every other and every "
+    "fourth level, plus "
     f"{DN_FLOOR:g} max|Dn|"
 )
 
@@ -207,8 +213,9 @@ class SpectralAccumulator:
     FAR_RESOLUTION), and the last: beyond ω_max + TAIL_REACH η the kernels are smooth on the
     scale of the gap to the nearest ω, where coarser hats are as exact and the tetrahedra deposit
     on fewer levels. The levels are the same for every ``top``.
-    :meth:`node_weights` also gives the densities' weights on the hats of every other level
-    (and the last), for the error of the linear interpolation (:func:`spectral_error`).
+    :meth:`node_weights` also gives the densities' weights on the hats of every other and every
+    fourth level (and the last), for the extrapolation of the kernels' interpolation and its
+    error (:func:`spectral_extrapolation`).
     """
 
     def __init__(self, top: float, spacing: float, taper=None, channels: int = 1,
@@ -227,13 +234,17 @@ class SpectralAccumulator:
         self.level_share = self._share(self.levels)
         self.sums = {name: np.zeros((channels, len(self.nodes))) for name in ("single", "double")}
         self.densities = {name: np.zeros((channels, len(self.levels))) for name in self.sums}
-        # the hats of every other level (and the last) as sums of the levels' hats
-        coarse = np.unique(np.append(np.arange(0, len(self.levels), 2), len(self.levels) - 1))
+        self._coarsening = {step: self._hats_of_every(step) for step in (2, 4)}
+
+    def _hats_of_every(self, step):
+        """The hats of every ``step``-th level (and the last) as sums of the levels' hats: per
+        level, the coarse levels either side and its share of the right one's hat."""
+        coarse = np.unique(np.append(np.arange(0, len(self.levels), step), len(self.levels) - 1))
         right = np.minimum(np.searchsorted(coarse, np.arange(len(self.levels))), len(coarse) - 1)
         left = np.maximum(right - 1, 0)
         x, span = self.levels, self.levels[coarse[right]] - self.levels[coarse[left]]
         upper = np.divide(x - x[coarse[left]], span, out=np.ones_like(x), where=span > 0)
-        self._coarsening = (coarse[left], coarse[right], upper)
+        return coarse[left], coarse[right], upper
 
     def _share(self, x):
         return 1.0 if self.taper is None else partition_of_unity(x, *self.taper)
@@ -245,17 +256,17 @@ class SpectralAccumulator:
         for name, density in densities.items():
             self.densities[name][channel] += self.level_share * density
 
-    def node_weights(self, name: str, coarse: bool = False) -> np.ndarray:
+    def node_weights(self, name: str, step: int = 1) -> np.ndarray:
         """The weights (channels, nodes) of the kernel ``name`` at the nodes: the point deposits
-        and the densities' weights on the levels' hats, or (``coarse``) on the hats of every
-        other level and the last (φ_J = Σ_j φ_J(x_j) φ_j: the same densities, the kernel
-        interpolated on twice the spacing)."""
+        and the densities' weights on the levels' hats, or (``step`` 2 or 4) on the hats of
+        every ``step``-th level and the last (φ_J = Σ_j φ_J(x_j) φ_j: the same densities, the
+        kernel interpolated on ``step`` times the spacing)."""
         out = self.sums[name].copy()
         density = self.densities[name]
-        if not coarse:
+        if step == 1:
             out[:, 2 + self._index] += density
             return out
-        left, right, upper = self._coarsening
+        left, right, upper = self._coarsening[step]
         for at, share in ((left, 1.0 - upper), (right, upper)):
             np.add.at(out, (slice(None), 2 + self._index[at]), density * share)
         return out
@@ -315,29 +326,34 @@ def tail_delta_n(tail, omega, eta, nodes=64):
     return -8 * np.pi * ((w * x * tail.avg_qmd(x))[None, :] / (x**2 - z2) ** 2).sum(axis=1)
 
 
-def apply_kernels(acc: SpectralAccumulator, omega, eta, coarse: bool = False):
+def apply_kernels(acc: SpectralAccumulator, omega, eta, step: int = 1):
     """Δn/α per channel (channel, ω) from the deposited single- and double-pole weights:
     DN_PREFACTOR Σ_j [single_j/(x_j² − z²) + double_j/(x_j² − z²)²], z = ω + iη (compiled);
-    ``coarse``: the densities on the hats of every other level
+    ``step`` 2 or 4: the densities on the hats of every ``step``-th level
     (:meth:`~SpectralAccumulator.node_weights`)."""
     out = np.zeros((len(acc.sums["single"]), len(omega)), complex)
-    pole_sums(acc.nodes**2, acc.node_weights("single", coarse), acc.node_weights("double", coarse),
+    pole_sums(acc.nodes**2, acc.node_weights("single", step), acc.node_weights("double", step),
               np.asarray(omega, float), float(eta), out)
     return DN_PREFACTOR * out
 
 
-def spectral_error(acc: SpectralAccumulator, omega, eta, fine=None):
-    """Estimated error (channel, ω; complex: that of Re Δn in the real part, of Im Δn in the
-    imaginary part) of the kernels' linear interpolation on the levels' hats: SPECTRAL_SAFETY
-    × max over |ω′ − ω| <= DN_WINDOW η of |Δn_s − Δn_2s|/(2² − 1) per part, Δn_2s on the hats of
-    every other level (the same densities), for an error ∝ spacing² (the window: where the
-    difference of the two changes sign, the error need not). ``fine``: :func:`apply_kernels` of
-    ``acc``, if known."""
-    fine = apply_kernels(acc, omega, eta) if fine is None else fine
-    difference = (fine - apply_kernels(acc, omega, eta, coarse=True)) * (SPECTRAL_SAFETY / 3)
+def spectral_extrapolation(acc: SpectralAccumulator, omega, eta, error: bool = False):
+    """Δn/α per channel (channel, ω) with the kernels' linear interpolation error removed:
+    E_s = Δn_s + (Δn_s − Δn_2s)/3 (:func:`apply_kernels` on every level and on every other one:
+    the error c s² + O(s⁴) of a spacing s, on densities smooth on its scale); ``error``: also
+    its estimated error (complex: that of Re Δn in the real part, of Im Δn in the imaginary
+    part), SPECTRAL_SAFETY × max over |ω′ − ω| <= DN_WINDOW η of |E_s − E_2s| per part (E_2s
+    from every other and every fourth level)/15: the O(s⁴) remainder of E_s is −4 c₄ s⁴, and
+    E_s − E_2s = 60 c₄ s⁴. The window: where the difference changes sign, the error need not."""
+    fine, coarse = (apply_kernels(acc, omega, eta, step) for step in (1, 2))
+    value = fine + (fine - coarse) / 3
+    if not error:
+        return value
+    coarser = apply_kernels(acc, omega, eta, 4)
+    difference = (value - coarse - (coarse - coarser) / 3) * (SPECTRAL_SAFETY / 15)
     real, imag = (errors.window_max(omega, np.abs(part), omega, DN_WINDOW * eta)
                   for part in (difference.real, difference.imag))
-    return real + 1j * imag
+    return value, real + 1j * imag
 
 
 def light_geometry(q_direction=Q_DIRECTION, polarization=POLARIZATION, transverse=True):
@@ -661,10 +677,10 @@ def spectrum_from_table(table, model, *, omega, eta, mu=0.0, temperature=0.0, ku
         del routes["_kubo"]
     delta_n, pairs = {}, {}
     for suffix, (route, what) in routes.items():
-        fine, coarse, coarser = (apply_kernels(g[route], omega, eta) for g in grids)
+        (fine, spectral), coarse, coarser = (
+            spectral_extrapolation(g[route], omega, eta, error=g is grids[0]) for g in grids)
         value, previous = errors.extrapolate(fine, coarse), errors.extrapolate(coarse, coarser)
         delta_n[suffix] = value.sum(axis=0) + high
-        spectral = spectral_error(grids[0][route], omega, eta, fine)
         errors_of = delta_n_error(value.sum(axis=0), previous.sum(axis=0), omega, width,
                                   spectral.sum(axis=0), order)
         for part, take in (("re", np.real), ("im", np.imag)):
@@ -792,8 +808,8 @@ def delta_n_error(value, previous, omega, width, spectral, order=DN_ORDER) -> di
     """Absolute errors ``{"re": …, "im": …}`` of the k-grid's share ``value`` of Δn (the
     extrapolation of the grid and its subgrid), from ``previous`` (that of the subgrid and its
     subgrid; same spectral nodes) with ``order`` (DN_ORDER, in a metal DN_ORDER_METAL), spread over
-    |ω′ − ω| <= ``width``, plus the ``spectral`` term (:func:`spectral_error`, common to every
-    grid), at least DN_FLOOR of the peak of ``value``."""
+    |ω′ − ω| <= ``width``, plus the ``spectral`` term (:func:`spectral_extrapolation`, common to
+    every grid), at least DN_FLOOR of the peak of ``value``."""
     return {part: errors.estimate(omega, take(value), omega, take(previous), width,
                                   safety=DN_SAFETY, order=order) + take(spectral)
             + DN_FLOOR * np.abs(take(value)).max(initial=0.0)
