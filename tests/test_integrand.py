@@ -99,6 +99,30 @@ def test_fermi_surface_of_the_velocity_vanishes_on_the_brillouin_zone():
     assert ratios[1][2] < 1e-2 and ratios[0][2] / ratios[1][2] > 3.0, ratios  # measured 3.7
 
 
+def test_a_lazy_table_is_tabulated_once_per_slab(monkeypatch):
+    """A lazy table (``tabulate.tabulate``, not computed) read slab by slab: each slab's fields
+    come from one model evaluation, however many components a reduction reads (here the 18
+    quantum-metric dipoles of γ, 9 components), and they equal the computed table's."""
+    calls = []
+    slab = tabulate._slab
+
+    def counted(*args, block_info=None):  # (Dask passes block_info to a function naming it)
+        calls.append(1)
+        return slab(*args, block_info=block_info)
+
+    monkeypatch.setattr(tabulate, "_slab", counted)
+    model = LatticeValleyModel(delta=0.5, vprime=0.6, mass=1.0)
+    lazy = tabulate.tabulate(model, kgrid.build_kgrid(model, "brillouin_zone", (12, 12, 12), None))
+    slabs = list(integrand.table_slabs(lazy, slab_points=600))
+    dipoles = [[s.dipole(i, j, k) for i in range(3) for j in range(3) for k in range(j, 3)]
+               for s in slabs]
+    assert len(slabs) > 1 and len(calls) == len(slabs)
+    computed = integrand.table_slabs(lazy.compute(), slab_points=600)
+    for found, reference in zip(dipoles, computed):
+        np.testing.assert_array_equal(found, [reference.dipole(i, j, k) for i in range(3)
+                                              for j in range(3) for k in range(j, 3)])
+
+
 @pytest.fixture(scope="module")
 def berry_dipoles():
     """D_ij(μ) in valley 1's conduction pocket (μ ∈ [0.6, 1.2]) on symmetric Cartesian grids."""

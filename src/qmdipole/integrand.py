@@ -234,7 +234,9 @@ class BandSlab:
 def table_slabs(ds: xr.Dataset, slab_points: int = 2**18, model=None) -> Iterator[BandSlab]:
     """The slabs of a geometry table (:func:`qmdipole.kgrid.slabs`, ``slab_points`` two-band
     k-points each, :func:`qmdipole.kgrid.points_per_slab`), each a :class:`BandSlab` that reads
-    its variables from ``ds`` when asked; ``model``: for pair derivatives of more than two bands."""
+    its variables from ``ds`` when asked (a lazy table of :func:`qmdipole.tabulate.tabulate`:
+    computed once per slab, all of them, for its fields come from one model evaluation);
+    ``model``: for pair derivatives of more than two bands."""
     grid = KGrid.from_dataset(ds)
     mirror = grid_mirror(grid)
     weights = {}  # (μ, T) → the whole grid's Fermi-surface node weights, shared by the slabs
@@ -250,6 +252,8 @@ def table_slabs(ds: xr.Dataset, slab_points: int = 2**18, model=None) -> Iterato
 
     for index, sub, owned in slabs(grid, points_per_slab(slab_points, ds.sizes["band"])):
         part = ds.isel(k1=index)
+        if any(variable.chunks is not None for variable in part.variables.values()):
+            part = part.compute()  # not per component: each read would tabulate the slab again
 
         def read(name, index=(), part=part):
             if name not in part.variables:
